@@ -1,0 +1,73 @@
+"""Settings, read once from the environment (``KG_*``, ``NEO4J_*``) and overridden by CLI flags."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, SecretStr
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def default_cache_dir() -> Path:
+    base = _env("KG_CACHE_DIR") or _env("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kg" if not _env("KG_CACHE_DIR") else Path(base)
+
+
+class Settings(BaseModel):
+    workspace: Path = Path(".kg")
+    ontology: str = "default"
+    # chunking
+    chunk_size: int = 1500
+    chunk_overlap: int = 150
+    max_file_bytes: int = 20_000_000
+    # LLM: any OpenAI-compatible server; None starts kg's offline model
+    llm_base_url: str | None = None
+    llm_model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    llm_api_key: SecretStr = SecretStr("not-needed")
+    llm_concurrency: int = 1
+    llm_timeout: float = 300.0
+    llm_ctx: int = 8192
+    # graph store
+    store: Literal["falkordb", "neo4j"] = "falkordb"
+    graph_name: str = "kg"
+    falkordb_url: str | None = None  # an already running FalkorDB (redis://host:port)
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("")
+    neo4j_database: str = "neo4j"
+    batch_size: int = 1000
+    cache_dir: Path = default_cache_dir()
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "workspace": Path(_env("KG_WORKSPACE", ".kg") or ".kg"),
+            "ontology": _env("KG_ONTOLOGY", "default"),
+            "llm_base_url": _env("KG_LLM_BASE_URL"),
+            "llm_model": _env("KG_LLM_MODEL", cls.model_fields["llm_model"].default),
+            "llm_api_key": SecretStr(
+                _env("KG_LLM_API_KEY") or _env("OPENAI_API_KEY") or "not-needed"
+            ),
+            "llm_concurrency": int(_env("KG_LLM_CONCURRENCY", "1") or 1),
+            "store": "neo4j" if _env("KG_STORE") == "neo4j" else "falkordb",
+            "graph_name": _env("KG_GRAPH", "kg"),
+            "falkordb_url": _env("KG_FALKORDB_URL"),
+            "neo4j_uri": _env("NEO4J_URI"),
+            "neo4j_user": _env("NEO4J_USER", "neo4j"),
+            "neo4j_password": SecretStr(_env("NEO4J_PASSWORD", "") or ""),
+            "neo4j_database": _env("NEO4J_DATABASE", "neo4j"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)
+
+    def extraction_fingerprint(self) -> str:
+        """What changes extraction output; part of the manifest and the LLM cache key."""
+        keys = f"{self.ontology}|{self.chunk_size}|{self.chunk_overlap}|{self.llm_model}"
+        return hashlib.sha256(keys.encode()).hexdigest()[:16]

@@ -1,0 +1,306 @@
+"""The contract between kg's stages.
+
+Every stage reads and writes these models and nothing else:
+documents -> chunks -> (summaries) -> extractions -> graph -> store -> retrieval -> answer.
+Ids are derived from content so that re-running a stage reproduces the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+def stable_id(prefix: str, *parts: str, length: int = 16) -> str:
+    """A short, deterministic id: the same parts always give the same id."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return f"{prefix}_{digest[:length]}"
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_SPACE = re.compile(r"\s+")
+_EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
+_LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+", re.IGNORECASE)
+
+
+def normalize_name(name: str) -> str:
+    """Key used for entity identity: case-, space-, article- and accent-insensitive."""
+    text = unicodedata.normalize("NFKC", name).strip().lower()
+    text = _SPACE.sub(" ", text)
+    text = _LEADING_ARTICLE.sub("", text)
+    text = _EDGE_PUNCT.sub("", text)
+    return text
+
+
+def entity_id(name: str, type_: str) -> str:
+    return stable_id("ent", type_, normalize_name(name))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Document(_Model):
+    """One source file; the id is the hash of its text, so duplicates collapse."""
+
+    id: str
+    path: str
+    title: str
+    chars: int
+    sha256: str
+    text: str
+    format: str = "text"
+    warnings: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_text(cls, path: str, text: str, title: str | None = None, **kw: Any) -> Document:
+        digest = content_hash(text)
+        first_line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        return cls(
+            id=f"doc_{digest[:16]}",
+            path=path,
+            title=title or first_line[:120] or path,
+            chars=len(text),
+            sha256=digest,
+            text=text,
+            **kw,
+        )
+
+
+class Chunk(_Model):
+    """A span of a document; ``doc.text[start:end] == text`` always holds."""
+
+    id: str
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+    @model_validator(mode="after")
+    def _span(self) -> Chunk:
+        if self.end < self.start:
+            raise ValueError("chunk end before start")
+        if self.end - self.start != len(self.text):
+            raise ValueError("chunk span length differs from its text")
+        return self
+
+    @classmethod
+    def make(cls, doc_id: str, index: int, start: int, text: str) -> Chunk:
+        end = start + len(text)
+        return cls(
+            id=stable_id("chk", doc_id, str(start), str(end)),
+            doc_id=doc_id,
+            index=index,
+            start=start,
+            end=end,
+            text=text,
+        )
+
+
+class Mention(_Model):
+    """Where an entity is named: character offsets into the document (not the chunk)."""
+
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+class Entity(_Model):
+    id: str
+    name: str
+    type: str
+    aliases: list[str] = Field(default_factory=list)
+    description: str = ""
+    mentions: list[Mention] = Field(default_factory=list)
+    source: str = "spacy"
+
+    @classmethod
+    def make(cls, name: str, type_: str, **kw: Any) -> Entity:
+        return cls(id=entity_id(name, type_), name=name, type=type_, **kw)
+
+
+class Evidence(_Model):
+    """The text that supports a relation: a chunk and a span in document offsets."""
+
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str = ""
+
+
+class Relation(_Model):
+    id: str
+    head_id: str
+    type: str
+    tail_id: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    extractor: str = "llm"
+    description: str = ""
+
+    @classmethod
+    def make(cls, head_id: str, type_: str, tail_id: str, **kw: Any) -> Relation:
+        return cls(
+            id=stable_id("rel", head_id, type_, tail_id),
+            head_id=head_id,
+            type=type_,
+            tail_id=tail_id,
+            **kw,
+        )
+
+
+class Summary(_Model):
+    """A map (level 0, one chunk) or reduce (level >= 1) summary, with what it came from."""
+
+    id: str
+    doc_id: str
+    level: int
+    text: str
+    source_chunk_ids: list[str] = Field(default_factory=list)
+    source_summary_ids: list[str] = Field(default_factory=list)
+
+
+class Rejected(_Model):
+    """An LLM item that failed validation, kept so that nothing is silently lost."""
+
+    chunk_id: str
+    kind: Literal["entity", "relation", "output"]
+    item: Any
+    reason: str
+
+
+class Merge(_Model):
+    """One entity-resolution decision, for auditing."""
+
+    kept_id: str
+    merged_id: str
+    kept_name: str
+    merged_name: str
+    type: str
+    rule: str
+    score: float = 1.0
+
+
+class SkippedFile(_Model):
+    path: str
+    reason: str
+
+
+class LLMUsage(_Model):
+    calls: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failures: int = 0
+
+    def add(self, other: LLMUsage) -> None:
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class Manifest(_Model):
+    kg_version: str
+    created_at: str
+    models: dict[str, str] = Field(default_factory=dict)
+    ontology: str = "default"
+    ontology_hash: str = ""
+    config_hash: str = ""
+    counts: dict[str, int] = Field(default_factory=dict)
+    llm_usage: LLMUsage = Field(default_factory=LLMUsage)
+    skipped: list[SkippedFile] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+# ---- LLM output schema: one call per chunk does the map summary and the extraction ----
+
+MAX_ENTITIES_PER_CHUNK = 20
+MAX_RELATIONS_PER_CHUNK = 15
+
+
+class ExtractedEntity(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    type: str
+    description: str = Field(default="", max_length=300)
+
+
+class ExtractedRelation(BaseModel):
+    head: str = Field(min_length=1, max_length=120)
+    type: str
+    tail: str = Field(min_length=1, max_length=120)
+    evidence: str = Field(default="", max_length=400)
+
+
+class ChunkExtraction(BaseModel):
+    """What the LLM returns for one chunk (its JSON schema constrains decoding)."""
+
+    summary: str = Field(default="", max_length=1200)
+    entities: list[ExtractedEntity] = Field(default_factory=list, max_length=MAX_ENTITIES_PER_CHUNK)
+    relations: list[ExtractedRelation] = Field(
+        default_factory=list, max_length=MAX_RELATIONS_PER_CHUNK
+    )
+
+
+# ---- retrieval and answers ----
+
+Mode = Literal["hybrid", "bm25", "vector", "graph", "cypher"]
+MODES: tuple[str, ...] = ("hybrid", "bm25", "vector", "graph", "cypher")
+
+
+class SearchHit(_Model):
+    chunk_id: str
+    doc_id: str
+    path: str = ""
+    start: int = 0
+    end: int = 0
+    text: str = ""
+    score: float = 0.0
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
+class Citation(_Model):
+    n: int
+    chunk_id: str
+    doc_id: str
+    path: str
+    start: int
+    end: int
+    snippet: str
+    text: str = ""
+
+
+class GraphFact(_Model):
+    """A relation or neighbourhood edge given to the LLM as context."""
+
+    head: str
+    type: str
+    tail: str
+    head_type: str = ""
+    tail_type: str = ""
+    chunk_ids: list[str] = Field(default_factory=list)
+
+
+class Answer(_Model):
+    question: str
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    facts: list[GraphFact] = Field(default_factory=list)
+    mode: str = "hybrid"
+    cypher: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+    @field_validator("answer")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()

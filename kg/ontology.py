@@ -1,0 +1,125 @@
+"""Entity and relation types, loaded from a YAML file.
+
+Types end up as Cypher labels and relationship types, which cannot be parameterised, so the
+ontology is the only place they may come from and every name is checked to be identifier-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+BUILTIN_DIR = Path(__file__).parent / "ontologies"
+_LABEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_REL = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class EntityType(BaseModel):
+    name: str
+    description: str = ""
+    label: str = ""  # the external name (e.g. SciERC's), when it differs from ``name``
+    aliases: list[str] = Field(default_factory=list)  # other spellings an LLM may use
+    spacy_labels: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        if not _LABEL.match(v):
+            raise ValueError(f"entity type {v!r} is not a safe label (CamelCase letters/digits)")
+        return v
+
+
+class RelationType(BaseModel):
+    name: str
+    description: str = ""
+    label: str = ""
+    head: list[str] = Field(default_factory=list)  # empty = any entity type
+    tail: list[str] = Field(default_factory=list)
+    symmetric: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        if not _REL.match(v):
+            raise ValueError(f"relation type {v!r} is not a safe type (UPPER_SNAKE_CASE)")
+        return v
+
+
+class Ontology(BaseModel):
+    name: str
+    description: str = ""
+    entity_types: list[EntityType]
+    relation_types: list[RelationType]
+    fallback_entity_type: str = "Concept"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Ontology:
+        names = {t.name for t in self.entity_types}
+        if self.fallback_entity_type not in names:
+            raise ValueError(f"fallback type {self.fallback_entity_type!r} is not an entity type")
+        for rel in self.relation_types:
+            unknown = [t for t in rel.head + rel.tail if t not in names]
+            if unknown:
+                raise ValueError(f"relation {rel.name} names unknown entity types {unknown}")
+        return self
+
+    @property
+    def entity_names(self) -> list[str]:
+        return [t.name for t in self.entity_types]
+
+    @property
+    def relation_names(self) -> list[str]:
+        return [t.name for t in self.relation_types]
+
+    def entity_type(self, name: str) -> EntityType | None:
+        return next((t for t in self.entity_types if t.name == name), None)
+
+    def relation_type(self, name: str) -> RelationType | None:
+        return next((t for t in self.relation_types if t.name == name), None)
+
+    def canonical_entity_type(self, raw: str) -> str | None:
+        """Map a type as an LLM or a dataset spells it ("tool/library", "Method") to ours."""
+        key = re.sub(r"[^a-z0-9]", "", raw.lower())
+        for t in self.entity_types:
+            spellings = (t.name, t.label, *t.aliases)
+            if key in {re.sub(r"[^a-z0-9]", "", s.lower()) for s in spellings if s}:
+                return t.name
+        return None
+
+    def canonical_relation_type(self, raw: str) -> str | None:
+        key = re.sub(r"[^A-Z0-9]", "", raw.upper())
+        for t in self.relation_types:
+            if key in {re.sub(r"[^A-Z0-9]", "", s.upper()) for s in (t.name, t.label) if s}:
+                return t.name
+        return None
+
+    def allows(self, relation: str, head_type: str, tail_type: str) -> bool:
+        rel = self.relation_type(relation)
+        if rel is None:
+            return False
+        return (not rel.head or head_type in rel.head) and (not rel.tail or tail_type in rel.tail)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+def load_ontology(name_or_path: str | Path = "default") -> Ontology:
+    """A built-in ontology by name ("default", "scierc") or a YAML file by path."""
+    return _load(str(name_or_path))
+
+
+@lru_cache(maxsize=16)
+def _load(name_or_path: str) -> Ontology:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = BUILTIN_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        builtin = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")))
+        raise FileNotFoundError(f"ontology {name_or_path!r} not found (built-in: {builtin})")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Ontology.model_validate(data)

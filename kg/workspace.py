@@ -1,0 +1,161 @@
+"""The on-disk workspace (``.kg/`` by default): JSONL per stage, a manifest, caches, a lock.
+
+Every file is written atomically (temp file + rename), so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from kg.models import (
+    Chunk,
+    Document,
+    Entity,
+    Manifest,
+    Merge,
+    Rejected,
+    Relation,
+    Summary,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+FILES: dict[str, type[BaseModel]] = {
+    "documents": Document,
+    "chunks": Chunk,
+    "entities": Entity,
+    "relations": Relation,
+    "summaries": Summary,
+    "rejected": Rejected,
+    "merges": Merge,
+}
+
+
+class WorkspaceError(RuntimeError):
+    pass
+
+
+class WorkspaceLocked(WorkspaceError):
+    pass
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_lines(path: Path, lines: Iterable[str]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line)
+                fh.write("\n")
+                count += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return count
+
+
+class Workspace:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def path(self, name: str) -> Path:
+        return self.root / (name if "." in name else f"{name}.jsonl")
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.root / "store"
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def write(self, name: str, items: Iterable[BaseModel]) -> int:
+        return atomic_write_lines(self.path(name), (i.model_dump_json() for i in items))
+
+    def read(self, name: str, model: type[M] | None = None) -> list[M]:
+        return list(self.iter(name, model))
+
+    def iter(self, name: str, model: type[M] | None = None) -> Iterator[M]:
+        cls = model or FILES[name]
+        path = self.path(name)
+        if not path.is_file():
+            return
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        yield cls.model_validate_json(line)  # type: ignore[misc]
+                    except ValueError as exc:
+                        raise WorkspaceError(f"{path}:{n}: invalid record: {exc}") from exc
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        atomic_write_text(self.manifest_path, manifest.model_dump_json(indent=2))
+
+    def manifest(self) -> Manifest:
+        if not self.exists():
+            raise WorkspaceError(
+                f"no workspace at {self.root}/ (run `kg extract PATH` first, or pass --workspace)"
+            )
+        return Manifest.model_validate_json(self.manifest_path.read_text(encoding="utf-8"))
+
+    def write_json(self, name: str, data: object) -> None:
+        atomic_write_text(self.root / name, json.dumps(data, indent=2, sort_keys=True))
+
+    def read_json(self, name: str, default: object = None) -> object:
+        path = self.root / name
+        if not path.is_file():
+            return default
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    @contextlib.contextmanager
+    def lock(self, name: str = "kg") -> Iterator[None]:
+        """An exclusive, non-blocking lock: a second `kg load` on one workspace fails fast."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f".{name}.lock"
+        with path.open("a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise WorkspaceLocked(
+                    f"another kg process holds {path} ({name} already running on this workspace)"
+                ) from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
