@@ -304,3 +304,46 @@ class Answer(_Model):
     @classmethod
     def _strip(cls, v: str) -> str:
         return v.strip()
+
+
+# ---- what the service facade returns (CLI, Gradio app and HTTP API share these) ----
+
+
+class EntityDetail(_Model):
+    entity: Entity
+    facts: list[GraphFact] = Field(default_factory=list)
+    snippets: list[Citation] = Field(default_factory=list)
+
+
+class GraphNode(_Model):
+    id: str
+    label: str
+    type: str
+    highlighted: bool = False
+
+
+class GraphEdge(_Model):
+    source: str
+    target: str
+    type: str
+
+
+class Subgraph(_Model):
+    nodes: list[GraphNode] = Field(default_factory=list)
+    edges: list[GraphEdge] = Field(default_factory=list)
+
+
+class CypherTable(_Model):
+    query: str
+    columns: list[str] = Field(default_factory=list)
+    rows: list[list[Any]] = Field(default_factory=list)
+
+
+class Status(_Model):
+    workspace: str
+    manifest: Manifest | None = None
+    store: str = ""
+    store_counts: dict[str, int] = Field(default_factory=dict)
+    store_error: str | None = None
+    llm: str = ""
+    llm_error: str | None = None
