@@ -220,6 +220,7 @@ class Manifest(_Model):
     llm_usage: LLMUsage = Field(default_factory=LLMUsage)
     skipped: list[SkippedFile] = Field(default_factory=list)
     seconds: float = 0.0
+    sources: list[str] = Field(default_factory=list)  # the paths given to `kg extract`
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----

@@ -1,0 +1,355 @@
+"""One facade over the stages, shared by the CLI, the Gradio app and the HTTP API.
+
+Heavy parts (indexes, the store, the LLM) are opened lazily and kept for the life of the
+object, so a chatbot process pays for them once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from kg.config import Settings
+from kg.models import (
+    Answer,
+    Citation,
+    CypherTable,
+    Entity,
+    EntityDetail,
+    GraphEdge,
+    GraphFact,
+    GraphNode,
+    Manifest,
+    SearchHit,
+    Status,
+    Subgraph,
+)
+from kg.ontology import Ontology, load_ontology
+from kg.workspace import Workspace, WorkspaceError
+
+RETRIEVAL_MODES = ("hybrid", "bm25", "vector", "graph")
+
+
+class KG:
+    def __init__(self, settings: Settings, *, use_llm: bool = True) -> None:
+        self.settings = settings
+        self.workspace = Workspace(settings.workspace)
+        self.use_llm = use_llm
+        self._lock = threading.RLock()
+        self._retriever: Any = None
+        self._store: Any = None
+        self._chat: Any = None
+        self._llm_error: str | None = None
+
+    # ---- lazily opened parts ----
+
+    @cached_property
+    def ontology(self) -> Ontology:
+        manifest = self.workspace.manifest() if self.workspace.exists() else None
+        return load_ontology(manifest.ontology if manifest else self.settings.ontology)
+
+    @property
+    def retriever(self) -> Any:
+        with self._lock:
+            if self._retriever is None:
+                from kg.retrieval import Retriever
+
+                self.workspace.manifest()  # a clear error when there is nothing to search
+                self._retriever = Retriever.open(self.workspace, self.settings)
+            return self._retriever
+
+    @property
+    def store(self) -> Any:
+        with self._lock:
+            if self._store is None:
+                from kg.store import open_store
+
+                self._store = open_store(self.settings, self.workspace)
+            return self._store
+
+    @property
+    def chat(self) -> Any:
+        """The chat model, or None when the LLM is off or could not start (reported in status)."""
+        with self._lock:
+            if self._chat is None and self.use_llm and self._llm_error is None:
+                try:
+                    from kg.llm.client import chat_model
+
+                    self._chat = chat_model(self.settings, max_tokens=512)
+                except Exception as exc:  # any start failure degrades to retrieval-only answers
+                    self._llm_error = f"LLM unavailable: {exc}"
+            return self._chat
+
+    # ---- reading ----
+
+    def status(self) -> Status:
+        status = Status(workspace=str(self.workspace.root), store=self.settings.store)
+        if self.workspace.exists():
+            status.manifest = self.workspace.manifest()
+        try:
+            status.store_counts = self.store.counts()
+        except Exception as exc:
+            status.store_error = str(exc)
+        if not self.use_llm:
+            status.llm = "off (retrieval-only answers)"
+        elif self._chat is not None:
+            status.llm = self.settings.llm_base_url or f"offline {self.settings.llm_model}"
+        else:
+            status.llm = "not started" if self._llm_error is None else "unavailable"
+        status.llm_error = self._llm_error
+        return status
+
+    def search(self, query: str, mode: str = "hybrid", k: int = 8) -> list[SearchHit]:
+        query = _check_query(query)
+        if mode not in RETRIEVAL_MODES:
+            mode = "hybrid"
+        return self.retriever.search(query, mode=mode, k=k)
+
+    def _context(
+        self, question: str, mode: str, k: int
+    ) -> tuple[list[SearchHit], list[GraphFact], str | None, list[str]]:
+        """Retrieve chunks and graph facts; in cypher mode also run text-to-Cypher."""
+        warnings: list[str] = []
+        cypher_query: str | None = None
+        facts: list[GraphFact] = []
+        if mode == "cypher":
+            cypher_query, facts, warning = self._cypher_facts(question)
+            if warning:
+                warnings.append(warning)
+            mode = "hybrid"
+        hits = self.search(question, mode=mode, k=k)
+        linked = self.retriever.link_entities(question)
+        facts = facts + self.retriever.facts([e.id for e in linked], limit=20)
+        return hits, facts, cypher_query, warnings
+
+    def _cypher_facts(self, question: str) -> tuple[str | None, list[GraphFact], str | None]:
+        if self.chat is None:
+            return None, [], "text-to-Cypher needs the LLM; fell back to hybrid retrieval"
+        from kg.text2cypher import text_to_cypher
+
+        try:
+            result = text_to_cypher(question, self.ontology, self.store, self.chat)
+        except Exception as exc:
+            return None, [], f"text-to-Cypher failed ({exc}); fell back to hybrid retrieval"
+        if result.error:
+            return result.query, [], f"text-to-Cypher: {result.error}; fell back to hybrid"
+        facts = [
+            GraphFact(head=", ".join(f"{c}={v}" for c, v in zip(result.columns, row, strict=False)),
+                      type="ROW", tail="")
+            for row in result.rows[:20]
+        ]
+        return result.query, facts, None
+
+    def ask(
+        self,
+        question: str,
+        mode: str = "hybrid",
+        k: int = 6,
+        history: Sequence[tuple[str, str]] = (),
+    ) -> Answer:
+        final: Answer | None = None
+        for item in self.stream_ask(question, mode=mode, k=k, history=history):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream_ask(
+        self,
+        question: str,
+        mode: str = "hybrid",
+        k: int = 6,
+        history: Sequence[tuple[str, str]] = (),
+    ) -> Iterator[str | Answer]:
+        from kg.answer import stream_answer
+
+        question = _check_query(question)
+        started = time.perf_counter()
+        hits, facts, cypher_query, warnings = self._context(question, mode, k)
+        retrieved = time.perf_counter()
+        chat = self.chat
+        if self.use_llm and chat is None and self._llm_error:
+            warnings.append(self._llm_error)
+        for item in stream_answer(question, hits, facts, chat, history=history):
+            if isinstance(item, Answer):
+                item.mode = mode
+                item.cypher = cypher_query
+                item.warnings = [*warnings, *item.warnings]
+                item.timings = {
+                    "retrieval_s": round(retrieved - started, 4),
+                    "answer_s": round(time.perf_counter() - retrieved, 4),
+                    **item.timings,
+                }
+            yield item
+
+    def find_entities(self, q: str, limit: int = 10) -> list[Entity]:
+        q = _check_query(q)
+        return self.retriever.link_entities(q)[:limit] or self._name_search(q, limit)
+
+    def _name_search(self, q: str, limit: int) -> list[Entity]:
+        from rapidfuzz import fuzz, process
+
+        entities = self._entities
+        names = {e.id: e.name for e in entities.values()}
+        best = process.extract(q, names, scorer=fuzz.WRatio, limit=limit, score_cutoff=60)
+        return [entities[key] for _, _, key in best]
+
+    @cached_property
+    def _entities(self) -> dict[str, Entity]:
+        return {e.id: e for e in self.workspace.iter("entities")}
+
+    @cached_property
+    def _chunks(self) -> dict[str, Any]:
+        return {c.id: c for c in self.workspace.iter("chunks")}
+
+    @cached_property
+    def _doc_paths(self) -> dict[str, str]:
+        return {d.id: d.path for d in self.workspace.iter("documents")}
+
+    def entity(self, entity_id: str) -> EntityDetail | None:
+        entity = self._entities.get(entity_id)
+        if entity is None:
+            return None
+        snippets = []
+        for n, m in enumerate(entity.mentions[:10], 1):
+            chunk = self._chunks.get(m.chunk_id)
+            text = chunk.text if chunk else m.text
+            lo = max(0, m.start - (chunk.start if chunk else m.start) - 120)
+            snippets.append(
+                Citation(
+                    n=n,
+                    chunk_id=m.chunk_id,
+                    doc_id=m.doc_id,
+                    path=self._doc_paths.get(m.doc_id, m.doc_id),
+                    start=m.start,
+                    end=m.end,
+                    snippet=text[lo : lo + 300],
+                    text=text,
+                )
+            )
+        return EntityDetail(
+            entity=entity, facts=self.retriever.facts([entity_id], limit=50), snippets=snippets
+        )
+
+    def subgraph(self, entity_ids: Sequence[str], hops: int = 1, limit: int = 60) -> Subgraph:
+        """Entities, their neighbours and the relations between them, for the graph view."""
+        seeds = [e for e in entity_ids if e in self._entities]
+        nodes: dict[str, GraphNode] = {}
+        edges: dict[tuple[str, str, str], GraphEdge] = {}
+        frontier = list(dict.fromkeys(seeds))
+        for e in frontier:
+            ent = self._entities[e]
+            nodes[e] = GraphNode(id=e, label=ent.name, type=ent.type, highlighted=True)
+        for _ in range(max(hops, 0)):
+            nxt: list[str] = []
+            for rel in self._relations:
+                if len(nodes) >= limit:
+                    break
+                if rel.head_id in frontier or rel.tail_id in frontier:
+                    for end in (rel.head_id, rel.tail_id):
+                        ent = self._entities.get(end)
+                        if ent and end not in nodes:
+                            nodes[end] = GraphNode(id=end, label=ent.name, type=ent.type)
+                            nxt.append(end)
+                    if rel.head_id in nodes and rel.tail_id in nodes:
+                        key = (rel.head_id, rel.tail_id, rel.type)
+                        edges[key] = GraphEdge(source=rel.head_id, target=rel.tail_id, type=rel.type)
+            frontier = nxt
+        return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
+
+    @cached_property
+    def _relations(self) -> list[Any]:
+        return list(self.workspace.iter("relations"))
+
+    def cypher(self, query: str, params: dict[str, Any] | None = None) -> CypherTable:
+        from kg.cypher_guard import ensure_read_only
+
+        query = ensure_read_only(_check_query(query, limit=20_000))
+        rows = self.store.read(query, params or {})
+        columns = list(rows[0].keys()) if rows else []
+        return CypherTable(
+            query=query,
+            columns=columns,
+            rows=[[_jsonable(r.get(c)) for c in columns] for r in rows],
+        )
+
+    def browser_queries(self) -> list[Any]:
+        from kg.cypher import browser_queries
+
+        return browser_queries()
+
+    # ---- writing ----
+
+    def ingest(
+        self, paths: Sequence[Path], progress: Callable[[float, str], None] | None = None
+    ) -> Manifest:
+        """Extract new files into the workspace and load the difference into the store."""
+        from pipelines.extract import run_extract
+        from pipelines.load import load_workspace
+
+        notify = progress or (lambda _f, _m: None)
+        with self._lock:
+            notify(0.05, "extracting")
+            uploads = self.workspace.root / "uploads"
+            uploads.mkdir(parents=True, exist_ok=True)
+            for path in paths:
+                shutil.copy2(path, uploads / Path(path).name)
+            previous = self.workspace.manifest().sources if self.workspace.exists() else []
+            sources = [Path(p) for p in previous if Path(p).exists()]
+            if uploads.resolve() not in {p.resolve() for p in sources}:
+                sources.append(uploads)
+            manifest = run_extract(
+                sources,
+                self.workspace,
+                self.settings,
+                spacy_only=not self.use_llm,
+                progress=False,
+                chat=self.chat,
+            )
+            notify(0.7, "loading into the graph store")
+            load_workspace(self.workspace, self.store, progress=False)
+            notify(0.9, "refreshing indexes")
+            self._retriever = None
+            for name in ("_entities", "_chunks", "_doc_paths", "_relations"):
+                self.__dict__.pop(name, None)
+            notify(1.0, "done")
+            return manifest
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+MAX_QUERY_CHARS = 4000
+
+
+def _check_query(text: str, limit: int = MAX_QUERY_CHARS) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("the question is empty")
+    if len(text) > limit:
+        raise ValueError(f"the question is too long ({len(text)} characters, limit {limit})")
+    return text
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    props = getattr(value, "properties", None)
+    if isinstance(props, dict):
+        return _jsonable(props)
+    return str(value)
+
+
+__all__ = ["KG", "WorkspaceError"]
