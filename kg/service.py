@@ -139,8 +139,11 @@ class KG:
         if result.error:
             return result.query, [], f"text-to-Cypher: {result.error}; fell back to hybrid"
         facts = [
-            GraphFact(head=", ".join(f"{c}={v}" for c, v in zip(result.columns, row, strict=False)),
-                      type="ROW", tail="")
+            GraphFact(
+                head=", ".join(f"{c}={v}" for c, v in zip(result.columns, row, strict=False)),
+                type="ROW",
+                tail="",
+            )
             for row in result.rows[:20]
         ]
         return result.query, facts, None
@@ -258,7 +261,9 @@ class KG:
                             nxt.append(end)
                     if rel.head_id in nodes and rel.tail_id in nodes:
                         key = (rel.head_id, rel.tail_id, rel.type)
-                        edges[key] = GraphEdge(source=rel.head_id, target=rel.tail_id, type=rel.type)
+                        edges[key] = GraphEdge(
+                            source=rel.head_id, target=rel.tail_id, type=rel.type
+                        )
             frontier = nxt
         return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
 

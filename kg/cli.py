@@ -1,0 +1,464 @@
+"""The `kg` command line: extract, load, ask, query, serve, status, eval, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kg import __version__
+from kg.config import Settings
+
+app = typer.Typer(
+    help=(
+        "kg turns a folder of notes into a knowledge graph and answers questions from it.\n\n"
+        'Typical run: `kg extract notes/` → `kg load` → `kg ask "…"` or `kg serve`.'
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.")
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default ./.kg or $KG_WORKSPACE)."),
+]
+Neo4jOpt = Annotated[
+    bool,
+    typer.Option(
+        "--neo4j",
+        help="Use Neo4j (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD) instead of the embedded FalkorDB.",
+    ),
+]
+ModeOpt = Annotated[
+    str, typer.Option("--mode", "-m", help="Retrieval: hybrid, bm25, vector, graph or cypher.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _settings(workspace: Path | None = None, neo4j: bool = False, **kw: Any) -> Settings:
+    overrides: dict[str, Any] = {"workspace": workspace, **kw}
+    if neo4j:
+        overrides["store"] = "neo4j"
+    settings = Settings.from_env(**overrides)
+    if settings.store == "neo4j" and not settings.neo4j_uri:
+        settings = settings.model_copy(update={"neo4j_uri": "bolt://localhost:7687"})
+    return settings
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Errors that deserve one clear line, not a traceback."""
+    from kg.workspace import WorkspaceError
+
+    errors: list[type[BaseException]] = [
+        WorkspaceError,
+        FileNotFoundError,
+        NotADirectoryError,
+        PermissionError,
+        ValueError,
+        ConnectionError,
+    ]
+    for module, name in (
+        ("kg.store.base", "StoreUnavailable"),
+        ("kg.llm.client", "LLMUnavailable"),
+        ("kg.cypher_guard", "UnsafeCypherError"),
+        ("pipelines.load", "LoadMismatch"),
+    ):
+        with suppress(ImportError, AttributeError):
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+    return tuple(errors)
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/] — finished work is kept; re-run to resume")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if not isinstance(exc, _known_errors()) or os.environ.get("KG_DEBUG"):
+            raise
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print kg's version.")] = False,
+) -> None:
+    if version:
+        out.print(f"kg {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def extract(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to read (recursive).")],
+    workspace: WorkspaceOpt = None,
+    spacy_only: Annotated[
+        bool, typer.Option("--spacy-only", help="No LLM: spaCy entities, dependency relations.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show files, chunks and estimated LLM work; write nothing."),
+    ] = False,
+    ontology: Annotated[
+        str | None, typer.Option(help="Built-in ontology name (default, scierc) or a YAML file.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Parallel LLM requests (for a remote server pool).")
+    ] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Characters per chunk.")] = None,
+) -> None:
+    """Read documents, find entities (spaCy) and relations (LLM), and write the graph to the
+    workspace. Re-runs only redo what changed."""
+    from pipelines.extract import run_extract
+
+    with _friendly_errors():
+        settings = _settings(
+            workspace, ontology=ontology, llm_concurrency=concurrency, chunk_size=chunk_size
+        )
+        for p in paths:
+            if not p.exists():
+                raise FileNotFoundError(f"no such file or folder: {p}")
+        manifest = run_extract(
+            paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run
+        )
+        if dry_run:
+            return
+        for skipped in manifest.skipped:
+            err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+        if not manifest.counts.get("documents"):
+            err.print(
+                "[bold red]error:[/] no readable documents found in " + ", ".join(map(str, paths))
+            )
+            raise typer.Exit(1)
+        counts = ", ".join(f"{v} {k}" for k, v in manifest.counts.items())
+        usage = manifest.llm_usage
+        out.print(
+            f"[green]extracted[/] {counts} into {settings.workspace}/ in {manifest.seconds:.1f}s "
+            f"(LLM calls {usage.calls}, cached {usage.cached}, "
+            f"tokens {usage.prompt_tokens}+{usage.completion_tokens})"
+        )
+
+
+def _workspace(settings: Settings) -> Any:
+    from kg.workspace import Workspace
+
+    return Workspace(settings.workspace)
+
+
+@app.command()
+def load(
+    workspace: WorkspaceOpt = None,
+    neo4j: Neo4jOpt = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Clear the graph and load it all.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Rows per transaction.")] = 1000,
+) -> None:
+    """Write the workspace graph into the store (embedded FalkorDB, or Neo4j with --neo4j).
+    Idempotent and incremental: only changed documents are rewritten."""
+    from pipelines.load import load_workspace
+
+    from kg.store import open_store
+
+    with _friendly_errors():
+        settings = _settings(workspace, neo4j)
+        ws = _workspace(settings)
+        ws.manifest()
+        with open_store(settings, ws) as store:
+            report = load_workspace(ws, store, rebuild=rebuild, batch_size=batch_size)
+        out.print(f"[green]loaded[/] into {settings.store}: {_fmt_counts(report.written)}")
+
+
+def _fmt_counts(counts: Any) -> str:
+    data = counts if isinstance(counts, dict) else dict(counts)
+    return ", ".join(f"{v} {k}" for k, v in data.items())
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about your documents.")],
+    workspace: WorkspaceOpt = None,
+    mode: ModeOpt = "hybrid",
+    k: Annotated[int, typer.Option("-k", help="Chunks to retrieve.")] = 6,
+    no_llm: Annotated[
+        bool, typer.Option("--no-llm", help="Retrieval only: quote the best sentences.")
+    ] = False,
+    neo4j: Neo4jOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the graph and the chunks, with numbered citations."""
+    from kg.service import KG
+
+    with _friendly_errors():
+        kg = KG(_settings(workspace, neo4j), use_llm=not no_llm)
+        try:
+            answer = kg.ask(question, mode=mode, k=k)
+        finally:
+            kg.close()
+        if as_json:
+            _print_json(answer.model_dump())
+            return
+        out.print(answer.answer)
+        for w in answer.warnings:
+            err.print(f"[yellow]warning:[/] {w}")
+        if answer.citations:
+            out.print("\n[bold]Sources[/]")
+            for c in answer.citations:
+                snippet = " ".join(c.snippet.split())[:160]
+                out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    workspace: WorkspaceOpt = None,
+    mode: ModeOpt = "hybrid",
+    k: Annotated[int, typer.Option("-k")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rank chunks for a query (no LLM)."""
+    from kg.service import KG
+
+    with _friendly_errors():
+        hits = KG(_settings(workspace), use_llm=False).search(query, mode=mode, k=k)
+        if as_json:
+            _print_json([h.model_dump() for h in hits])
+            return
+        table = Table("#", "score", "document", "span", "text")
+        for i, h in enumerate(hits, 1):
+            table.add_row(
+                str(i),
+                f"{h.score:.3f}",
+                h.path,
+                f"{h.start}–{h.end}",
+                " ".join(h.text.split())[:90],
+            )
+        out.print(table)
+
+
+@app.command()
+def query(
+    cypher: Annotated[str, typer.Argument(help="A read-only Cypher query.")],
+    workspace: WorkspaceOpt = None,
+    neo4j: Neo4jOpt = False,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Query parameter name=value.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a read-only Cypher query against the store (writes are refused)."""
+    from kg.service import KG
+
+    with _friendly_errors():
+        params: dict[str, Any] = {}
+        for item in param or []:
+            name, _, value = item.partition("=")
+            try:
+                params[name] = json.loads(value)
+            except json.JSONDecodeError:
+                params[name] = value
+        kg = KG(_settings(workspace, neo4j), use_llm=False)
+        try:
+            result = kg.cypher(cypher, params)
+        finally:
+            kg.close()
+        if as_json:
+            _print_json(result.model_dump())
+            return
+        table = Table(*result.columns) if result.columns else Table("(no rows)")
+        for row in result.rows:
+            table.add_row(
+                *[json.dumps(v, default=str) if not isinstance(v, str) else v for v in row]
+            )
+        out.print(table)
+
+
+@app.command()
+def status(
+    workspace: WorkspaceOpt = None, neo4j: Neo4jOpt = False, as_json: JsonOpt = False
+) -> None:
+    """Show what is in the workspace and in the store."""
+    from kg.service import KG
+
+    with _friendly_errors():
+        kg = KG(_settings(workspace, neo4j), use_llm=False)
+        try:
+            st = kg.status()
+        finally:
+            kg.close()
+        if as_json:
+            _print_json(st.model_dump())
+            return
+        out.print(f"[bold]workspace[/] {st.workspace}")
+        if st.manifest is None:
+            out.print("  empty — run `kg extract PATH` first")
+        else:
+            m = st.manifest
+            out.print(f"  {_fmt_counts(m.counts)}")
+            out.print(f"  ontology {m.ontology}, created {m.created_at}, kg {m.kg_version}")
+            out.print(f"  models: {_fmt_counts(m.models)}")
+        out.print(
+            f"[bold]store[/] {st.store}: "
+            + (st.store_error or _fmt_counts(st.store_counts) or "empty")
+        )
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOpt = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it private.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port for the chatbot and the API.")] = 7860,
+    auth: Annotated[
+        str | None, typer.Option(help="user:password for the chatbot (or $KG_AUTH).")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="Bearer token required on /v1/* (or $KG_API_KEY).")
+    ] = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="Retrieval-only answers.")] = False,
+    neo4j: Neo4jOpt = False,
+) -> None:
+    """Start the Gradio chatbot (at /ui) and the HTTP API (at /v1, docs at /docs)."""
+    from kg.server import serve as run_server
+
+    with _friendly_errors():
+        run_server(
+            _settings(workspace, neo4j),
+            host=host,
+            port=port,
+            auth=auth or os.environ.get("KG_AUTH"),
+            api_key=api_key or os.environ.get("KG_API_KEY"),
+            use_llm=not no_llm,
+        )
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="cypher, csv or graphml.")] = "csv",
+    output: Annotated[Path, typer.Option("--out", "-o", help="Output file or folder.")] = Path(
+        "kg-export"
+    ),
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Export the graph for neo4j-admin import (csv), cypher-shell (cypher) or Gephi (graphml)."""
+    from kg.export import export_workspace
+
+    with _friendly_errors():
+        if fmt not in ("cypher", "csv", "graphml"):
+            raise ValueError(f"unknown format {fmt!r} (use cypher, csv or graphml)")
+        ws = _workspace(_settings(workspace))
+        ws.manifest()
+        written = export_workspace(ws, fmt, output)
+        out.print(f"[green]exported[/] {fmt} to {written}")
+
+
+def _report(result: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        _print_json(result)
+        return
+    table = Table("metric", "value", title=title)
+    for key, value in result.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+        elif isinstance(value, int | str):
+            table.add_row(key, str(value))
+    out.print(table)
+
+
+def _run_eval(fn: Callable[[], dict[str, Any]], as_json: bool, title: str) -> None:
+    with _friendly_errors():
+        _report(fn(), as_json, title)
+
+
+@eval_app.command("beir")
+def eval_beir(
+    folder: Annotated[
+        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
+    ],
+    split: Annotated[str, typer.Option(help="qrels split: train, dev or test.")] = "test",
+    mode: ModeOpt = "hybrid",
+    limit: Annotated[int | None, typer.Option(help="Only the first N queries.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """nDCG@10 and recall@100 on a BEIR dataset (e.g. SciFact)."""
+    from kg.evaluation.beir import evaluate_beir
+
+    _run_eval(
+        lambda: evaluate_beir(folder, split, mode, limit=limit), as_json, f"BEIR {folder.name}"
+    )
+
+
+@eval_app.command("2wiki")
+def eval_2wiki(
+    folder: Annotated[Path, typer.Argument(help="Folder with corpus.json and questions.json.")],
+    mode: ModeOpt = "hybrid",
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Multi-hop passage retrieval: recall@2, recall@5, all-gold@5."""
+    from kg.evaluation.twowiki import evaluate_2wiki
+
+    _run_eval(lambda: evaluate_2wiki(folder, mode, limit=limit), as_json, "2WikiMultihopQA")
+
+
+@eval_app.command("scierc")
+def eval_scierc(
+    path: Annotated[Path, typer.Argument(help="SciERC JSONL (e.g. dev.jsonl).")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+    spacy_only: Annotated[bool, typer.Option("--spacy-only")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Entity and relation P/R/F1 on SciERC with the SciERC ontology."""
+    from kg.evaluation.scierc import evaluate_scierc
+
+    _run_eval(lambda: evaluate_scierc(path, limit, spacy_only=spacy_only), as_json, "SciERC")
+
+
+@eval_app.command("qa")
+def eval_qa(
+    path: Annotated[Path, typer.Argument(help="JSONL: question, answer_contains, gold_docs.")],
+    workspace: WorkspaceOpt = None,
+    mode: ModeOpt = "hybrid",
+    no_llm: Annotated[bool, typer.Option("--no-llm")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Doc recall@5 and answer accuracy over the current workspace."""
+    from kg.evaluation.qa import evaluate_qa
+    from kg.service import KG
+
+    def run() -> dict[str, Any]:
+        kg = KG(_settings(workspace), use_llm=not no_llm)
+        try:
+            return evaluate_qa(kg, path, mode=mode)
+        finally:
+            kg.close()
+
+    _run_eval(run, as_json, f"QA {path.name}")
+
+
+if __name__ == "__main__":
+    app()
