@@ -1,0 +1,185 @@
+"""Draw a Subgraph as a self-contained SVG (no CDN: the app must work offline).
+
+The layout is computed server-side with networkx's spring layout (seeded, so the same graph
+always looks the same); nodes carry ``data-node`` attributes so a small script can report
+clicks back to Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import math
+
+import networkx as nx
+
+from kg.models import Subgraph
+
+# fixed colours for the default ontology's types; any other type gets one from its hash
+TYPE_COLOURS: dict[str, str] = {
+    "Person": "#e4572e",
+    "Organization": "#17bebb",
+    "Course": "#ffc914",
+    "Book": "#76b041",
+    "Concept": "#7e6bc4",
+    "Method": "#2e86ab",
+    "Model": "#f18f01",
+    "Tool": "#a23b72",
+    "Dataset": "#3b8132",
+    "Project": "#c73e1d",
+    "Event": "#6c757d",
+    "Location": "#8d6a9f",
+}
+_PALETTE = ("#1b998b", "#ed217c", "#2d3047", "#fffd82", "#ff9b71", "#5f0f40", "#0f4c5c")
+
+# Delegated click handler for gr.HTML(js_on_load=...): the HTML is re-rendered on every update,
+# so the listener sits on the component's root element, not on the nodes.
+CLICK_JS = """
+element.addEventListener('click', (event) => {
+  const node = event.target.closest('[data-node]');
+  if (node) { trigger('click', {node: node.dataset.node}); }
+});
+"""
+
+
+def type_colour(type_: str) -> str:
+    if type_ in TYPE_COLOURS:
+        return TYPE_COLOURS[type_]
+    digest = int(hashlib.sha256(type_.encode()).hexdigest(), 16)
+    return _PALETTE[digest % len(_PALETTE)]
+
+
+def _esc(text: str) -> str:
+    """HTML-escape, and neutralise the template characters gr.HTML interprets (`${…}`, `{{…}}`)."""
+    return (
+        html.escape(text, quote=True)
+        .replace("$", "&#36;")
+        .replace("{", "&#123;")
+        .replace("}", "&#125;")
+        .replace("`", "&#96;")
+    )
+
+
+def layout(
+    sub: Subgraph, width: int, height: int, margin: int = 60
+) -> dict[str, tuple[float, float]]:
+    """Node positions in pixels, inside the margins."""
+    graph = nx.Graph()
+    graph.add_nodes_from(n.id for n in sub.nodes)
+    graph.add_edges_from((e.source, e.target) for e in sub.edges if e.source != e.target)
+    if len(graph) == 0:
+        return {}
+    if len(graph) == 1:
+        return {next(iter(graph)): (width / 2, height / 2)}
+    k = 1.6 / math.sqrt(len(graph))
+    raw = nx.spring_layout(graph, seed=7, k=k, iterations=80)
+    xs = [p[0] for p in raw.values()]
+    ys = [p[1] for p in raw.values()]
+    span_x = (max(xs) - min(xs)) or 1.0
+    span_y = (max(ys) - min(ys)) or 1.0
+    return {
+        node: (
+            margin + (pos[0] - min(xs)) / span_x * (width - 2 * margin),
+            margin + (pos[1] - min(ys)) / span_y * (height - 2 * margin),
+        )
+        for node, pos in raw.items()
+    }
+
+
+def render_svg(
+    sub: Subgraph,
+    selected: str | None = None,
+    width: int = 860,
+    height: int = 520,
+    empty_text: str = "Ask a question to see the entities behind its answer.",
+) -> str:
+    """The whole graph view: an SVG with edges, labelled nodes and a type legend."""
+    if not sub.nodes:
+        return f'<div class="kg-graph kg-graph-empty">{_esc(empty_text)}</div>'
+    pos = layout(sub, width, height)
+    degree: dict[str, int] = {}
+    for e in sub.edges:
+        degree[e.source] = degree.get(e.source, 0) + 1
+        degree[e.target] = degree.get(e.target, 0) + 1
+    parts = [
+        f'<svg class="kg-graph-svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" aria-label="knowledge graph, {len(sub.nodes)} entities" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+        '<defs><marker id="kg-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+        'fill="#9aa5b1"/></marker></defs>',
+    ]
+    show_edge_labels = len(sub.edges) <= 40
+    for e in sub.edges:
+        if e.source not in pos or e.target not in pos or e.source == e.target:
+            continue
+        (x1, y1), (x2, y2) = pos[e.source], pos[e.target]
+        dist = math.hypot(x2 - x1, y2 - y1) or 1.0
+        r2 = _radius(degree.get(e.target, 0)) + 2
+        x2e, y2e = x2 - (x2 - x1) / dist * r2, y2 - (y2 - y1) / dist * r2
+        parts.append(
+            f'<g class="kg-edge"><title>{_esc(e.type)}</title>'
+            f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2e:.1f}" y2="{y2e:.1f}" '
+            f'stroke="#9aa5b1" stroke-width="1.4" marker-end="url(#kg-arrow)"/>'
+        )
+        if show_edge_labels:
+            parts.append(
+                f'<text x="{(x1 + x2) / 2:.1f}" y="{(y1 + y2) / 2 - 3:.1f}" '
+                f'class="kg-edge-label" text-anchor="middle">{_esc(e.type)}</text>'
+            )
+        parts.append("</g>")
+    for n in sub.nodes:
+        x, y = pos[n.id]
+        r = _radius(degree.get(n.id, 0))
+        ring = (
+            ' stroke="#111" stroke-width="3"'
+            if n.id == selected
+            else (
+                ' stroke="#333" stroke-width="1.5"'
+                if n.highlighted
+                else ' stroke="#fff" stroke-width="1"'
+            )
+        )
+        label = n.label if len(n.label) <= 28 else n.label[:27] + "…"
+        parts.append(
+            f'<g class="kg-node{" kg-node-hl" if n.highlighted else ""}" '
+            f'data-node="{_esc(n.id)}" data-type="{_esc(n.type)}" style="cursor:pointer">'
+            f"<title>{_esc(n.label)} ({_esc(n.type)})</title>"
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{type_colour(n.type)}"{ring}/>'
+            f'<text x="{x:.1f}" y="{y + r + 12:.1f}" text-anchor="middle" class="kg-node-label">'
+            f"{_esc(label)}</text></g>"
+        )
+    parts.append("</svg>")
+    return (
+        '<div class="kg-graph">'
+        + legend(sorted({n.type for n in sub.nodes}))
+        + "".join(parts)
+        + "</div>"
+    )
+
+
+def _radius(degree: int) -> float:
+    return 8.0 + min(degree, 10) * 1.2
+
+
+def legend(types: list[str]) -> str:
+    items = "".join(
+        f'<span class="kg-legend-item"><span class="kg-swatch" '
+        f'style="background:{type_colour(t)}"></span>{_esc(t)}</span>'
+        for t in types
+    )
+    return f'<div class="kg-legend">{items}</div>'
+
+
+GRAPH_CSS = """
+.kg-graph { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px;
+  background: var(--background-fill-secondary); }
+.kg-graph-empty { color: var(--body-text-color-subdued); padding: 48px; text-align: center; }
+.kg-graph-svg { display: block; max-height: 560px; }
+.kg-node-label { font-size: 11px; fill: var(--body-text-color); pointer-events: none; }
+.kg-edge-label { font-size: 9px; fill: #7b8794; pointer-events: none; }
+.kg-node:hover circle { stroke: #111; stroke-width: 2.5; }
+.kg-legend { display: flex; flex-wrap: wrap; gap: 10px; font-size: 12px; margin-bottom: 4px; }
+.kg-legend-item { display: inline-flex; align-items: center; gap: 4px; }
+.kg-swatch { width: 11px; height: 11px; border-radius: 50%; display: inline-block; }
+"""

@@ -1,0 +1,103 @@
+"""Plain functions that turn facade models into the Markdown/HTML the chatbot shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.graph_view import _esc
+from kg.models import Answer, Citation, EntityDetail, GraphFact, Status
+
+
+def sources_html(citations: Sequence[Citation]) -> str:
+    """Numbered sources; each expands (HTML ``<details>``) to the full chunk text."""
+    if not citations:
+        return ""
+    items = []
+    for c in citations:
+        body = c.text or c.snippet
+        items.append(
+            f'<details class="kg-source"><summary><b>[{c.n}]</b> '
+            f"<code>{_esc(c.path)}</code> <small>chars {c.start}–{c.end}</small><br>"
+            f'<span class="kg-snippet">{_esc(_one_line(c.snippet, 220))}</span></summary>'
+            f'<div class="kg-chunk">{_esc(body)}</div></details>'
+        )
+    return '<div class="kg-sources"><b>Sources</b>' + "".join(items) + "</div>"
+
+
+def facts_md(facts: Sequence[GraphFact], limit: int = 12) -> str:
+    if not facts:
+        return ""
+    lines = [f"- {_md(f.head)} **{_md(f.type)}** {_md(f.tail)}" for f in facts[:limit]]
+    more = f"\n- … {len(facts) - limit} more" if len(facts) > limit else ""
+    return "**Graph facts**\n" + "\n".join(lines) + more
+
+
+def answer_message(answer: Answer) -> str:
+    """The assistant's final chat message: the answer, warnings, the query used, the sources."""
+    parts = [answer.answer or "_No answer._"]
+    for warning in answer.warnings:
+        parts.append(f"> ⚠️ {_md(warning)}")
+    if answer.cypher:
+        parts.append(f"Cypher used:\n```cypher\n{answer.cypher}\n```")
+    sources = sources_html(answer.citations)
+    if sources:
+        parts.append(sources)
+    elif not answer.citations:
+        parts.append("_No sources matched._")
+    if answer.timings:
+        took = sum(v for k, v in answer.timings.items() if k.endswith("_s"))
+        parts.append(f"<small>mode {answer.mode} · {took:.2f} s</small>")
+    return "\n\n".join(parts)
+
+
+def status_md(status: Status) -> str:
+    m = status.manifest
+    lines = [f"**Workspace** `{status.workspace}`"]
+    if m is None:
+        lines.append("- no extraction yet: upload files below, or run `kg extract PATH`")
+    else:
+        counts = ", ".join(f"{v:,} {k}" for k, v in sorted(m.counts.items())) or "empty"
+        lines += [
+            f"- **Contents:** {counts}",
+            f"- **Last run:** {m.created_at} ({m.seconds:.1f} s, ontology `{m.ontology}`)",
+        ]
+        if m.skipped:
+            lines.append(f"- **Skipped files:** {len(m.skipped)}")
+    store = f"**Store** {status.store or '?'}: "
+    if status.store_error:
+        store += f"⚠️ unavailable ({_md(status.store_error)})"
+    else:
+        store += ", ".join(f"{v:,} {k}" for k, v in sorted(status.store_counts.items())) or "empty"
+    lines.append(store)
+    llm = f"**LLM** {status.llm or '?'}"
+    if status.llm_error:
+        llm += f" — ⚠️ {_md(status.llm_error)} (answers are retrieval-only)"
+    lines.append(llm)
+    return "\n\n".join(lines)
+
+
+def entity_md(detail: EntityDetail) -> str:
+    e = detail.entity
+    lines = [f"### {_md(e.name)} <small>({_md(e.type)})</small>"]
+    if e.aliases:
+        lines.append("Also: " + ", ".join(_md(a) for a in e.aliases[:10]))
+    if e.description:
+        lines.append(_md(e.description))
+    lines.append(f"{len(e.mentions)} mention(s)")
+    facts = facts_md(detail.facts, limit=20)
+    if facts:
+        lines.append(facts)
+    return "\n\n".join(lines)
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _md(text: str) -> str:
+    """Escape the Markdown/HTML specials of untrusted text (entity names, error messages)."""
+    out = _esc(text)
+    for ch in "*_`[]|#":
+        out = out.replace(ch, "\\" + ch)
+    return out

@@ -1,0 +1,306 @@
+"""The Gradio chatbot: Chat, Graph, Cypher and Corpus tabs over one ``KG`` facade.
+
+Every handler catches the facade's errors and shows them as a message, so a down store or LLM
+never puts a traceback in front of the user. Theme and CSS are launch/mount arguments in
+Gradio 6, hence ``THEME``/``CSS`` here for ``kg.api`` and ``launch``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from app import render
+from app.errors import message
+from app.graph_view import CLICK_JS, GRAPH_CSS, render_svg
+from kg.models import MODES, Answer, Subgraph, entity_id
+
+if TYPE_CHECKING:
+    from kg.service import KG
+
+log = logging.getLogger("kg.app")
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal")
+CSS = (
+    GRAPH_CSS
+    + """
+.kg-sources { margin-top: 6px; font-size: 0.92em; }
+.kg-source { border-left: 3px solid var(--color-accent); padding: 2px 8px; margin: 4px 0; }
+.kg-source summary { cursor: pointer; }
+.kg-snippet { color: var(--body-text-color-subdued); }
+.kg-chunk { white-space: pre-wrap; font-size: 0.9em; max-height: 260px; overflow: auto;
+  background: var(--background-fill-secondary); padding: 6px; border-radius: 4px; }
+footer { display: none !important; }
+"""
+)
+EXAMPLE_QUESTIONS = (
+    "What does my study log say about transformers?",
+    "Which datasets did I train models on?",
+    "Who teaches the deep learning course?",
+)
+_EMPTY_TABLE: dict[str, Any] = {"headers": ["result"], "data": [[""]]}
+
+
+def build_app(kg: KG) -> gr.Blocks:
+    """The Blocks app; queue it (``.queue``) and launch or mount it with ``THEME`` and ``CSS``."""
+    with gr.Blocks(title="kg — chat with your notes") as demo:
+        gr.Markdown("## kg · chat with your knowledge graph")
+        graph_state = gr.State(Subgraph())
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chat_tab(kg, graph_state)
+            with gr.Tab("Graph", id="graph") as graph_tab_item:
+                graph_html = graph_tab(kg, graph_state)
+            with gr.Tab("Cypher", id="cypher"):
+                cypher_tab(kg)
+            with gr.Tab("Corpus", id="corpus"):
+                corpus_tab(kg, demo)
+        graph_tab_item.select(lambda sub: render_svg(sub), graph_state, graph_html)
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+# ---- Chat ----
+
+
+def chat_tab(kg: KG, graph_state: gr.State) -> None:
+    turns = gr.State([])  # (question, answer text) pairs for follow-up questions
+    chatbot = gr.Chatbot(
+        label="Conversation",
+        height=520,
+        elem_id="kg-chatbot",
+        placeholder="Ask about your notes. Every answer cites the chunks it used.",
+        sanitize_html=True,
+        feedback_options=None,
+    )
+    with gr.Row():
+        question = gr.Textbox(
+            placeholder="Ask a question…",
+            show_label=False,
+            scale=8,
+            elem_id="kg-question",
+            max_lines=4,
+        )
+        send = gr.Button("Ask", variant="primary", scale=1, elem_id="kg-ask")
+    with gr.Row():
+        mode = gr.Radio(list(MODES), value="hybrid", label="Retrieval mode", elem_id="kg-mode")
+        k = gr.Slider(1, 20, value=6, step=1, label="Top-k chunks", elem_id="kg-k")
+        clear = gr.Button("New conversation", size="sm")
+    gr.Examples(list(EXAMPLE_QUESTIONS), inputs=question, label="Try")
+
+    def respond(
+        q: str, history: list[dict[str, Any]], pairs: list[tuple[str, str]], m: str, top: float
+    ) -> Iterator[tuple[Any, ...]]:
+        history = [*(history or [])]
+        q = (q or "").strip()
+        if not q:
+            yield history, "", pairs, gr.skip()
+            return
+        history.append({"role": "user", "content": q})
+        history.append({"role": "assistant", "content": "…"})
+        yield history, "", pairs, gr.skip()
+        text = ""
+        final: Answer | None = None
+        try:
+            for item in kg.stream_ask(q, mode=m, k=int(top), history=list(pairs)):
+                if isinstance(item, Answer):
+                    final = item
+                else:
+                    text += item
+                    history[-1] = {"role": "assistant", "content": text}
+                    yield history, "", pairs, gr.skip()
+        except Exception as exc:
+            history[-1] = {"role": "assistant", "content": f"⚠️ {render._md(message(exc))}"}
+            yield history, "", pairs, gr.skip()
+            return
+        if final is None:
+            return
+        history[-1] = {"role": "assistant", "content": render.answer_message(final)}
+        yield history, "", [*pairs, (q, final.answer)], answer_subgraph(kg, final)
+
+    outputs = [chatbot, question, turns, graph_state]
+    inputs = [question, chatbot, turns, mode, k]
+    send.click(respond, inputs, outputs, concurrency_id="chat")
+    question.submit(respond, inputs, outputs, concurrency_id="chat")
+    clear.click(lambda: ([], [], Subgraph()), None, [chatbot, turns, graph_state], queue=False)
+
+
+def answer_subgraph(kg: KG, answer: Answer, limit: int = 40) -> Subgraph:
+    """Entities behind an answer (its graph facts and the entities named in the question)."""
+    ids: list[str] = []
+    for f in answer.facts:
+        if f.head_type:
+            ids.append(entity_id(f.head, f.head_type))
+        if f.tail_type:
+            ids.append(entity_id(f.tail, f.tail_type))
+    try:
+        ids += [e.id for e in kg.find_entities(answer.question, limit=5)]
+        return kg.subgraph(list(dict.fromkeys(ids)), hops=1, limit=limit)
+    except Exception as exc:  # the graph is a bonus: never fail the answer for it
+        log.warning("no subgraph for the answer: %s", message(exc))
+        return Subgraph()
+
+
+# ---- Graph + entity explorer ----
+
+
+def graph_tab(kg: KG, graph_state: gr.State) -> gr.HTML:
+    gr.Markdown(
+        "The entities behind the last answer and their neighbours. Click a node (or pick it "
+        "below) to see where it is mentioned; search any entity to explore its neighbourhood."
+    )
+    with gr.Row():
+        with gr.Column(scale=3):
+            graph_html = gr.HTML(
+                render_svg(Subgraph()), elem_id="kg-graph", js_on_load=CLICK_JS, padding=False
+            )
+        with gr.Column(scale=2):
+            search = gr.Textbox(
+                label="Find an entity", placeholder="e.g. BERT", elem_id="kg-entity-q"
+            )
+            node = gr.Dropdown(label="Entity", choices=[], interactive=True, elem_id="kg-entity")
+            detail = gr.Markdown(elem_id="kg-entity-detail")
+            mentions = gr.HTML(elem_id="kg-entity-mentions")
+
+    def choices(sub: Subgraph) -> Any:
+        opts = sorted((f"{n.label} ({n.type})", n.id) for n in sub.nodes)
+        return gr.update(choices=opts, value=None)
+
+    def show(entity: str | None, sub: Subgraph) -> tuple[Any, ...]:
+        if not entity:
+            return gr.skip(), "", "", gr.skip()
+        try:
+            d = kg.entity(entity)
+        except Exception as exc:
+            return gr.skip(), f"⚠️ {render._md(message(exc))}", "", gr.skip()
+        if d is None:
+            return gr.skip(), "Entity not found.", "", gr.skip()
+        if entity not in {n.id for n in sub.nodes}:
+            try:
+                sub = kg.subgraph([entity], hops=1, limit=40)
+            except Exception as exc:
+                log.warning("no neighbourhood: %s", message(exc))
+        mentions_html = render.sources_html(d.snippets) or "<i>No recorded mentions.</i>"
+        return render_svg(sub, selected=entity), render.entity_md(d), mentions_html, sub
+
+    def find(q: str) -> Any:
+        if not (q or "").strip():
+            return gr.skip()
+        try:
+            found = kg.find_entities(q, limit=15)
+        except Exception as exc:
+            gr.Warning(message(exc))
+            return gr.skip()
+        if not found:
+            gr.Info(f"No entity matches {q!r}.")
+        opts = [(f"{e.name} ({e.type})", e.id) for e in found]
+        return gr.update(choices=opts, value=opts[0][1] if opts else None)
+
+    def clicked(sub: Subgraph, evt: gr.EventData) -> Any:
+        node_id = getattr(evt, "node", None) or (evt._data or {}).get("node")
+        return node_id or gr.skip()
+
+    graph_state.change(choices, graph_state, node)
+    node.change(show, [node, graph_state], [graph_html, detail, mentions, graph_state])
+    graph_html.click(clicked, graph_state, node)
+    search.submit(find, search, node)
+    return graph_html
+
+
+# ---- Cypher ----
+
+
+def cypher_tab(kg: KG) -> None:
+    try:
+        examples = {q.name: q for q in kg.browser_queries()}
+    except Exception as exc:
+        log.warning("no example queries: %s", message(exc))
+        examples = {}
+    gr.Markdown("Read-only Cypher against the graph store. Writes are refused before they run.")
+    with gr.Row():
+        example = gr.Dropdown(
+            choices=list(examples), label="Examples", value=None, scale=2, elem_id="kg-examples"
+        )
+        about = gr.Markdown()
+    query = gr.Code(
+        language="sql",  # Gradio has no Cypher highlighter; SQL's keywords are close enough
+        label="Query",
+        lines=5,
+        interactive=True,
+        elem_id="kg-cypher",
+        value="MATCH (e:Entity) RETURN e.type AS type, count(*) AS entities ORDER BY entities DESC",
+    )
+    run = gr.Button("Run", variant="primary", elem_id="kg-cypher-run")
+    info = gr.Markdown(elem_id="kg-cypher-info")
+    table = gr.Dataframe(value=_EMPTY_TABLE, interactive=False, wrap=True, elem_id="kg-table")
+
+    def pick(name: str | None) -> tuple[Any, Any]:
+        q = examples.get(name or "")
+        if q is None:
+            return gr.skip(), gr.skip()
+        return q.query.strip(), f"_{render._md(q.description)}_" if q.description else ""
+
+    def execute(text: str, name: str | None) -> tuple[Any, str]:
+        chosen = examples.get(name or "")
+        params = dict(chosen.params) if chosen and chosen.query.strip() == text.strip() else {}
+        try:
+            result = kg.cypher(text, params)
+        except Exception as exc:
+            return _EMPTY_TABLE, f"⚠️ {render._md(message(exc))}"
+        if not result.columns:
+            return _EMPTY_TABLE, "No rows."
+        rows = [[_cell(v) for v in row] for row in result.rows]
+        return {"headers": result.columns, "data": rows}, f"{len(rows)} row(s)."
+
+    example.change(pick, example, [query, about])
+    run.click(execute, [query, example], [table, info], concurrency_id="cypher")
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, int | float | str | bool):
+        return value
+    return str(value)
+
+
+# ---- Corpus ----
+
+
+def corpus_tab(kg: KG, demo: gr.Blocks) -> None:
+    status = gr.Markdown(elem_id="kg-status")
+    refresh = gr.Button("Refresh", size="sm")
+    gr.Markdown(
+        "### Add documents\nText, Markdown or PDF. New files are extracted and loaded; "
+        "chat keeps working while this runs."
+    )
+    files = gr.File(file_count="multiple", label="Files", elem_id="kg-upload")
+    ingest = gr.Button("Ingest", variant="primary", elem_id="kg-ingest")
+    result = gr.Markdown(elem_id="kg-ingest-result")
+
+    def show_status() -> str:
+        try:
+            return render.status_md(kg.status())
+        except Exception as exc:
+            return f"⚠️ {render._md(message(exc))}"
+
+    def run_ingest(
+        paths: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
+    ) -> tuple[str, str]:
+        if not paths:
+            return "Choose files to ingest first.", gr.skip()
+        try:
+            manifest = kg.ingest(
+                [Path(p) for p in paths], progress=lambda f, msg: progress(f, desc=msg)
+            )
+        except Exception as exc:
+            return f"⚠️ {render._md(message(exc))}", show_status()
+        counts = ", ".join(f"{v:,} {k}" for k, v in sorted(manifest.counts.items()))
+        skipped = f" Skipped: {len(manifest.skipped)}." if manifest.skipped else ""
+        return f"✅ Ingested {len(paths)} file(s). Workspace now: {counts}.{skipped}", show_status()
+
+    demo.load(show_status, None, status)
+    refresh.click(show_status, None, status)
+    ingest.click(run_ingest, files, [result, status], concurrency_limit=1, concurrency_id="ingest")

@@ -1,0 +1,101 @@
+"""``kg serve``: one uvicorn process with the HTTP API and the chatbot.
+
+Safe by default: loopback only, no Gradio share link; binding another interface without a
+password or API key prints a loud warning.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from kg.config import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, auth: str | None, api_key: str | None) -> str | None:
+    """The warning to print when the server is reachable from other machines unprotected."""
+    if is_loopback(host):
+        return None
+    missing = [name for name, value in (("--auth", auth), ("--api-key", api_key)) if not value]
+    if not missing:
+        return None
+    return (
+        f"WARNING: kg is listening on {host}, reachable from other machines, without "
+        f"{' and '.join(missing)}. Anyone who can reach this port can read your notes"
+        + (" and query the API." if "--api-key" in missing else ".")
+        + " Bind 127.0.0.1 or set KG_AUTH=user:pass and KG_API_KEY=…"
+    )
+
+
+def build(
+    settings: Settings,
+    *,
+    auth: str | None = None,
+    api_key: str | None = None,
+    use_llm: bool = True,
+    mount_ui: bool = True,
+) -> FastAPI:
+    from kg.api import create_app, parse_auth
+    from kg.service import KG
+
+    ui_auth = parse_auth(auth)
+    return create_app(
+        KG(settings, use_llm=use_llm), api_key=api_key, mount_ui=mount_ui, ui_auth=ui_auth
+    )
+
+
+def serve(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: str | None = None,
+    api_key: str | None = None,
+    share: bool = False,
+    use_llm: bool = True,
+) -> None:
+    """Run the API and chatbot until interrupted."""
+    import uvicorn
+
+    auth = auth or os.environ.get("KG_AUTH") or None
+    api_key = api_key or os.environ.get("KG_API_KEY") or None
+    warning = exposure_warning(host, auth, api_key)
+    if warning:
+        print("\n" + "!" * 78 + f"\n{warning}\n" + "!" * 78 + "\n", file=sys.stderr, flush=True)
+    if share:
+        print(
+            "kg does not create Gradio share links (they tunnel your notes through a third "
+            "party); use --host with --auth instead.",
+            file=sys.stderr,
+        )
+    app = build(settings, auth=auth, api_key=api_key, use_llm=use_llm)
+    shown = "localhost" if is_loopback(host) else host
+    print(f"kg: chatbot at http://{shown}:{port}/ui/ · API docs at http://{shown}:{port}/docs")
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory kg.server:app_from_env`` (several workers).
+
+    Reads the usual ``KG_*`` settings, plus ``KG_NO_LLM=1`` and ``KG_NO_UI=1``.
+    """
+    return build(
+        Settings.from_env(),
+        auth=os.environ.get("KG_AUTH") or None,
+        api_key=os.environ.get("KG_API_KEY") or None,
+        use_llm=os.environ.get("KG_NO_LLM") != "1",
+        mount_ui=os.environ.get("KG_NO_UI") != "1",
+    )
