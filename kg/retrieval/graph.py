@@ -1,0 +1,224 @@
+"""Graph retrieval: link the question's entities, then personalized PageRank (HippoRAG's idea).
+
+Nodes are entity names (entities sharing a normalised name or alias are one node, so a spaCy
+PERSON "Ed Wood" and a title entity "Ed Wood" meet) and chunks. Edges: entity-chunk for each
+mention (stronger when the mention opens the chunk: that chunk is *about* the entity) and
+entity-entity for each relation. A walk seeded on the linked entities reaches chunks that are
+one or two hops away from anything the question names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from kg.models import Chunk, Entity, GraphFact, Relation, normalize_name
+
+DAMPING = 0.5  # chance to keep walking at each step (HippoRAG uses 0.5)
+LEAD_WEIGHT = 4.0  # edge weight of a mention in the first characters of a chunk
+LEAD_CHARS = 3
+RELATION_WEIGHT = 1.0
+MAX_NGRAM = 8
+FUZZY_CUTOFF = 90.0
+
+_WORD = re.compile(r"[^\s,?!;:()\"“”]+")
+_POSSESSIVE = re.compile(r"['’][sS]$|['’]$")
+_PAREN = re.compile(r"\s*\([^)]*\)\s*$")
+
+
+def name_keys(name: str) -> set[str]:
+    """Lookup keys of a name: normalised, and without a trailing "(film)"-style qualifier."""
+    keys = {normalize_name(name)}
+    bare = _PAREN.sub("", name)
+    if bare and bare != name:
+        keys.add(normalize_name(bare))
+    return {k for k in keys if k}
+
+
+@dataclass
+class Link:
+    node: int
+    key: str
+    score: float
+
+
+class EntityGraph:
+    def __init__(
+        self,
+        chunks: Sequence[Chunk],
+        entities: Iterable[Entity] = (),
+        relations: Iterable[Relation] = (),
+    ) -> None:
+        self.chunk_ids = [c.id for c in chunks]
+        chunk_pos = {c.id: i for i, c in enumerate(chunks)}
+        chunk_start = {c.id: c.start for c in chunks}
+        self.node_keys: list[str] = []  # canonical key per entity node
+        self.node_entities: list[list[Entity]] = []
+        self.lookup: dict[str, int] = {}  # any key (name or alias) -> node
+        self.entity_node: dict[str, int] = {}  # entity id -> node
+        for ent in entities:
+            node = self._node_for(ent)
+            self.node_entities[node].append(ent)
+            self.entity_node[ent.id] = node
+        n_ent, n_chk = len(self.node_keys), len(chunks)
+        self.n_entities = n_ent
+        edges: dict[tuple[int, int], float] = defaultdict(float)
+        mention_chunks: list[set[int]] = [set() for _ in range(n_ent)]
+        for node, ents in enumerate(self.node_entities):
+            for ent in ents:
+                for m in ent.mentions:
+                    pos = chunk_pos.get(m.chunk_id)
+                    if pos is None:
+                        continue
+                    lead = m.start - chunk_start[m.chunk_id] < LEAD_CHARS
+                    w = LEAD_WEIGHT if lead else 1.0
+                    edges[(node, n_ent + pos)] = max(edges[(node, n_ent + pos)], w)
+                    mention_chunks[node].add(pos)
+        self.relations: list[Relation] = []
+        for rel in relations:
+            h, t = self.entity_node.get(rel.head_id), self.entity_node.get(rel.tail_id)
+            if h is None or t is None or h == t:
+                continue
+            self.relations.append(rel)
+            edges[(h, t)] += RELATION_WEIGHT * rel.confidence
+        self.chunk_count = np.array([len(s) for s in mention_chunks], dtype=np.float64)
+        size = n_ent + n_chk
+        if edges:
+            rows, cols = zip(*edges.keys(), strict=True)
+            vals = np.fromiter(edges.values(), dtype=np.float64)
+            a = sparse.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()
+            a = a + a.T
+        else:
+            a = sparse.csr_matrix((size, size))
+        out = np.asarray(a.sum(axis=0)).ravel()
+        inv = np.divide(1.0, out, out=np.zeros_like(out), where=out > 0)
+        self.transition = (a @ sparse.diags(inv)).tocsr()  # column-stochastic
+        self.size = size
+        self._by_token: dict[str, list[str]] = defaultdict(list)
+        for key in self.lookup:
+            words = key.split()
+            if 1 < len(words) <= MAX_NGRAM:
+                self._by_token[words[0]].append(key)
+                self._by_token[words[-1]].append(key)
+
+    def _node_for(self, ent: Entity) -> int:
+        keys = name_keys(ent.name)
+        for alias in ent.aliases:
+            keys |= name_keys(alias)
+        main = normalize_name(ent.name)
+        node = self.lookup.get(main)
+        if node is None:
+            node = len(self.node_keys)
+            self.node_keys.append(main)
+            self.node_entities.append([])
+        for k in keys:
+            self.lookup.setdefault(k, node)
+        return node
+
+    # ---- linking ----
+
+    def link(self, query: str, fuzzy: bool = True) -> list[Link]:
+        """Entity nodes named in the query: longest exact n-gram matches first, then fuzzy."""
+        words = _WORD.findall(query)
+        variants = [words, [_POSSESSIVE.sub("", w) for w in words]]
+        found: dict[int, Link] = {}
+        covered: set[int] = set()
+        for n in range(min(MAX_NGRAM, len(words)), 0, -1):
+            for i in range(len(words) - n + 1):
+                span = set(range(i, i + n))
+                if span <= covered:
+                    continue
+                for ws in variants:
+                    key = normalize_name(" ".join(ws[i : i + n]))
+                    node = self.lookup.get(key)
+                    if node is None and fuzzy and n > 1:
+                        node = self._fuzzy(key)
+                    if node is not None and not self._stop(key):
+                        found.setdefault(node, Link(node, key, float(n)))
+                        covered |= span
+                        break
+        return sorted(found.values(), key=lambda lk: -lk.score)
+
+    def _fuzzy(self, key: str) -> int | None:
+        from rapidfuzz import fuzz, process
+
+        words = key.split()
+        if len(key) < 6 or not words:
+            return None
+        cands = set(self._by_token.get(words[0], ())) | set(self._by_token.get(words[-1], ()))
+        if not cands:
+            return None
+        best = process.extractOne(key, cands, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+        return self.lookup[best[0]] if best else None
+
+    @staticmethod
+    def _stop(key: str) -> bool:
+        from kg.retrieval.text import STOPWORDS
+
+        return all(w in STOPWORDS for w in key.split()) or len(key) < 2
+
+    # ---- ranking ----
+
+    def seed_weights(self, links: Sequence[Link]) -> dict[int, float]:
+        """Seed mass per node: rarer entities (fewer chunks) weigh more, like HippoRAG."""
+        return {lk.node: 1.0 / np.sqrt(max(self.chunk_count[lk.node], 1.0)) for lk in links}
+
+    def ppr(
+        self, entity_seeds: dict[int, float], chunk_seeds: dict[int, float] | None = None
+    ) -> np.ndarray:
+        """Chunk scores from personalized PageRank seeded on entity (and optionally chunk) nodes."""
+        s = np.zeros(self.size, dtype=np.float64)
+        for node, w in entity_seeds.items():
+            s[node] += w
+        for pos, w in (chunk_seeds or {}).items():
+            s[self.n_entities + pos] += w
+        total = s.sum()
+        if total <= 0:
+            return np.zeros(len(self.chunk_ids))
+        s /= total
+        p = s.copy()
+        for _ in range(50):
+            nxt = DAMPING * (self.transition @ p) + (1 - DAMPING) * s
+            if np.abs(nxt - p).sum() < 1e-7:
+                p = nxt
+                break
+            p = nxt
+        return p[self.n_entities :]
+
+    def scores(self, query: str) -> np.ndarray:
+        return self.ppr(self.seed_weights(self.link(query)))
+
+    # ---- answers' context ----
+
+    def entities_of(self, links: Sequence[Link]) -> list[Entity]:
+        return [self.node_entities[lk.node][0] for lk in links if self.node_entities[lk.node]]
+
+    def facts(self, entity_ids: Iterable[str], limit: int = 20) -> list[GraphFact]:
+        """Relations touching the given entities (or others with the same name), best first."""
+        nodes = {self.entity_node[e] for e in entity_ids if e in self.entity_node}
+        by_id = {e.id: e for ents in self.node_entities for e in ents}
+        picked = [
+            r
+            for r in self.relations
+            if self.entity_node[r.head_id] in nodes or self.entity_node[r.tail_id] in nodes
+        ]
+        picked.sort(key=lambda r: (-r.confidence, r.id))
+        out: list[GraphFact] = []
+        for r in picked[:limit]:
+            head, tail = by_id[r.head_id], by_id[r.tail_id]
+            out.append(
+                GraphFact(
+                    head=head.name,
+                    type=r.type,
+                    tail=tail.name,
+                    head_type=head.type,
+                    tail_type=tail.type,
+                    chunk_ids=sorted({ev.chunk_id for ev in r.evidence}),
+                )
+            )
+        return out

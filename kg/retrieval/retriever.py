@@ -1,0 +1,247 @@
+"""The retriever everyone calls: BM25, vectors, graph PPR and their fusion over one chunk set."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kg.models import Chunk, Document, Entity, GraphFact, Relation, SearchHit
+from kg.retrieval import fusion
+from kg.retrieval.bm25 import BM25Index
+from kg.retrieval.graph import EntityGraph
+from kg.retrieval.text import tokenize
+
+if TYPE_CHECKING:
+    from kg.config import Settings
+    from kg.retrieval.embed import Embedder
+    from kg.workspace import Workspace
+
+SEARCH_MODES = ("hybrid", "bm25", "vector", "graph")
+
+
+@dataclass
+class FusionConfig:
+    """How hybrid mode mixes the retrievers (defaults tuned on SciFact train and 2Wiki)."""
+
+    method: str = "convex"  # convex | rrf
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"bm25": 0.5, "vector": 0.5, "graph": 0.3}
+    )
+    depth: int = 100  # how deep each list goes into the fusion
+    graph_chunk_seeds: int = 5  # first-stage hits that also seed the graph walk
+    chunk_seed_weight: float = 0.5  # their share of the seed mass
+
+
+def index_key(chunks: Sequence[Chunk]) -> str:
+    """Changes whenever the chunk set changes (ids are content-derived)."""
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(c.id.encode())
+        h.update(b"\n")
+    return h.hexdigest()[:32]
+
+
+class Retriever:
+    def __init__(
+        self,
+        chunks: Sequence[Chunk],
+        entities: Iterable[Entity] = (),
+        relations: Iterable[Relation] = (),
+        documents: Iterable[Document] = (),
+        index_dir: Path | None = None,
+        *,
+        embedder: Embedder | None = None,
+        fusion_config: FusionConfig | None = None,
+        workspace: Workspace | None = None,
+    ) -> None:
+        self.index_dir = Path(index_dir) if index_dir else None
+        self.fusion = fusion_config or FusionConfig()
+        self._embedder = embedder
+        self._workspace = workspace
+        self.timings: dict[str, float] = {}
+        self._load(chunks, entities, relations, documents)
+
+    # ---- construction ----
+
+    @classmethod
+    def from_chunks(
+        cls,
+        chunks: Sequence[Chunk],
+        entities: Iterable[Entity] = (),
+        relations: Iterable[Relation] = (),
+        documents: Iterable[Document] = (),
+        index_dir: Path | None = None,
+        **kw,
+    ) -> Retriever:
+        return cls(chunks, entities, relations, documents, index_dir, **kw)
+
+    @classmethod
+    def open(cls, workspace: Workspace, settings: Settings | None = None, **kw) -> Retriever:
+        """Read the workspace's JSONL files; indexes live in ``<workspace>/index/``."""
+        ws = workspace
+        return cls(
+            ws.read("chunks"),
+            ws.read("entities"),
+            ws.read("relations"),
+            ws.read("documents"),
+            ws.root / "index",
+            workspace=ws,
+            **kw,
+        )
+
+    def refresh(self) -> None:
+        """Re-read the workspace after it changed; indexes rebuild only where chunks changed."""
+        if self._workspace is None:
+            return
+        ws = self._workspace
+        self._load(
+            ws.read("chunks"), ws.read("entities"), ws.read("relations"), ws.read("documents")
+        )
+
+    def _load(self, chunks, entities, relations, documents) -> None:
+        self.chunks: list[Chunk] = list(chunks)
+        self.paths = {d.id: d.path for d in documents}
+        self.key = index_key(self.chunks)
+        self._entities = list(entities)
+        self._relations = list(relations)
+        self._bm25: BM25Index | None = None
+        self._vectors: np.ndarray | None = None
+        self._graph: EntityGraph | None = None
+
+    # ---- the three indexes, built on first use ----
+
+    @property
+    def bm25(self) -> BM25Index:
+        if self._bm25 is None:
+            t = time.perf_counter()
+            idx = BM25Index.load(self.index_dir, self.key) if self.index_dir else None
+            if idx is None or idx.size != len(self.chunks):
+                idx = BM25Index.build([tokenize(c.text) for c in self.chunks])
+                if self.index_dir:
+                    idx.save(self.index_dir, self.key)
+            self._bm25 = idx
+            self.timings["bm25_build"] = time.perf_counter() - t
+        return self._bm25
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from kg.retrieval.embed import shared_embedder
+
+            self._embedder = shared_embedder()
+        return self._embedder
+
+    @property
+    def vectors(self) -> np.ndarray:
+        if self._vectors is None:
+            from kg.retrieval.vectors import load_vectors
+
+            t = time.perf_counter()
+            self._vectors, embedded = load_vectors(
+                [c.id for c in self.chunks],
+                [c.text for c in self.chunks],
+                self.index_dir,
+                self.embedder,
+            )
+            self.timings["vector_build"] = time.perf_counter() - t
+            self.timings["vector_embedded"] = float(embedded)
+        return self._vectors
+
+    @property
+    def graph(self) -> EntityGraph:
+        if self._graph is None:
+            t = time.perf_counter()
+            self._graph = EntityGraph(self.chunks, self._entities, self._relations)
+            self.timings["graph_build"] = time.perf_counter() - t
+        return self._graph
+
+    def build(self) -> Retriever:
+        """Build (or load) every index now instead of on the first query."""
+        _ = self.bm25, self.vectors, self.graph
+        return self
+
+    # ---- scoring ----
+
+    def scores(self, query: str, mode: str = "hybrid") -> dict[str, np.ndarray]:
+        """Per-retriever score arrays over all chunks, plus the fused ``"score"`` array."""
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r} (use one of {', '.join(SEARCH_MODES)})")
+        if not self.chunks:
+            return {"score": np.zeros(0)}
+        out: dict[str, np.ndarray] = {}
+        if mode in ("bm25", "hybrid"):
+            out["bm25"] = self.bm25.scores(query)
+        if mode in ("vector", "hybrid"):
+            out["vector"] = self.vectors @ self.embedder.embed_query(query)
+        if mode == "graph":
+            out["graph"] = self.graph.scores(query)
+        if mode != "hybrid":
+            out["score"] = out[mode]
+            return out
+        cfg = self.fusion
+        first = self._fuse({k: out[k] for k in ("bm25", "vector")})
+        if cfg.weights.get("graph", 0) > 0:
+            out["graph"] = self._graph_scores(query, first)
+        out["score"] = self._fuse(out)
+        return out
+
+    def _fuse(self, scores: dict[str, np.ndarray]) -> np.ndarray:
+        cfg = self.fusion
+        if cfg.method == "rrf":
+            return fusion.rrf(scores, cfg.depth)
+        return fusion.convex(scores, cfg.weights, cfg.depth)
+
+    def _graph_scores(self, query: str, first: np.ndarray) -> np.ndarray:
+        g, cfg = self.graph, self.fusion
+        seeds = g.seed_weights(g.link(query))
+        chunk_seeds: dict[int, float] = {}
+        if cfg.graph_chunk_seeds > 0:
+            top = fusion.top_k(first, cfg.graph_chunk_seeds)
+            vals = first[top]
+            if vals.max() > 0:
+                share = cfg.chunk_seed_weight if seeds else 1.0
+                mass = (
+                    vals
+                    / vals.sum()
+                    * share
+                    * (sum(seeds.values()) / (1 - share) if seeds and share < 1 else 1.0)
+                )
+                chunk_seeds = {int(i): float(m) for i, m in zip(top, mass, strict=True)}
+        return g.ppr(seeds, chunk_seeds)
+
+    def search(self, query: str, mode: str = "hybrid", k: int = 10) -> list[SearchHit]:
+        """The k best chunks for ``query``; ``SearchHit.scores`` keeps each retriever's score."""
+        all_scores = self.scores(query, mode)
+        final = all_scores["score"]
+        hits: list[SearchHit] = []
+        for i in fusion.top_k(final, k):
+            if final[i] <= 0 and mode != "vector":
+                break
+            c = self.chunks[int(i)]
+            hits.append(
+                SearchHit(
+                    chunk_id=c.id,
+                    doc_id=c.doc_id,
+                    path=self.paths.get(c.doc_id, ""),
+                    start=c.start,
+                    end=c.end,
+                    text=c.text,
+                    score=float(final[i]),
+                    scores={n: float(s[i]) for n, s in all_scores.items() if n != "score"},
+                )
+            )
+        return hits
+
+    # ---- entities and facts ----
+
+    def link_entities(self, query: str) -> list[Entity]:
+        return self.graph.entities_of(self.graph.link(query))
+
+    def facts(self, entity_ids: Iterable[str], limit: int = 20) -> list[GraphFact]:
+        return self.graph.facts(entity_ids, limit)
