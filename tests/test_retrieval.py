@@ -225,7 +225,8 @@ def test_spacy_entities_are_found_cached_and_titled(tmp_path: Path) -> None:
     assert "Glen or Glenda" in titled["Glen or Glenda (film)"].aliases
     assert any(e.type == "GPE" and e.name == "New York" for e in ents)
     assert list(tmp_path.glob("entities-*.jsonl"))
-    assert [e.id for e in build_entities(chunks, titles, cache_dir=tmp_path)] == [e.id for e in ents]
+    cached = build_entities(chunks, titles, cache_dir=tmp_path)
+    assert [e.id for e in cached] == [e.id for e in ents]
     # the second hop: the question names the film, the director's own page is reached
     r = Retriever.from_chunks(chunks, ents)
     hits = r.search("Where was the director of Glen or Glenda born?", mode="graph", k=2)

@@ -1,0 +1,175 @@
+"""Retrieval benchmark: every mode on SciFact train and 2Wiki, with plain rank-bm25 as baseline.
+
+Usage: .venv/bin/python bench/retrieval.py [--limit N] [--cache-dir DIR] [--modes bm25,hybrid]
+Writes bench/results/retrieval.md and retrieval.json. A fresh --cache-dir times index builds
+from scratch; the default cache makes re-runs fast. Queries run on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "eval"
+RESULTS = ROOT / "bench" / "results"
+MODES = ("bm25", "vector", "graph", "hybrid", "hybrid-rrf")
+
+import numpy as np  # noqa: E402
+
+from kg.evaluation.beir import evaluate_beir, load_beir  # noqa: E402
+from kg.evaluation.metrics import (  # noqa: E402
+    all_gold_at_k,
+    latency_summary,
+    ranked_run,
+    recall_at_k,
+    trec_metrics,
+)
+from kg.evaluation.twowiki import evaluate_2wiki, load_2wiki  # noqa: E402
+from kg.retrieval.retriever import FusionConfig  # noqa: E402
+
+_PLAIN = re.compile(r"\w+")
+
+
+def _plain_tokens(text: str) -> list[str]:
+    return _PLAIN.findall(text.lower())
+
+
+def _plain_bm25(docs: list[str]):
+    from rank_bm25 import BM25Okapi
+
+    t = time.perf_counter()
+    bm25 = BM25Okapi([_plain_tokens(d) for d in docs], k1=0.9, b=0.4)
+    return bm25, time.perf_counter() - t
+
+
+def baseline_scifact(limit: int | None) -> dict:
+    corpus, queries, qrels = load_beir(SHARED / "scifact", "train")
+    if limit:
+        queries = dict(list(queries.items())[:limit])
+        qrels = {q: qrels[q] for q in queries}
+    ids = list(corpus)
+    bm25, build = _plain_bm25([f"{t}\n{x}" for t, x in corpus.values()])
+    run, took = {}, []
+    for qid, text in queries.items():
+        t = time.perf_counter()
+        s = bm25.get_scores(_plain_tokens(text))
+        top = np.argsort(-s, kind="stable")[:100]
+        took.append(time.perf_counter() - t)
+        run[qid] = ranked_run([ids[i] for i in top])
+    m = trec_metrics(qrels, run)
+    return {
+        "mode": "rank-bm25 (plain)",
+        "queries": len(queries),
+        "ndcg@10": m["ndcg_cut.10"],
+        "recall@100": m["recall.100"],
+        **latency_summary(took),
+        "build_s": {"bm25_build": round(build, 3)},
+    }
+
+
+def baseline_2wiki(limit: int | None) -> dict:
+    corpus, questions = load_2wiki(SHARED / "2wiki")
+    questions = questions[:limit] if limit else questions
+    bm25, build = _plain_bm25([f"{p['title']}\n{p['text']}" for p in corpus])
+    r2, r5, a5, took = [], [], [], []
+    for q in questions:
+        t = time.perf_counter()
+        top = [int(i) for i in np.argsort(-bm25.get_scores(_plain_tokens(q["question"])))[:5]]
+        took.append(time.perf_counter() - t)
+        gold = set(q["gold_corpus_idx"])
+        r2.append(recall_at_k(gold, top, 2))
+        r5.append(recall_at_k(gold, top, 5))
+        a5.append(all_gold_at_k(gold, top, 5))
+    return {
+        "mode": "rank-bm25 (plain)",
+        "queries": len(questions),
+        "recall@2": float(np.mean(r2)),
+        "recall@5": float(np.mean(r5)),
+        "all_gold@5": float(np.mean(a5)),
+        **latency_summary(took),
+        "build_s": {"bm25_build": round(build, 3)},
+    }
+
+
+def _mode(name: str) -> tuple[str, FusionConfig | None]:
+    if name == "hybrid-rrf":
+        return "hybrid", FusionConfig(method="rrf")
+    return name, None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=None, help="first N queries of each set")
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--modes", default=",".join(MODES))
+    args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    out: dict = {"scifact-train": [baseline_scifact(args.limit)], "2wiki": []}
+    out["2wiki"].append(baseline_2wiki(args.limit))
+    for name in modes:
+        mode, cfg = _mode(name)
+        r = evaluate_beir(
+            SHARED / "scifact", "train", mode, args.limit, cache_dir=args.cache_dir, fusion=cfg
+        )
+        out["scifact-train"].append({**r, "mode": name})
+        print(json.dumps(out["scifact-train"][-1]), flush=True)
+    for name in modes:
+        mode, cfg = _mode(name)
+        r = evaluate_2wiki(SHARED / "2wiki", mode, args.limit, cache_dir=args.cache_dir, fusion=cfg)
+        out["2wiki"].append({**r, "mode": name})
+        print(json.dumps(out["2wiki"][-1]), flush=True)
+    write(out)
+
+
+def _builds(r: dict) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in r["build_s"].items() if not k.endswith("embedded"))
+
+
+def write(out: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "retrieval.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    lines = [
+        "# Retrieval benchmark",
+        "",
+        "One thread for queries (`OMP_NUM_THREADS=1`, ONNX intra/inter-op 1). "
+        "Build times in seconds (a cached index shows its load time).",
+        "",
+        "## SciFact train (809 queries, 5,183 abstracts, title + text)",
+        "",
+        "| mode | nDCG@10 | recall@100 | p50 ms | p95 ms | build s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in out["scifact-train"]:
+        lines.append(
+            f"| {r['mode']} | {r['ndcg@10']:.3f} | {r['recall@100']:.3f} | "
+            f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {_builds(r)} |"
+        )
+    lines += [
+        "",
+        "## 2Wiki (101 questions, 6,119 passages)",
+        "",
+        "| mode | recall@2 | recall@5 | all-gold@5 | p50 ms | p95 ms | build s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in out["2wiki"]:
+        lines.append(
+            f"| {r['mode']} | {r['recall@2']:.3f} | {r['recall@5']:.3f} | {r['all_gold@5']:.3f} | "
+            f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {_builds(r)} |"
+        )
+    (RESULTS / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
