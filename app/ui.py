@@ -8,7 +8,7 @@ Gradio 6, hence ``THEME``/``CSS`` here for ``kg.api`` and ``launch``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +53,12 @@ def build_app(kg: KG) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat_tab(kg, graph_state)
-            with gr.Tab("Graph", id="graph") as graph_tab_item:
-                graph_html = graph_tab(kg, graph_state)
+            with gr.Tab("Graph", id="graph"):
+                graph_tab(kg, graph_state)
             with gr.Tab("Cypher", id="cypher"):
                 cypher_tab(kg)
             with gr.Tab("Corpus", id="corpus"):
                 corpus_tab(kg, demo)
-        graph_tab_item.select(lambda sub: render_svg(sub), graph_state, graph_html)
     demo.queue(default_concurrency_limit=4)
     return demo
 
@@ -92,41 +91,53 @@ def chat_tab(kg: KG, graph_state: gr.State) -> None:
         clear = gr.Button("New conversation", size="sm")
     gr.Examples(list(EXAMPLE_QUESTIONS), inputs=question, label="Try")
 
-    def respond(
+    def on_ask(
         q: str, history: list[dict[str, Any]], pairs: list[tuple[str, str]], m: str, top: float
     ) -> Iterator[tuple[Any, ...]]:
-        history = [*(history or [])]
-        q = (q or "").strip()
-        if not q:
-            yield history, "", pairs, gr.skip()
-            return
-        history.append({"role": "user", "content": q})
-        history.append({"role": "assistant", "content": "…"})
-        yield history, "", pairs, gr.skip()
-        text = ""
-        final: Answer | None = None
-        try:
-            for item in kg.stream_ask(q, mode=m, k=int(top), history=list(pairs)):
-                if isinstance(item, Answer):
-                    final = item
-                else:
-                    text += item
-                    history[-1] = {"role": "assistant", "content": text}
-                    yield history, "", pairs, gr.skip()
-        except Exception as exc:
-            history[-1] = {"role": "assistant", "content": f"⚠️ {render._md(message(exc))}"}
-            yield history, "", pairs, gr.skip()
-            return
-        if final is None:
-            return
-        history[-1] = {"role": "assistant", "content": render.answer_message(final)}
-        yield history, "", [*pairs, (q, final.answer)], answer_subgraph(kg, final)
+        yield from respond(kg, q, history, pairs, m, top)
 
     outputs = [chatbot, question, turns, graph_state]
     inputs = [question, chatbot, turns, mode, k]
-    send.click(respond, inputs, outputs, concurrency_id="chat")
-    question.submit(respond, inputs, outputs, concurrency_id="chat")
+    send.click(on_ask, inputs, outputs, concurrency_id="chat")
+    question.submit(on_ask, inputs, outputs, concurrency_id="chat")
     clear.click(lambda: ([], [], Subgraph()), None, [chatbot, turns, graph_state], queue=False)
+
+
+def respond(
+    kg: KG,
+    q: str,
+    history: list[dict[str, Any]] | None,
+    pairs: list[tuple[str, str]],
+    m: str,
+    top: float,
+) -> Iterator[tuple[Any, ...]]:
+    """Stream one answer: yields (chat history, cleared textbox, turns, subgraph) updates."""
+    history = [*(history or [])]
+    q = (q or "").strip()
+    if not q:
+        yield [*history], "", pairs, gr.skip()
+        return
+    history.append({"role": "user", "content": q})
+    history.append({"role": "assistant", "content": "…"})
+    yield [*history], "", pairs, gr.skip()
+    text = ""
+    final: Answer | None = None
+    try:
+        for item in kg.stream_ask(q, mode=m, k=int(top), history=list(pairs)):
+            if isinstance(item, Answer):
+                final = item
+            else:
+                text += item
+                history[-1] = {"role": "assistant", "content": text}
+                yield [*history], "", pairs, gr.skip()
+    except Exception as exc:
+        history[-1] = {"role": "assistant", "content": f"⚠️ {render._md(message(exc))}"}
+        yield [*history], "", pairs, gr.skip()
+        return
+    if final is None:
+        return
+    history[-1] = {"role": "assistant", "content": render.answer_message(final)}
+    yield [*history], "", [*pairs, (q, final.answer)], answer_subgraph(kg, final)
 
 
 def answer_subgraph(kg: KG, answer: Answer, limit: int = 40) -> Subgraph:
@@ -166,49 +177,62 @@ def graph_tab(kg: KG, graph_state: gr.State) -> gr.HTML:
             detail = gr.Markdown(elem_id="kg-entity-detail")
             mentions = gr.HTML(elem_id="kg-entity-mentions")
 
-    def choices(sub: Subgraph) -> Any:
+    def redraw(sub: Subgraph, current: str | None) -> tuple[str, Any]:
+        """A new subgraph (an answer, or an explored entity): redraw it and list its nodes."""
         opts = sorted((f"{n.label} ({n.type})", n.id) for n in sub.nodes)
-        return gr.update(choices=opts, value=None)
+        keep = current if current in {n.id for n in sub.nodes} else None
+        return render_svg(sub, selected=keep), gr.update(choices=opts, value=keep)
 
-    def show(entity: str | None, sub: Subgraph) -> tuple[Any, ...]:
-        if not entity:
-            return gr.skip(), "", "", gr.skip()
-        try:
-            d = kg.entity(entity)
-        except Exception as exc:
-            return gr.skip(), f"⚠️ {render._md(message(exc))}", "", gr.skip()
-        if d is None:
-            return gr.skip(), "Entity not found.", "", gr.skip()
-        if entity not in {n.id for n in sub.nodes}:
-            try:
-                sub = kg.subgraph([entity], hops=1, limit=40)
-            except Exception as exc:
-                log.warning("no neighbourhood: %s", message(exc))
-        mentions_html = render.sources_html(d.snippets) or "<i>No recorded mentions.</i>"
-        return render_svg(sub, selected=entity), render.entity_md(d), mentions_html, sub
+    def on_show(entity: str | None, sub: Subgraph) -> tuple[Any, ...]:
+        return show_entity(kg, entity, sub)
 
-    def find(q: str) -> Any:
-        if not (q or "").strip():
-            return gr.skip()
-        try:
-            found = kg.find_entities(q, limit=15)
-        except Exception as exc:
-            gr.Warning(message(exc))
-            return gr.skip()
-        if not found:
-            gr.Info(f"No entity matches {q!r}.")
-        opts = [(f"{e.name} ({e.type})", e.id) for e in found]
-        return gr.update(choices=opts, value=opts[0][1] if opts else None)
+    def on_find(q: str) -> Any:
+        return find_entities(kg, q)
 
     def clicked(sub: Subgraph, evt: gr.EventData) -> Any:
         node_id = getattr(evt, "node", None) or (evt._data or {}).get("node")
         return node_id or gr.skip()
 
-    graph_state.change(choices, graph_state, node)
-    node.change(show, [node, graph_state], [graph_html, detail, mentions, graph_state])
-    graph_html.click(clicked, graph_state, node)
-    search.submit(find, search, node)
+    shown = [graph_html, detail, mentions, graph_state]
+    graph_state.change(redraw, [graph_state, node], [graph_html, node])
+    node.input(on_show, [node, graph_state], shown)
+    graph_html.click(clicked, graph_state, node).then(on_show, [node, graph_state], shown)
+    search.submit(on_find, search, node).then(on_show, [node, graph_state], shown)
     return graph_html
+
+
+def show_entity(kg: KG, entity: str | None, sub: Subgraph) -> tuple[Any, ...]:
+    """(graph html, entity markdown, mentions html, subgraph) for the chosen entity."""
+    if not entity:
+        return gr.skip(), "", "", gr.skip()
+    try:
+        d = kg.entity(entity)
+    except Exception as exc:
+        return gr.skip(), f"⚠️ {render._md(message(exc))}", "", gr.skip()
+    if d is None:
+        return gr.skip(), "Entity not found.", "", gr.skip()
+    if entity not in {n.id for n in sub.nodes}:
+        try:
+            sub = kg.subgraph([entity], hops=1, limit=40)
+        except Exception as exc:
+            log.warning("no neighbourhood: %s", message(exc))
+    mentions_html = render.sources_html(d.snippets) or "<i>No recorded mentions.</i>"
+    return render_svg(sub, selected=entity), render.entity_md(d), mentions_html, sub
+
+
+def find_entities(kg: KG, q: str) -> Any:
+    """Dropdown update listing the entities that match ``q`` (the best one selected)."""
+    if not (q or "").strip():
+        return gr.skip()
+    try:
+        found = kg.find_entities(q, limit=15)
+    except Exception as exc:
+        gr.Warning(message(exc))
+        return gr.skip()
+    if not found:
+        gr.Info(f"No entity matches {q!r}.")
+    opts = [(f"{e.name} ({e.type})", e.id) for e in found]
+    return gr.update(choices=opts, value=opts[0][1] if opts else None)
 
 
 # ---- Cypher ----
@@ -244,20 +268,24 @@ def cypher_tab(kg: KG) -> None:
             return gr.skip(), gr.skip()
         return q.query.strip(), f"_{render._md(q.description)}_" if q.description else ""
 
-    def execute(text: str, name: str | None) -> tuple[Any, str]:
-        chosen = examples.get(name or "")
-        params = dict(chosen.params) if chosen and chosen.query.strip() == text.strip() else {}
-        try:
-            result = kg.cypher(text, params)
-        except Exception as exc:
-            return _EMPTY_TABLE, f"⚠️ {render._md(message(exc))}"
-        if not result.columns:
-            return _EMPTY_TABLE, "No rows."
-        rows = [[_cell(v) for v in row] for row in result.rows]
-        return {"headers": result.columns, "data": rows}, f"{len(rows)} row(s)."
+    def on_run(text: str, name: str | None) -> tuple[Any, str]:
+        return run_cypher(kg, text, examples.get(name or ""))
 
     example.change(pick, example, [query, about])
-    run.click(execute, [query, example], [table, info], concurrency_id="cypher")
+    run.click(on_run, [query, example], [table, info], concurrency_id="cypher")
+
+
+def run_cypher(kg: KG, text: str, example: Any = None) -> tuple[Any, str]:
+    """(table value, message); an example's parameters apply while its text is unchanged."""
+    params = dict(example.params) if example and example.query.strip() == text.strip() else {}
+    try:
+        result = kg.cypher(text, params)
+    except Exception as exc:
+        return _EMPTY_TABLE, f"⚠️ {render._md(message(exc))}"
+    if not result.columns:
+        return _EMPTY_TABLE, "No rows."
+    rows = [[_cell(v) for v in row] for row in result.rows]
+    return {"headers": result.columns, "data": rows}, f"{len(rows)} row(s)."
 
 
 def _cell(value: Any) -> Any:
@@ -281,26 +309,36 @@ def corpus_tab(kg: KG, demo: gr.Blocks) -> None:
     result = gr.Markdown(elem_id="kg-ingest-result")
 
     def show_status() -> str:
-        try:
-            return render.status_md(kg.status())
-        except Exception as exc:
-            return f"⚠️ {render._md(message(exc))}"
+        return status_text(kg)
 
-    def run_ingest(
-        paths: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
-    ) -> tuple[str, str]:
-        if not paths:
-            return "Choose files to ingest first.", gr.skip()
-        try:
-            manifest = kg.ingest(
-                [Path(p) for p in paths], progress=lambda f, msg: progress(f, desc=msg)
-            )
-        except Exception as exc:
-            return f"⚠️ {render._md(message(exc))}", show_status()
-        counts = ", ".join(f"{v:,} {k}" for k, v in sorted(manifest.counts.items()))
-        skipped = f" Skipped: {len(manifest.skipped)}." if manifest.skipped else ""
-        return f"✅ Ingested {len(paths)} file(s). Workspace now: {counts}.{skipped}", show_status()
+    def on_ingest(
+        paths: list[str] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, Any]:
+        return ingest_files(kg, paths, lambda f, msg: progress(f, desc=msg))
 
     demo.load(show_status, None, status)
     refresh.click(show_status, None, status)
-    ingest.click(run_ingest, files, [result, status], concurrency_limit=1, concurrency_id="ingest")
+    ingest.click(on_ingest, files, [result, status], concurrency_limit=1, concurrency_id="ingest")
+
+
+def status_text(kg: KG) -> str:
+    try:
+        return render.status_md(kg.status())
+    except Exception as exc:
+        return f"⚠️ {render._md(message(exc))}"
+
+
+def ingest_files(
+    kg: KG, paths: list[str] | None, progress: Callable[[float, str], None]
+) -> tuple[str, Any]:
+    """(result message, refreshed status) after extracting and loading the uploaded files."""
+    if not paths:
+        return "Choose files to ingest first.", gr.skip()
+    try:
+        manifest = kg.ingest([Path(p) for p in paths], progress=progress)
+    except Exception as exc:
+        return f"⚠️ {render._md(message(exc))}", status_text(kg)
+    counts = ", ".join(f"{v:,} {k}" for k, v in sorted(manifest.counts.items()))
+    skipped = f" Skipped: {len(manifest.skipped)}." if manifest.skipped else ""
+    return f"✅ Ingested {len(paths)} file(s). Workspace now: {counts}.{skipped}", status_text(kg)

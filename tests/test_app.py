@@ -1,0 +1,162 @@
+"""Chatbot handlers and renderers over a fake facade (the browser tests drive the real one)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import gradio as gr
+import pytest
+
+from app import render
+from app.errors import describe, message
+from app.graph_view import render_svg, type_colour
+from app.ui import (
+    answer_subgraph,
+    build_app,
+    find_entities,
+    ingest_files,
+    respond,
+    run_cypher,
+    show_entity,
+    status_text,
+)
+from kg.models import GraphEdge, GraphNode, Subgraph
+from kg.server import exposure_warning, is_loopback
+from tests.fake_kg import FakeKG, StoreUnavailable, UnsafeCypherError
+
+
+def _last(gen):
+    items = list(gen)
+    return items, items[-1]
+
+
+def test_respond_streams_then_shows_numbered_sources_and_remembers_the_turn() -> None:
+    kg = FakeKG()
+    steps, (history, box, pairs, sub) = _last(respond(kg, "GPT-2 WebText", [], [], "bm25", 3))
+    partial = [s[0][-1]["content"] for s in steps[1:-1]]
+    assert len(partial) >= 3 and all(len(a) < len(b) for a, b in itertools.pairwise(partial))
+    final = history[-1]["content"]
+    assert history[0] == {"role": "user", "content": "GPT-2 WebText"}
+    assert "<details" in final and "[1]" in final and "notes/transformers.md" in final
+    assert "GPT-2 was trained on WebText" in final  # the expandable chunk text
+    assert box == "" and pairs[0][0] == "GPT-2 WebText"
+    assert kg.calls[-1] == ("ask", ("GPT-2 WebText", "bm25", 3, []))
+    # a follow-up passes the earlier turn as history
+    _last(respond(kg, "and who made it?", history, pairs, "hybrid", 6))
+    assert kg.calls[-1][1][3] == [("GPT-2 WebText", pairs[0][1])]
+    assert isinstance(sub, Subgraph)
+
+
+def test_respond_reports_errors_as_a_message() -> None:
+    _, (history, *_rest) = _last(respond(FakeKG(store_down=True), "BERT", [], [], "hybrid", 6))
+    assert history[-1]["content"].startswith("⚠️ Graph store unavailable")
+    assert "Traceback" not in history[-1]["content"]
+    steps = list(respond(FakeKG(), "   ", [], [], "hybrid", 6))
+    assert steps[-1][0] == []
+
+
+def test_answer_subgraph_links_facts_and_question_entities() -> None:
+    kg = FakeKG()
+    answer = kg.ask("Tell me about BERT")
+    sub = answer_subgraph(kg, answer)
+    ids = {n.id for n in sub.nodes}
+    assert {"ent_bert", "ent_tr"} <= ids
+    assert any(n.highlighted for n in sub.nodes)
+
+
+def test_graph_svg_has_a_node_per_entity_coloured_by_type_with_a_legend() -> None:
+    sub = Subgraph(
+        nodes=[
+            GraphNode(id="a", label="BERT", type="Model", highlighted=True),
+            GraphNode(id="b", label="<Transformer>", type="Concept"),
+            GraphNode(id="c", label="${evil}", type="Weird"),
+        ],
+        edges=[GraphEdge(source="a", target="b", type="IS_A")],
+    )
+    svg = render_svg(sub, selected="a")
+    assert len(re.findall(r'<g class="kg-node', svg)) == 3
+    assert 'data-node="a"' in svg and type_colour("Model") in svg and type_colour("Weird") in svg
+    assert "&lt;Transformer&gt;" in svg and "<Transformer>" not in svg
+    assert "${" not in svg  # gr.HTML templates must not see template syntax from the data
+    assert svg.count('class="kg-legend-item"') == 3 and "IS_A" in svg
+    assert "kg-graph-empty" in render_svg(Subgraph())
+
+
+def test_entity_explorer() -> None:
+    kg = FakeKG()
+    update = find_entities(kg, "bert")
+    assert update["value"] == "ent_bert"
+    html, md, mentions, sub = show_entity(kg, "ent_bert", Subgraph())
+    assert "BERT" in md and "**IS\\_A** Transformer" in md
+    assert "notes/transformers.md" in mentions
+    assert {n.id for n in sub.nodes} >= {"ent_bert", "ent_tr"} and 'data-node="ent_tr"' in html
+    assert show_entity(kg, "ent_missing", Subgraph())[1] == "Entity not found."
+
+
+def test_cypher_table_refusal_and_example_params() -> None:
+    kg = FakeKG()
+    table, info = run_cypher(kg, "MATCH (e) RETURN e.name AS name, e.type AS type")
+    assert table["headers"] == ["name", "type"] and ["BERT", "Model"] in table["data"]
+    assert info == "4 row(s)."
+    table, info = run_cypher(kg, "CREATE (n:Hack)")
+    assert info.startswith("⚠️ Query refused") and table["data"] == [[""]]
+    example = kg.browser_queries()[1]
+    run_cypher(kg, example.query, example)
+    assert kg.calls[-1] == ("cypher", (example.query, {"name": "BERT"}))
+    run_cypher(kg, example.query + " LIMIT 1", example)  # edited: the example's params drop
+    assert kg.calls[-1][1][1] == {}
+
+
+def test_corpus_status_and_ingest(tmp_path) -> None:
+    kg = FakeKG(store_down=True, llm_error="LLM unavailable: connection refused")
+    text = status_text(kg)
+    assert "3 chunks" in text and "unavailable" in text and "retrieval-only" in text
+    f = tmp_path / "new.md"
+    f.write_text("hello")
+    seen: list[tuple[float, str]] = []
+    result, _ = ingest_files(kg, [str(f)], lambda frac, msg: seen.append((frac, msg)))
+    assert result.startswith("✅ Ingested 1 file") and kg.ingested == [f]
+    assert seen == [(1.0, "ingesting new.md")]
+    assert ingest_files(kg, [], print)[0] == "Choose files to ingest first."
+
+
+def test_render_escapes_untrusted_text() -> None:
+    answer = FakeKG().ask("BERT")
+    answer.warnings = ["<script>alert(1)</script>"]
+    out = render.answer_message(answer)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+
+
+def test_error_classification() -> None:
+    assert describe(UnsafeCypherError("no writes")).status == 400
+    assert describe(StoreUnavailable("down")).status == 503
+    assert describe(ValueError("empty")).status == 400
+    assert message(RuntimeError("secret internals")) == (
+        "Internal error: RuntimeError: the server logged the details"
+    )
+
+
+def test_build_app_wires_every_tab() -> None:
+    demo = build_app(FakeKG())
+    assert isinstance(demo, gr.Blocks)
+    labels = {getattr(b, "label", None) for b in demo.blocks.values()}
+    assert {"Chat", "Graph", "Cypher", "Corpus"} <= labels
+    ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+    assert {"kg-chatbot", "kg-mode", "kg-graph", "kg-table", "kg-upload"} <= ids
+
+
+@pytest.mark.parametrize(
+    ("host", "auth", "key", "warns"),
+    [
+        ("127.0.0.1", None, None, False),
+        ("localhost", None, None, False),
+        ("::1", None, None, False),
+        ("0.0.0.0", None, None, True),
+        ("0.0.0.0", "a:b", None, True),
+        ("0.0.0.0", "a:b", "k", False),
+    ],
+)
+def test_exposure_warning(host: str, auth: str | None, key: str | None, warns: bool) -> None:
+    assert (exposure_warning(host, auth, key) is not None) is warns
+    assert is_loopback(host) is (host in ("127.0.0.1", "localhost", "::1"))
