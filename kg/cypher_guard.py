@@ -1,0 +1,148 @@
+"""Reject any Cypher that could write or administer, before it reaches a store.
+
+The check works on the query's code only: string literals, comments and backtick names are
+masked first, so ``'create'`` inside a string is fine while ``CR/**/EATE``, unicode lookalikes
+and zero-width characters are not. It is deliberately strict (an allow-list of read clauses and
+procedures); stores also execute user Cypher read-only, so this is the first of two walls.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_QUERY_CHARS = 20_000
+
+READ_STARTS = frozenset(
+    {"MATCH", "OPTIONAL", "WITH", "UNWIND", "RETURN", "CALL", "EXPLAIN", "PROFILE"}
+)
+
+FORBIDDEN = frozenset(
+    {
+        "CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "LOAD", "CSV",
+        "FOREACH", "PERIODIC", "COMMIT", "TRANSACTIONS", "ALTER", "RENAME", "GRANT", "DENY",
+        "REVOKE", "SHOW", "USE", "START", "STOP", "TERMINATE", "ENABLE", "DISABLE", "IMPORT",
+        "COPY", "FINISH", "INSERT",
+    }
+)  # fmt: skip
+
+# procedures that only read; matched case-insensitively on the full dotted name
+ALLOWED_PROCEDURES = frozenset(
+    {
+        "db.labels", "db.relationshiptypes", "db.propertykeys", "db.indexes", "db.constraints",
+        "db.schema.visualization", "db.schema.nodetypeproperties", "db.schema.reltypeproperties",
+        "db.idx.fulltext.querynodes", "db.idx.fulltext.queryrelationships",
+        "db.idx.vector.querynodes", "db.idx.vector.queryrelationships",
+        "db.index.fulltext.querynodes", "db.index.fulltext.queryrelationships",
+        "db.index.vector.querynodes", "db.index.vector.queryrelationships",
+        "db.meta.stats", "algo.pagerank", "algo.bfs", "algo.wcc", "algo.betweenness",
+        "algo.labelpropagation", "algo.sppaths", "algo.sspaths",
+    }
+)  # fmt: skip
+
+# namespaces that can write or administer even as plain functions
+FORBIDDEN_NAMESPACES = ("apoc.", "dbms.", "gds.", "db.create.", "tx.")
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CALL = re.compile(r"\bCALL\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*|\{|\()?")
+
+
+class UnsafeCypherError(ValueError):
+    """The query could write, administer, or could not be proven read-only."""
+
+
+def _mask(query: str, *, comment_as: str) -> str:
+    """The query with strings → ``''``, backtick names → `` `_` `` and comments → ``comment_as``.
+
+    Raises on unterminated strings, names or comments: the database would see something else.
+    """
+    out: list[str] = []
+    i, n = 0, len(query)
+    while i < n:
+        ch = query[i]
+        two = query[i : i + 2]
+        if two == "//":
+            end = query.find("\n", i)
+            i = n if end == -1 else end
+            out.append(comment_as)
+        elif two == "/*":
+            end = query.find("*/", i + 2)
+            if end == -1:
+                raise UnsafeCypherError("unterminated /* comment")
+            i = end + 2
+            out.append(comment_as)
+        elif ch in "'\"":
+            j = i + 1
+            while j < n and query[j] != ch:
+                j += 2 if query[j] == "\\" else 1
+            if j >= n:
+                raise UnsafeCypherError("unterminated string literal")
+            out.append("''")
+            i = j + 1
+        elif ch == "`":
+            j = query.find("`", i + 1)
+            if j == -1:
+                raise UnsafeCypherError("unterminated `name`")
+            if query[j + 1 : j + 2] == "`":  # backends disagree on doubled backticks
+                raise UnsafeCypherError("doubled backticks in a name are not allowed")
+            out.append("`_`")
+            i = j + 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _check_code(code: str) -> None:
+    bad = sorted({c for c in code if not (c.isascii() and (c.isprintable() or c in "\t\n\r"))})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
+        raise UnsafeCypherError(f"non-ASCII or control characters outside strings ({shown})")
+    body = code.strip()
+    if body.endswith(";"):
+        body = body[:-1]
+    if ";" in body:
+        raise UnsafeCypherError("only one statement is allowed (found ';')")
+    upper = re.sub(r"\s*\.\s*", ".", body.upper())
+    words = [m for m in _WORD.finditer(upper)]
+    if not words:
+        raise UnsafeCypherError("empty query")
+    if words[0].group() not in READ_STARTS:
+        raise UnsafeCypherError(
+            f"a read query must start with MATCH, WITH, RETURN, … not {words[0].group()}"
+        )
+    for m in words:
+        word = m.group()
+        if word in FORBIDDEN and upper[max(0, m.start() - 1) : m.start()] not in (".", "$"):
+            raise UnsafeCypherError(f"{word} is not allowed: queries here are read-only")
+    lower = upper.lower()
+    for ns in FORBIDDEN_NAMESPACES:
+        if re.search(rf"(?<![a-z0-9_.$]){re.escape(ns)}", lower):
+            raise UnsafeCypherError(f"{ns}* procedures and functions are not allowed")
+    for m in _CALL.finditer(upper):
+        target = m.group(1)
+        if target is None:
+            raise UnsafeCypherError("CALL must name an allowed procedure or open a subquery")
+        if target in ("{", "("):
+            continue
+        proc = re.sub(r"\s+", "", target).lower()
+        if proc not in ALLOWED_PROCEDURES:
+            raise UnsafeCypherError(f"procedure {proc} is not on the read-only allow-list")
+
+
+def ensure_read_only(query: str) -> str:
+    """Return the query (trimmed, one trailing ``;`` dropped) if it can only read; else raise."""
+    if not isinstance(query, str):
+        raise UnsafeCypherError("query must be a string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise UnsafeCypherError(f"query longer than {MAX_QUERY_CHARS} characters")
+    if "\x00" in query:
+        raise UnsafeCypherError("NUL byte in query")
+    normalised = unicodedata.normalize("NFKC", query)
+    # the original is what the database parses; the NFKC form catches lookalikes that a
+    # lenient parser might fold; comments are checked both removed and as token breaks
+    for text in dict.fromkeys((query, normalised)):
+        for comment_as in (" ", ""):
+            _check_code(_mask(text, comment_as=comment_as))
+    cleaned = query.strip()
+    return cleaned[:-1].rstrip() if cleaned.endswith(";") else cleaned

