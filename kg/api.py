@@ -33,13 +33,16 @@ MAX_QUERY_CHARS = 4000
 MAX_CYPHER_CHARS = 20_000
 MAX_BODY_BYTES = 256 * 1024
 MAX_HISTORY = 20
+NOT_BLANK = r"\S"  # at least one non-space character
 
 
 # ---- request / response bodies ----
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(description=f"Search text (at most {MAX_QUERY_CHARS} characters).")
+    query: str = Field(
+        min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK, description="Search text."
+    )
     mode: Mode = "hybrid"
     k: int = Field(8, ge=1, le=100)
 
@@ -57,14 +60,21 @@ class Turn(BaseModel):
 
 
 class AskRequest(BaseModel):
-    question: str = Field(description=f"The question (at most {MAX_QUERY_CHARS} characters).")
+    question: str = Field(
+        min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK, description="The question."
+    )
     mode: Mode = "hybrid"
     k: int = Field(6, ge=1, le=50)
     history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY)
 
 
 class CypherRequest(BaseModel):
-    query: str = Field(description="A read-only Cypher query; writes are refused.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_CYPHER_CHARS,
+        pattern=NOT_BLANK,
+        description="A read-only Cypher query; writes are refused.",
+    )
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -99,7 +109,6 @@ def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -
     return JSONResponse(
         problem.model_dump(),
         status_code=problem.status,
-        media_type="application/problem+json",
         headers=headers,
     )
 
@@ -127,8 +136,9 @@ def _cap(text: str, limit: int, what: str) -> str:
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": text}
     for code, text in {
-        400: "Bad input (empty text, a refused write query)",
+        400: "Bad input (a refused write query, a Cypher syntax error)",
         401: "Missing or wrong bearer token",
+        404: "No such entity",
         413: "Body or text too large",
         422: "Body does not match the schema",
         503: "Store, workspace or LLM unavailable",
@@ -206,11 +216,13 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
         details = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-            for e in exc.errors()[:5]
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:5]
         )
-        return _problem_response(Problem(status=422, title="Invalid body", detail=details))
+        if any(e.get("type") == "string_too_long" for e in errors):
+            return _problem_response(Problem(status=413, title="Too large", detail=details))
+        return _problem_response(Problem(status=422, title="Invalid request", detail=details))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -266,7 +278,7 @@ def create_app(
 
     @v1.get("/entities", response_model=list[Entity], summary="Entities matching a name")
     def entities(
-        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)],
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> list[Entity]:
         _cap(q, MAX_QUERY_CHARS, "q")

@@ -75,12 +75,13 @@ def test_cypher_reads_and_refuses_writes(client: TestClient) -> None:
     assert ok.status_code == 200 and ok.json()["columns"] == ["name", "type"]
     bad = client.post("/v1/cypher", json={"query": "MATCH (n) DETACH DELETE n"})
     assert bad.status_code == 400
-    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.headers["content-type"].startswith("application/json")
     assert bad.json()["title"] == "Query refused" and bad.json()["status"] == 400
 
 
 def test_bad_input_statuses(client: TestClient) -> None:
-    assert client.post("/v1/search", json={"query": "   "}).status_code == 400
+    blank = client.post("/v1/search", json={"query": "   "})
+    assert blank.status_code == 422 and blank.json()["title"] == "Invalid request"
     r = client.post("/v1/search", json={"query": "x", "mode": "nonsense"})
     assert r.status_code == 422 and "mode" in r.json()["detail"]
     assert client.post("/v1/search", json={"query": "x", "k": 0}).status_code == 422
