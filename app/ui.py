@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kg.app")
 
-THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal")
+# system fonts only: the default theme fonts would be fetched from Google Fonts, and kg is offline
+THEME = gr.themes.Soft(
+    primary_hue="indigo",
+    secondary_hue="teal",
+    font=("ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"),
+    font_mono=("ui-monospace", "SFMono-Regular", "Menlo", "monospace"),
+)
 CSS = (
     GRAPH_CSS
     + """
@@ -75,6 +81,7 @@ def chat_tab(kg: KG, graph_state: gr.State) -> None:
         placeholder="Ask about your notes. Every answer cites the chunks it used.",
         sanitize_html=True,
         feedback_options=None,
+        buttons=["copy", "copy_all"],
     )
     with gr.Row():
         question = gr.Textbox(
@@ -211,13 +218,23 @@ def show_entity(kg: KG, entity: str | None, sub: Subgraph) -> tuple[Any, ...]:
         return gr.skip(), f"⚠️ {render._md(message(exc))}", "", gr.skip()
     if d is None:
         return gr.skip(), "Entity not found.", "", gr.skip()
-    if entity not in {n.id for n in sub.nodes}:
-        try:
-            sub = kg.subgraph([entity], hops=1, limit=40)
-        except Exception as exc:
-            log.warning("no neighbourhood: %s", message(exc))
+    try:
+        sub = merge_subgraphs(sub, kg.subgraph([entity], hops=1, limit=40))
+    except Exception as exc:
+        log.warning("no neighbourhood: %s", message(exc))
     mentions_html = render.sources_html(d.snippets) or "<i>No recorded mentions.</i>"
     return render_svg(sub, selected=entity), render.entity_md(d), mentions_html, sub
+
+
+def merge_subgraphs(old: Subgraph, new: Subgraph, limit: int = 80) -> Subgraph:
+    """Grow the drawn graph with an entity's neighbourhood; start afresh when it gets crowded."""
+    if len(old.nodes) + len(new.nodes) > limit:
+        return new
+    nodes = {n.id: n for n in old.nodes}
+    for n in new.nodes:
+        nodes.setdefault(n.id, n)
+    edges = {(e.source, e.target, e.type): e for e in [*old.edges, *new.edges]}
+    return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
 
 
 def find_entities(kg: KG, q: str) -> Any:
@@ -304,7 +321,7 @@ def corpus_tab(kg: KG, demo: gr.Blocks) -> None:
         "### Add documents\nText, Markdown or PDF. New files are extracted and loaded; "
         "chat keeps working while this runs."
     )
-    files = gr.File(file_count="multiple", label="Files", elem_id="kg-upload")
+    files = gr.File(file_count="multiple", label="Files", elem_id="kg-upload", height=150)
     ingest = gr.Button("Ingest", variant="primary", elem_id="kg-ingest")
     result = gr.Markdown(elem_id="kg-ingest-result")
 
