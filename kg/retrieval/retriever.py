@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,18 @@ class FusionConfig:
     depth: int = 100  # how deep each list goes into the fusion
     graph_chunk_seeds: int = 5  # first-stage hits that also seed the graph walk
     chunk_seed_weight: float = 0.5  # their share of the seed mass
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_thread():
+    """BLAS on one thread for a query: on a busy 2-core box a second thread costs far more."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def index_key(chunks: Sequence[Chunk]) -> str:
@@ -174,6 +187,10 @@ class Retriever:
             raise ValueError(f"unknown search mode {mode!r} (use one of {', '.join(SEARCH_MODES)})")
         if not self.chunks:
             return {"score": np.zeros(0)}
+        with _one_thread():
+            return self._scores(query, mode)
+
+    def _scores(self, query: str, mode: str) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         if mode in ("bm25", "hybrid"):
             out["bm25"] = self.bm25.scores(query)

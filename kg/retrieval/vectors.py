@@ -10,6 +10,8 @@ import numpy as np
 
 from kg.workspace import atomic_write_text
 
+CHECKPOINT = 500  # chunks embedded between saves
+
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
     tmp = path.with_suffix(".tmp.npy")
@@ -33,18 +35,22 @@ def load_vectors(
         except (OSError, ValueError, KeyError):
             known = {}
     missing = [i for i, cid in enumerate(ids) if cid not in known]
-    out = np.zeros((len(ids), 384), dtype=np.float32)
-    if missing:
-        new = embedder.embed([texts[i] for i in missing])
-        out = np.zeros((len(ids), new.shape[1]), dtype=np.float32)
-        for row, i in enumerate(missing):
-            out[i] = new[row]
+    for s in range(0, len(missing), CHECKPOINT):
+        block = missing[s : s + CHECKPOINT]
+        new = embedder.embed([texts[i] for i in block])
+        known.update((ids[i], new[row]) for row, i in enumerate(block))
+        if folder and s + CHECKPOINT < len(missing):  # an interrupted build resumes from here
+            _write(folder, embedder.model_id, list(known), np.stack(list(known.values())))
+    dim = len(next(iter(known.values()))) if known else 384
+    out = np.zeros((len(ids), dim), dtype=np.float32)
     for i, cid in enumerate(ids):
-        if cid in known:
-            out[i] = known[cid]
-    stale = len(known) != len(ids) or bool(missing)
-    if folder and meta_path and stale:
-        folder.mkdir(parents=True, exist_ok=True)
-        _save_npy(folder / "vectors.npy", out)
-        atomic_write_text(meta_path, json.dumps({"model": embedder.model_id, "ids": list(ids)}))
+        out[i] = known[cid]
+    if folder and (missing or len(known) != len(ids)):
+        _write(folder, embedder.model_id, list(ids), out)
     return out, len(missing)
+
+
+def _write(folder: Path, model: str, ids: list[str], arr: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_npy(folder / "vectors.npy", arr.astype(np.float32))
+    atomic_write_text(folder / "vectors.json", json.dumps({"model": model, "ids": ids}))
