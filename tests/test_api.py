@@ -170,3 +170,39 @@ def test_parse_auth() -> None:
     assert parse_auth(None) is None
     with pytest.raises(ValueError):
         parse_auth("no-colon")
+
+
+def test_serve_warns_on_an_exposed_host_and_runs_uvicorn(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    import uvicorn
+
+    from kg import server
+    from kg.config import Settings
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.delenv("KG_AUTH", raising=False)
+    monkeypatch.delenv("KG_API_KEY", raising=False)
+    settings = Settings(workspace=tmp_path / "ws")
+    server.serve(settings, host="0.0.0.0", port=9999, use_llm=False, share=True)
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "--auth and --api-key" in err and "share links" in err
+    assert calls[0]["host"] == "0.0.0.0" and calls[0]["port"] == 9999
+    client = TestClient(calls[0]["app"])
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/v1/search", json={"query": "x"}).status_code == 503  # no workspace yet
+
+    monkeypatch.setenv("KG_API_KEY", "k")
+    server.serve(settings, auth="ann:pw", use_llm=False)
+    assert "WARNING" not in capsys.readouterr().err
+    assert calls[1]["host"] == "127.0.0.1"
+    assert TestClient(calls[1]["app"]).post("/v1/search", json={"query": "x"}).status_code == 401
+
+
+def test_ui_auth_requires_a_login() -> None:
+    client = TestClient(create_app(FakeKG(), ui_auth=("ann", "pw")))
+    assert client.get("/ui/config").status_code == 401
+    assert client.post("/ui/login", data={"username": "ann", "password": "no"}).status_code == 400
+    assert client.post("/ui/login", data={"username": "ann", "password": "pw"}).status_code == 200
+    assert client.get("/ui/config").status_code == 200
