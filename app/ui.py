@@ -55,6 +55,7 @@ def build_app(kg: KG) -> gr.Blocks:
     """The Blocks app; queue it (``.queue``) and launch or mount it with ``THEME`` and ``CSS``."""
     with gr.Blocks(title="kg — chat with your notes") as demo:
         gr.Markdown("## kg · chat with your knowledge graph")
+        banner = gr.Markdown(elem_id="kg-banner")
         graph_state = gr.State(Subgraph())
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
@@ -65,8 +66,27 @@ def build_app(kg: KG) -> gr.Blocks:
                 cypher_tab(kg)
             with gr.Tab("Corpus", id="corpus"):
                 corpus_tab(kg, demo)
+        demo.load(lambda: health_banner(kg), None, banner)
     demo.queue(default_concurrency_limit=4)
     return demo
+
+
+def health_banner(kg: KG) -> str:
+    """One line above the tabs when something is degraded (store down, LLM off or missing)."""
+    try:
+        status = kg.status()
+    except Exception as exc:
+        return f"⚠️ {render._md(message(exc))}"
+    notes = []
+    if status.manifest is None:
+        notes.append("No documents yet: add some in the Corpus tab.")
+    if status.store_error:
+        notes.append(f"Graph store unavailable ({render._md(status.store_error)}): Cypher is off.")
+    if status.llm_error:
+        notes.append(f"{render._md(status.llm_error)}: answers are retrieval-only.")
+    elif status.llm.startswith("off"):
+        notes.append("LLM off: answers are extractive, built from the retrieved chunks.")
+    return " ".join(f"⚠️ {n}" if "unavailable" in n else f"ℹ️ {n}" for n in notes)
 
 
 # ---- Chat ----

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from kg.config import Settings
@@ -82,9 +83,18 @@ def serve(
             file=sys.stderr,
         )
     app = build(settings, auth=auth, api_key=api_key, use_llm=use_llm)
+    threading.Thread(target=warm_up, args=(app.state.kg,), name="kg-warm-up", daemon=True).start()
     shown = "localhost" if is_loopback(host) else host
     print(f"kg: chatbot at http://{shown}:{port}/ui/ · API docs at http://{shown}:{port}/docs")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+
+
+def warm_up(kg: object) -> None:
+    """Load the indexes before the first question, so it does not pay for them."""
+    try:
+        kg.search("warm up", mode="hybrid", k=1)  # type: ignore[attr-defined]
+    except Exception as exc:  # a missing workspace is reported by /readyz and the UI
+        print(f"kg: indexes not loaded yet ({exc})", file=sys.stderr)
 
 
 def app_from_env() -> FastAPI:

@@ -15,6 +15,7 @@ from app.ui import (
     answer_subgraph,
     build_app,
     find_entities,
+    health_banner,
     ingest_files,
     respond,
     run_cypher,
@@ -160,3 +161,9 @@ def test_build_app_wires_every_tab() -> None:
 def test_exposure_warning(host: str, auth: str | None, key: str | None, warns: bool) -> None:
     assert (exposure_warning(host, auth, key) is not None) is warns
     assert is_loopback(host) is (host in ("127.0.0.1", "localhost", "::1"))
+
+
+def test_health_banner_reports_degraded_parts() -> None:
+    banner = health_banner(FakeKG(store_down=True, llm_error="LLM unavailable: refused"))
+    assert "Graph store unavailable" in banner and "retrieval-only" in banner
+    assert health_banner(FakeKG()).startswith("ℹ️ LLM off")
