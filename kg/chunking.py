@@ -64,5 +64,9 @@ def chunk_document(doc: Document, size: int = 1500, overlap: int = 150) -> list[
         if start < 0:  # cannot happen for substrings; never emit a chunk with wrong offsets
             continue
         cursor = start + 1
-        chunks.append(Chunk.make(doc.id, len(chunks), start, part))
+        stripped = part.strip()  # windows cut without a separator are not stripped by LangChain
+        if not stripped:
+            continue
+        start += len(part) - len(part.lstrip())
+        chunks.append(Chunk.make(doc.id, len(chunks), start, stripped))
     return chunks

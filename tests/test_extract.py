@@ -1,0 +1,309 @@
+"""The extraction stage with fake chat models: validation, files, cache, retries, modes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from kg.config import Settings
+from kg.models import Chunk, Document
+from kg.ontology import load_ontology
+from kg.workspace import Workspace
+from pipelines.extract import run_extract, validate_extraction
+
+OUTPUTS = ("documents", "chunks", "entities", "relations", "summaries", "rejected", "merges")
+_CAPS = re.compile(r"\b[A-Z][A-Za-z-]{2,}(?: [A-Z][A-Za-z-]{2,})*\b")
+
+
+class EchoChat(BaseChatModel):
+    """Answers from the chunk text in the prompt: capitalised names, a relation between two."""
+
+    calls: int = 0
+    garbage_first: int = 0  # how many calls answer garbage before behaving
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        self.calls += 1
+        prompt = next((str(m.content) for m in reversed(messages) if '"""' in str(m.content)),
+                      str(messages[-1].content))
+        if self.calls <= self.garbage_first:
+            content = "I'm sorry, I cannot do that."
+        elif '"""' not in prompt:  # a reduce call
+            content = "Combined: " + " ".join(prompt.split()[-30:])
+        else:
+            text = prompt.split('"""')[1]
+            names = list(dict.fromkeys(_CAPS.findall(text)))[:6]
+            rels = []
+            if len(names) >= 2:
+                rels.append({"head": names[0], "type": "related to", "tail": names[1],
+                             "evidence": ""})
+            content = json.dumps({
+                "summary": "Part about " + ", ".join(names[:3]),
+                "entities": [{"name": n, "type": "Concept"} for n in names],
+                "relations": rels,
+            })
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=content))])
+
+
+def corpus(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "a.md").write_text(
+        "Day 1. The course Practical Machine Learning covered K-means clustering.\n\n"
+        + "Dr Lena Okafor teaches Practical Machine Learning. " * 40
+        + "\n\nI used Scikit-learn for PCA.", encoding="utf-8")
+    (root / "b.txt").write_text("Grokking Machine Learning is a Book by Luis Serrano.\n",
+                                encoding="utf-8")
+    (root / "c.txt").write_text("Another note about Matplotlib and Pandas plots.\n",
+                                encoding="utf-8")
+    return root
+
+
+def settings(**kw: Any) -> Settings:
+    return Settings(chunk_size=kw.pop("chunk_size", 400), chunk_overlap=40, **kw)
+
+
+def files(ws: Path) -> dict[str, bytes]:
+    return {n: (ws / f"{n}.jsonl").read_bytes() for n in OUTPUTS}
+
+
+def check_graph(ws: Workspace) -> None:
+    docs = {d.id: d for d in ws.read("documents")}
+    chunks = {c.id: c for c in ws.read("chunks")}
+    entities = {e.id: e for e in ws.read("entities")}
+    for c in chunks.values():
+        assert docs[c.doc_id].text[c.start : c.end] == c.text
+    for e in entities.values():
+        assert e.mentions
+        for m in e.mentions:
+            assert docs[m.doc_id].text[m.start : m.end] == m.text
+            chunk = chunks[m.chunk_id]
+            assert chunk.start <= m.start and m.end <= chunk.end
+    for r in ws.read("relations"):
+        assert r.head_id in entities and r.tail_id in entities
+        assert r.evidence
+        for ev in r.evidence:
+            chunk = chunks[ev.chunk_id]
+            assert chunk.start <= ev.start < ev.end <= chunk.end
+            assert docs[ev.doc_id].text[ev.start : ev.end] == ev.text
+
+
+# ---------------------------------------------------------------- validation
+
+
+def chunk_of(text: str) -> Chunk:
+    doc = Document.from_text("x.txt", "Intro.\n" + text)
+    return Chunk.make(doc.id, 0, 7, text)
+
+
+def test_validation_keeps_valid_items_and_records_the_rest() -> None:
+    chunk = chunk_of("Andrew Ng teaches the course CS229. It covers PCA and uses NumPy heavily.")
+    parsed = {
+        "summary": "CS229 by Andrew Ng.",
+        "entities": [
+            {"name": "Andrew Ng", "type": "person"},
+            {"name": "CS229", "type": "Course"},
+            {"name": "PCA", "type": "Algorithm"},  # alias of Method
+            {"name": "NumPy", "type": "library"},  # alias of Tool
+            {"name": "TensorFlow", "type": "Tool"},  # not in the text
+            {"name": "it", "type": "Concept"},  # pronoun
+            {"name": "heavily", "type": "Whatever"},  # unknown type -> fallback
+            42,
+        ],
+        "relations": [
+            {"head": "CS229", "type": "TAUGHT_BY", "tail": "Andrew Ng",
+             "evidence": "Andrew Ng teaches the course CS229"},
+            {"head": "Andrew Ng", "type": "TAUGHT_BY", "tail": "CS229"},  # reversed: fixed
+            {"head": "CS229", "type": "covers", "tail": "PCA"},
+            {"head": "CS229", "type": "USES", "tail": "TensorFlow"},  # missing entity
+            {"head": "PCA", "type": "INVENTED", "tail": "NumPy"},  # unknown type -> RELATED_TO
+            {"head": "PCA", "type": "USES", "tail": "PCA"},  # self loop
+            {"head": "CS229"},
+        ],
+    }
+    result = validate_extraction(parsed, chunk, [], load_ontology())
+    types = {e.name: e.type for e in result.entities}
+    assert types == {"Andrew Ng": "Person", "CS229": "Course", "PCA": "Method",
+                     "NumPy": "Tool", "heavily": "Concept"}
+    rels = {(r.relation.type, r.relation.head_id, r.relation.tail_id) for r in result.relations}
+    ids = {e.name: e.id for e in result.entities}
+    assert ("TAUGHT_BY", ids["CS229"], ids["Andrew Ng"]) in rels
+    assert ("COVERS", ids["CS229"], ids["PCA"]) in rels
+    assert ("RELATED_TO", ids["PCA"], ids["NumPy"]) in rels
+    assert len(rels) == 3
+    reasons = [r.reason for r in result.rejected]
+    assert any("not found in the chunk" in r for r in reasons)
+    assert any("pronoun" in r for r in reasons)
+    assert any("not an object" in r for r in reasons)
+    assert any("'TensorFlow' is not an entity" in r for r in reasons)
+    assert any("same entity" in r for r in reasons)
+    assert any("missing head" in r for r in reasons)
+    assert result.summary == "CS229 by Andrew Ng."
+    taught = next(r for r in result.relations if r.relation.type == "TAUGHT_BY")
+    ev = taught.relation.evidence[0]
+    assert ev.text == "Andrew Ng teaches the course CS229"
+    assert chunk.text[ev.start - chunk.start : ev.end - chunk.start] == ev.text
+
+
+def test_relation_argument_found_in_text_becomes_an_entity() -> None:
+    chunk = chunk_of("My project Running Clusters uses scikit-learn.")
+    parsed = {"entities": [], "relations": [
+        {"head": "Running Clusters", "type": "USES", "tail": "scikit-learn"}]}
+    result = validate_extraction(parsed, chunk, [], load_ontology())
+    assert {e.name for e in result.entities} == {"Running Clusters", "scikit-learn"}
+    assert len(result.relations) == 1
+    ev = result.relations[0].relation.evidence[0]
+    assert ev.text == "My project Running Clusters uses scikit-learn."
+
+
+def test_mentions_match_case_hyphen_and_plural_variants() -> None:
+    chunk = chunk_of("K means is simple. I like k-means. Many K-Means runs.")
+    result = validate_extraction({"entities": [{"name": "K-means", "type": "Method"}]}, chunk,
+                                 [], load_ontology())
+    (ent,) = result.entities
+    assert [m.text for m in ent.mentions] == ["K means", "k-means", "K-Means"]
+
+
+@pytest.mark.parametrize("bad", [None, [], "text", 3, {"foo": 1}, {"entities": "nope"}])
+def test_unusable_output_is_recorded(bad: Any) -> None:
+    result = validate_extraction(bad, chunk_of("Some text here."), [], load_ontology())
+    assert result.entities == [] and result.relations == []
+    assert result.rejected and result.rejected[0].kind == "output"
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def test_run_extract_writes_a_consistent_graph(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "notes")
+    ws = Workspace(tmp_path / "ws")
+    chat = EchoChat()
+    manifest = run_extract([root], ws, settings(), progress=False, chat=chat)
+    assert manifest.counts["documents"] == 3
+    assert manifest.counts["chunks"] > 3
+    assert manifest.counts["entities"] > 5
+    assert manifest.counts["relations"] >= 1
+    assert manifest.llm_usage.calls == chat.calls > 0
+    assert manifest.config_hash == settings().extraction_fingerprint()
+    assert manifest.ontology == "default" and manifest.ontology_hash
+    assert ws.manifest() == manifest
+    check_graph(ws)
+    summaries = ws.read("summaries")
+    doc_a = next(d for d in ws.read("documents") if d.path == "a.md")
+    reduced = [s for s in summaries if s.doc_id == doc_a.id and s.level >= 1]
+    assert reduced and reduced[-1].source_summary_ids
+    single = next(d for d in ws.read("documents") if d.path == "b.txt")
+    assert [s.level for s in summaries if s.doc_id == single.id] == [0]
+
+
+def test_second_run_makes_no_calls_and_same_files(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "notes")
+    ws = Workspace(tmp_path / "ws")
+    first = EchoChat()
+    run_extract([root], ws, settings(), progress=False, chat=first)
+    before = files(ws.root)
+    second = EchoChat()
+    manifest = run_extract([root], ws, settings(), progress=False, chat=second)
+    assert second.calls == 0
+    assert manifest.llm_usage.calls == 0 and manifest.llm_usage.cached > 0
+    assert files(ws.root) == before
+
+
+def test_changed_file_reextracts_only_its_chunks_and_deleted_file_vanishes(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "notes")
+    ws = Workspace(tmp_path / "ws")
+    run_extract([root], ws, settings(), progress=False, chat=EchoChat())
+    (root / "b.txt").write_text("Grokking Machine Learning was written by Luis Serrano.\n",
+                                encoding="utf-8")
+    (root / "c.txt").unlink()
+    chat = EchoChat()
+    manifest = run_extract([root], ws, settings(), progress=False, chat=chat)
+    assert chat.calls == 1  # b.txt is one chunk; a.md is cached
+    assert manifest.counts["documents"] == 2
+    names = {e.name for e in ws.read("entities")}
+    assert "Matplotlib" not in names and "Pandas" not in names
+    assert not any(m.doc_id not in {d.id for d in ws.read("documents")}
+                   for e in ws.read("entities") for m in e.mentions)
+    check_graph(ws)
+
+
+def test_garbage_then_retry_then_spacy_fallback(tmp_path: Path) -> None:
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "one.txt").write_text("Andrew Ng teaches Machine Learning on Coursera.", "utf-8")
+    ws = Workspace(tmp_path / "ws")
+    chat = EchoChat(garbage_first=1)  # first answer garbage, the retry is fine
+    manifest = run_extract([root], ws, settings(), progress=False, chat=chat)
+    assert chat.calls == 2 and manifest.llm_usage.calls == 2
+    assert manifest.counts["rejected"] == 0
+    assert {e.source for e in ws.read("entities")} == {"llm"}
+
+    ws2 = Workspace(tmp_path / "ws2")
+    chat = EchoChat(garbage_first=5)  # never usable: spaCy keeps the chunk in the graph
+    manifest = run_extract([root], ws2, settings(), progress=False, chat=chat)
+    assert chat.calls == 2
+    rejected = ws2.read("rejected")
+    assert rejected[0].kind == "output" and "after retry" in rejected[0].reason
+    names = {e.name for e in ws2.read("entities")}
+    assert "Andrew Ng" in names and "Coursera" in names
+    check_graph(ws2)
+
+
+def test_fixed_fake_answer_with_fake_list_model(tmp_path: Path) -> None:
+    (tmp_path / "n.txt").write_text("I read Grokking Machine Learning about eigenvalues.", "utf-8")
+    answer = json.dumps({"summary": "s", "entities": [
+        {"name": "Grokking Machine Learning", "type": "Book"},
+        {"name": "eigenvalues", "type": "Concept"}],
+        "relations": [{"head": "Grokking Machine Learning", "type": "COVERS",
+                       "tail": "eigenvalues", "evidence": "Grokking Machine Learning about"}]})
+    ws = Workspace(tmp_path / "ws")
+    run_extract([tmp_path / "n.txt"], ws, settings(),
+                progress=False, chat=FakeListChatModel(responses=[answer]))
+    (rel,) = ws.read("relations")
+    assert rel.type == "COVERS" and rel.evidence[0].text == "Grokking Machine Learning about"
+    check_graph(ws)
+
+
+def test_spacy_only_makes_no_llm_calls(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "notes")
+    ws = Workspace(tmp_path / "ws")
+    chat = EchoChat()
+    manifest = run_extract([root], ws, settings(), spacy_only=True, progress=False, chat=chat)
+    assert chat.calls == 0 and manifest.llm_usage.calls == 0
+    assert manifest.models["llm"].startswith("none")
+    assert manifest.counts["entities"] > 0 and manifest.counts["relations"] > 0
+    assert ws.read("summaries") == []
+    assert {r.extractor for r in ws.read("relations")} <= {
+        "spacy-dep", "spacy-cooccurrence"}
+    check_graph(ws)
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = corpus(tmp_path / "notes")
+    ws = Workspace(tmp_path / "ws")
+    chat = EchoChat()
+    manifest = run_extract([root], ws, settings(), dry_run=True, progress=False, chat=chat)
+    assert chat.calls == 0
+    assert not ws.root.exists()
+    out = capsys.readouterr().out
+    assert "a.md" in out and "est. LLM calls" in out
+    assert manifest.counts == {}
+
+
+def test_concurrency_gives_the_same_output(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "notes")
+    one, many = Workspace(tmp_path / "one"), Workspace(tmp_path / "many")
+    run_extract([root], one, settings(), progress=False, chat=EchoChat())
+    run_extract([root], many, settings(llm_concurrency=3), progress=False, chat=EchoChat())
+    assert files(one.root) == files(many.root)

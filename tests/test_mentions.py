@@ -1,0 +1,71 @@
+"""spaCy candidates: real model, document offsets, ontology types, junk filtered."""
+
+from __future__ import annotations
+
+from kg.chunking import chunk_document
+from kg.mentions import MentionFinder
+from kg.models import Chunk, Document
+from kg.ontology import load_ontology
+
+TEXT = (
+    "Today I watched the course CS229 and read Grokking Machine Learning.\n"
+    "Andrew Ng explained K-means clustering and PCA, and I tried them in scikit-learn "
+    "while visiting London. It was 3 hours of fun on 12 March 2024."
+)
+
+
+def candidates(text: str = TEXT) -> tuple[Document, list]:
+    doc = Document.from_text("n.txt", "Preface line.\n\n" + text)
+    chunks = chunk_document(doc, 1500, 150)
+    finder = MentionFinder(load_ontology("default"))
+    found = [c for cands in finder.find_many(chunks) for c in cands]
+    return doc, found
+
+
+def test_candidates_have_document_offsets_and_types() -> None:
+    doc, found = candidates()
+    assert found
+    for c in found:
+        assert doc.text[c.start : c.end] == c.text
+        assert c.chunk_id
+    by_text = {c.text: c for c in found}
+    assert by_text["CS229"].type == "Course"
+    assert by_text["Grokking Machine Learning"].type == "Book"
+    assert by_text["Andrew Ng"].type == "Person"
+    assert by_text["K-means clustering"].type == "Method"
+    assert by_text["PCA"].type == "Method"
+    assert by_text["scikit-learn"].type == "Tool"
+    assert by_text["London"].type == "Location"
+
+
+def test_junk_is_filtered() -> None:
+    _, found = candidates()
+    texts = {c.text.lower() for c in found}
+    for junk in ("i", "it", "them", "3 hours", "12 march 2024", "today", "fun", "3"):
+        assert junk not in texts
+    assert all(any(ch.isalpha() for ch in c.text) for c in found)
+    assert all("\n" not in c.text for c in found)
+
+
+def test_noun_chunks_become_fallback_concepts() -> None:
+    _, found = candidates("The covariance structure of the data matters for dimensionality.")
+    concepts = {c.text for c in found if c.source == "noun_chunk"}
+    assert "covariance structure" in concepts
+    assert all(c.type == "Concept" for c in found if c.source == "noun_chunk")
+
+
+def test_find_single_chunk_and_scierc_ontology() -> None:
+    doc = Document.from_text("a", "We propose a parsing method evaluated on the Penn Treebank .")
+    chunk = Chunk.make(doc.id, 0, 0, doc.text)
+    found = MentionFinder(load_ontology("scierc")).find(chunk)
+    assert found
+    assert {c.type for c in found} <= {t.name for t in load_ontology("scierc").entity_types}
+
+
+def test_known_names_extend_the_ruler() -> None:
+    doc = Document.from_text("a", "Yesterday I opened Zorblax and it crashed.")
+    chunk = Chunk.make(doc.id, 0, 0, doc.text)
+    finder = MentionFinder(load_ontology("default"), known={"Tool": ["Zorblax"]})
+    found = {c.text: c for c in finder.find(chunk)}
+    assert found["Zorblax"].type == "Tool"
+    assert found["Zorblax"].source == "ruler"
