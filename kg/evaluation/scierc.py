@@ -1,0 +1,182 @@
+"""SciERC: run kg's extractor with the SciERC ontology and score it against the gold spans.
+
+Scoring follows /work/shared/eval/README.md: micro P/R/F1 pooled over documents, entities by
+exact ``(doc, start, end, type)``, relations by both argument spans and the label ("Rel"), plus
+both entity types ("Rel+"), and a looser surface-text variant. Symmetric relation types
+(COMPARE, CONJUNCTION) match in either direction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from kg.ontology import Ontology, load_ontology
+
+SYMMETRIC_LABELS = frozenset({"COMPARE", "CONJUNCTION"})
+CHUNK_SIZE = 4000  # abstracts are ~1 KB: one chunk (and one LLM call) per document
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text.lower())
+
+
+def prf(pred: set[Any], gold: set[Any]) -> dict[str, float]:
+    tp = len(pred & gold)
+    p = tp / len(pred) if pred else 0.0
+    r = tp / len(gold) if gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"p": round(100 * p, 2), "r": round(100 * r, 2), "f1": round(100 * f, 2),
+            "tp": tp, "pred": len(pred), "gold": len(gold)}  # fmt: skip
+
+
+def _rel_key(doc: str, h: tuple[int, int], t: tuple[int, int], label: str) -> tuple[Any, ...]:
+    if label in SYMMETRIC_LABELS and t < h:
+        h, t = t, h
+    return (doc, *h, *t, label)
+
+
+def gold_sets(rows: Iterable[dict[str, Any]]) -> dict[str, set[Any]]:
+    out: dict[str, set[Any]] = {k: set() for k in ("ent", "rel", "relp", "ent_s", "rel_s")}
+    for row in rows:
+        doc = row["id"]
+        for e in row["entities"]:
+            out["ent"].add((doc, e["start"], e["end"], e["type"]))
+            out["ent_s"].add((doc, _norm(e["text"]), e["type"]))
+        for r in row["relations"]:
+            h, t, label = (
+                (r["head_start"], r["head_end"]),
+                (r["tail_start"], r["tail_end"]),
+                r["relation"],
+            )
+            key = _rel_key(doc, h, t, label)
+            out["rel"].add(key)
+            types = (r["head_type"], r["tail_type"])
+            if label in SYMMETRIC_LABELS and key[1:3] != h:
+                types = types[::-1]
+            out["relp"].add((*key, *types))
+            hs, ts = _norm(r["head"]), _norm(r["tail"])
+            if label in SYMMETRIC_LABELS and ts < hs:
+                hs, ts = ts, hs
+            out["rel_s"].add((doc, hs, label, ts))
+    return out
+
+
+def predicted_sets(doc_id: str, text: str, result: Any, ontology: Ontology) -> dict[str, set[Any]]:
+    """Prediction tuples of one document from a ``ChunkResult``."""
+    out: dict[str, set[Any]] = {k: set() for k in ("ent", "rel", "relp", "ent_s", "rel_s")}
+    label_of = {t.name: t.label or t.name for t in ontology.entity_types}
+    rel_label = {t.name: t.label or t.name for t in ontology.relation_types}
+    types = {e.id: label_of.get(e.type, e.type) for e in result.entities}
+    for e in result.entities:
+        for m in e.mentions:
+            out["ent"].add((doc_id, m.start, m.end, types[e.id]))
+            out["ent_s"].add((doc_id, _norm(m.text), types[e.id]))
+    for rs in result.relations:
+        r = rs.relation
+        label = rel_label.get(r.type, r.type)
+        key = _rel_key(doc_id, rs.head_span, rs.tail_span, label)
+        out["rel"].add(key)
+        ht, tt = types.get(r.head_id, ""), types.get(r.tail_id, "")
+        if key[1:3] != rs.head_span:
+            ht, tt = tt, ht
+        out["relp"].add((*key, ht, tt))
+        hs, ts = _norm(text[slice(*rs.head_span)]), _norm(text[slice(*rs.tail_span)])
+        if label in SYMMETRIC_LABELS and ts < hs:
+            hs, ts = ts, hs
+        out["rel_s"].add((doc_id, hs, label, ts))
+    return out
+
+
+def evaluate_scierc(
+    path: Path,
+    limit: int | None = None,
+    spacy_only: bool = False,
+    chat: Any = None,
+    *,
+    progress: bool = False,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Micro P/R/F1 of kg's extractor on a SciERC JSONL file (e.g. dev.jsonl).
+
+    LLM answers are cached under ``cache_dir`` (default ``<kg cache>/eval-llm``), so a repeated
+    evaluation costs no calls.
+    """
+    from kg.chunking import chunk_document
+    from kg.config import Settings, default_cache_dir
+    from kg.llm_cache import LLMCache
+    from kg.mentions import MentionFinder
+    from kg.models import Document, LLMUsage
+    from pipelines.extract import ChunkExtractor, ChunkResult, extract_chunk_spacy
+
+    t0 = time.perf_counter()
+    rows = _read(Path(path), limit)
+    ontology = load_ontology("scierc")
+    finder = MentionFinder(ontology)
+    settings = Settings.from_env(ontology="scierc", cache_dir=default_cache_dir())
+    usage = LLMUsage()
+    extractor = None
+    if not spacy_only:
+        holder: dict[str, Any] = {"chat": chat}
+
+        def get_chat() -> Any:
+            if holder["chat"] is None:
+                from kg.llm.client import chat_model
+
+                holder["chat"] = chat_model(settings, max_tokens=900)
+            return holder["chat"]
+
+        cache = LLMCache(cache_dir or Path(settings.cache_dir) / "eval-llm")
+        extractor = ChunkExtractor(ontology, get_chat, cache, settings.llm_model)
+    pred: dict[str, set[Any]] = {k: set() for k in ("ent", "rel", "relp", "ent_s", "rel_s")}
+    for n, row in enumerate(rows, 1):
+        doc = Document.from_text(row["id"], row["text"])
+        chunks = chunk_document(doc, CHUNK_SIZE, 200)
+        results: list[ChunkResult] = []
+        for chunk, spacy_doc, cands in finder.analyse(chunks):
+            if extractor is None:
+                results.append(extract_chunk_spacy(chunk, spacy_doc, cands, ontology))
+            else:
+                r = extractor.extract(chunk, cands, "Document: a scientific abstract", spacy_doc)
+                usage.add(r.usage)
+                results.append(r)
+        for r in results:
+            for key, values in predicted_sets(row["id"], row["text"], r, ontology).items():
+                pred[key] |= values
+        if progress:
+            print(f"  scierc {n}/{len(rows)} docs", flush=True)
+    gold = gold_sets(rows)
+    scores = {
+        "entity": prf(pred["ent"], gold["ent"]),
+        "rel": prf(pred["rel"], gold["rel"]),
+        "rel_plus": prf(pred["relp"], gold["relp"]),
+        "entity_surface": prf(pred["ent_s"], gold["ent_s"]),
+        "rel_surface": prf(pred["rel_s"], gold["rel_s"]),
+    }
+    out: dict[str, Any] = {
+        "docs": len(rows),
+        "extractor": "spacy-only" if spacy_only else f"llm:{settings.llm_model}",
+    }
+    for name, s in scores.items():
+        out.update({f"{name}_p": s["p"], f"{name}_r": s["r"], f"{name}_f1": s["f1"]})
+    out["gold_entities"], out["gold_relations"] = len(gold["ent"]), len(gold["rel"])
+    out["llm_calls"], out["llm_cached"] = usage.calls, usage.cached
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def _read(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"SciERC file not found: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rows.append(json.loads(line))
+                if limit is not None and len(rows) >= limit:
+                    break
+    return rows
