@@ -241,7 +241,7 @@ class _HTMLText(HTMLParser):
             "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
             "section", "article", "header", "footer", "blockquote", "pre", "hr", "dt", "dd",
         ]
-    )
+    )  # fmt: skip
     _HIDDEN = frozenset({"script", "style", "noscript", "template", "head"})
 
     def __init__(self) -> None:

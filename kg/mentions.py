@@ -35,7 +35,7 @@ GENERIC_NOUNS = frozenset(
         "first", "second", "third", "rest", "others", "other", "fun", "stuff", "word", "words",
         "section", "sections", "piece", "pieces",
     ]
-)
+)  # fmt: skip
 
 # names that study notes about ML keep mentioning; the ruler labels them with ontology types
 KNOWN_NAMES: dict[str, list[str]] = {
@@ -92,7 +92,7 @@ KNOWN_NAMES: dict[str, list[str]] = {
         "The Elements of Statistical Learning", "An Introduction to Statistical Learning",
         "Designing Machine Learning Systems", "The Hundred-Page Machine Learning Book",
     ],
-}
+}  # fmt: skip
 
 # token patterns: course codes (CS109, CS229n), "<Title Case> Course/Specialization/Bootcamp"
 COURSE_PATTERNS: list[list[dict[str, Any]]] = [

@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kg.resolution import resolve
-
 from kg.chunking import chunk_document
 from kg.llm_cache import LLMCache, cache_key
 from kg.loaders import iter_documents
@@ -45,6 +43,7 @@ from kg.models import (
     normalize_name,
 )
 from kg.ontology import Ontology, load_ontology
+from kg.resolution import resolve
 
 if TYPE_CHECKING:
     from kg.config import Settings
@@ -62,7 +61,7 @@ _PRONOUNS = frozenset(
         "it", "its", "they", "them", "their", "this", "that", "these", "those", "who", "what",
         "which", "here", "there", "someone", "something",
     ]
-)
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------- results of one chunk
@@ -104,8 +103,8 @@ def system_prompt(ontology: Ontology) -> str:
         "Rules:\n"
         "- Entities: specific things and key ideas named in the text. Copy each name exactly as "
         "written in the text. No pronouns, dates or numbers.\n"
-        "- Relations: head and tail must be names from your entities list; evidence is a short "
-        "exact quote from the text that states the relation.\n"
+        "- Relations read as 'head TYPE tail'. head and tail must be names from your entities "
+        "list; evidence is a short exact quote from the text that states the relation.\n"
         "- summary: 1-3 sentences on what this part says; say who or what 'I', 'M', 'the course' "
         "refer to when the context tells you.\n"
         'Answer with JSON only: {"summary": "...", "entities": [{"name": "...", "type": "...", '
@@ -861,6 +860,12 @@ def run_extract(
         manifest.seconds = round(time.perf_counter() - t0, 3)
         return manifest
 
+    if not documents:  # never replace a workspace with an empty one
+        manifest.counts = {"documents": 0, "chunks": 0, "skipped": len(skipped)}
+        manifest.seconds = round(time.perf_counter() - t0, 3)
+        return manifest
+    if progress:
+        _print_warnings(documents)
     lazy = _LazyChat(settings, chat)
     with workspace.lock("extract"):
         finder = MentionFinder(ontology)
@@ -900,6 +905,15 @@ def run_extract(
         manifest.seconds = round(time.perf_counter() - t0, 3)
         workspace.write_manifest(manifest)
     return manifest
+
+
+def _print_warnings(documents: list[Document]) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    for doc in documents:
+        for warning in doc.warnings:
+            console.print(f"[yellow]warning[/] {doc.path}: {warning}")
 
 
 class _LazyChat:
@@ -1063,4 +1077,4 @@ def _reduce_calls_estimate(n_chunks: int) -> int:
 __all__ = [
     "ChunkExtractor", "ChunkResult", "RelationSpan", "assemble", "build_messages",
     "extract_chunk_spacy", "run_extract", "validate_extraction",
-]
+]  # fmt: skip
