@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -20,8 +21,8 @@ from pydantic import BaseModel, Field
 
 from kg.cypher import cypher
 from kg.store.base import GraphStore, StoreUnavailable
-from kg.store.rows import GraphRows, rows_from_workspace
-from kg.workspace import Workspace
+from kg.store.rows import FILES, GraphRows, _dumps, _loads, rows_from_workspace
+from kg.workspace import Workspace, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,13 @@ class LoadReport(BaseModel):
 
 
 def _transient() -> tuple[type[BaseException], ...]:
+    """Errors worth a retry, from the drivers already imported (importing neo4j costs ~2 s)."""
     errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    with contextlib.suppress(ImportError):
+    if "redis" in sys.modules:
         import redis.exceptions as rx
 
         errors += [rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError]
-    with contextlib.suppress(ImportError):
+    if "neo4j" in sys.modules:
         import neo4j.exceptions as nx
 
         errors += [nx.TransientError, nx.ServiceUnavailable, nx.SessionExpired]
@@ -158,6 +160,37 @@ def _state_of(store: GraphStore, rows: GraphRows) -> dict[str, Any]:
     }
 
 
+def _file_stamps(workspace: Workspace) -> dict[str, list[int]]:
+    """Size and mtime of each input file: equal stamps let a repeated load skip all parsing."""
+    stamps: dict[str, list[int]] = {}
+    for name in FILES:
+        with contextlib.suppress(OSError):
+            st = workspace.path(name).stat()
+            stamps[name] = [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    return stamps
+
+
+def _untouched(state: Any, store: GraphStore, files: dict[str, list[int]]) -> bool:
+    """The files are those of the last load and the store still holds exactly that load."""
+    if not isinstance(state, dict) or state.get("files") != files:
+        return False
+    if state.get("version") != STATE_VERSION or state.get("store") != store.identity:
+        return False
+    return bool(store.counts() == state.get("counts"))
+
+
+def _read_state(workspace: Workspace) -> Any:
+    path = workspace.root / STATE_FILE
+    try:
+        return _loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(workspace: Workspace, state: dict[str, Any]) -> None:
+    atomic_write_text(workspace.root / STATE_FILE, _dumps(state).decode("utf-8"))
+
+
 def _usable_state(
     state: Any, store: GraphStore, new_entities: Mapping[str, str]
 ) -> tuple[bool, str]:
@@ -192,8 +225,16 @@ def load_workspace(
     """
     started = time.perf_counter()
     with workspace.lock("load"):
+        state = _read_state(workspace)
+        files = _file_stamps(workspace)
+        if not rebuild and embeddings is None and _untouched(state, store, files):
+            counts = state["counts"]
+            return LoadReport(
+                store=store.identity, mode="unchanged", reason="workspace files unchanged",
+                expected=counts, written=counts,
+                seconds=round(time.perf_counter() - started, 3),
+            )  # fmt: skip
         rows = rows_from_workspace(workspace, embeddings=embeddings)
-        state = workspace.read_json(STATE_FILE)
         expected = rows.expected()
         if rebuild:
             usable, reason = False, "--rebuild"
@@ -234,7 +275,9 @@ def load_workspace(
                 if report.written.get(k, 0) != v
             }
             raise LoadMismatch(f"store counts differ from the workspace after loading: {diff}")
-        workspace.write_json(STATE_FILE, _state_of(store, rows))
+        if report.rows:
+            store.persist()
+        _write_state(workspace, {**_state_of(store, rows), "files": files})
         return report
 
 

@@ -151,3 +151,17 @@ def test_clear_keeps_the_schema(tmp_path: Path) -> None:
             "CALL db.idx.fulltext.queryNodes('Chunk', 'principal') YIELD node RETURN node.id AS id"
         )
         assert hits == [{"id": "c"}]
+
+
+def test_fast_counts_agree_with_the_portable_query(tmp_path: Path) -> None:
+    from kg.store.base import GraphStore
+    from pipelines.load import load_workspace
+    from tests.test_load import write_workspace
+
+    ws = write_workspace(tmp_path / "ws")
+    with open_store(Settings(), ws) as store:
+        assert store.counts() == dict.fromkeys(COUNT_KEYS, 0)  # no graph yet
+        load_workspace(ws, store, progress=False)
+        fast = store.counts()
+        assert fast == GraphStore.counts(store)  # the portable stats/counts.cypher
+        assert fast["relations"] > 0 and fast["MENTIONS"] > 0

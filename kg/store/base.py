@@ -79,6 +79,9 @@ class GraphStore(abc.ABC):
     def identity(self) -> str:
         """Which database and graph this is (no secrets): the loader's incremental state key."""
 
+    def persist(self) -> None:  # noqa: B027 - optional hook, most stores are durable anyway
+        """Make recent writes durable (the embedded FalkorDB snapshots to disk)."""
+
     # ---- shared ----
 
     def read(

@@ -9,21 +9,42 @@ relations whose ends or evidence are gone.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import itertools
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kg.models import Chunk, Document, Entity, Relation, Summary
 from kg.ontology import _LABEL, _REL, Ontology
+from kg.workspace import WorkspaceError
+
+try:  # ~10x faster than json for the 100k-line files of a large workspace
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None  # type: ignore[assignment]
+
+
+Record = Mapping[str, Any]
+FILES = ("documents", "chunks", "entities", "relations", "summaries")
+LINE_DIGEST = "__line_digest"  # set by read_records: a digest of the record's raw JSONL line
+
+
+def _dumps(obj: Any) -> bytes:
+    if orjson is not None:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _loads(line: bytes) -> Any:
+    return orjson.loads(line) if orjson is not None else json.loads(line)
 
 
 def _digest(obj: Any) -> str:
-    data = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:24]
+    return hashlib.blake2b(_dumps(obj), digest_size=12).hexdigest()
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -98,47 +119,74 @@ def relation_type(type_: str, ontology: Ontology | None) -> str | None:
     return ontology.canonical_relation_type(type_)
 
 
+def _plain(items: Iterable[Any]) -> list[Record]:
+    return [i if isinstance(i, Mapping) else i.model_dump() for i in items]
+
+
 def build_rows(
-    documents: Sequence[Document],
-    chunks: Sequence[Chunk],
-    entities: Sequence[Entity],
-    relations: Sequence[Relation],
-    summaries: Sequence[Summary],
+    documents: Iterable[Any],
+    chunks: Iterable[Any],
+    entities: Iterable[Any],
+    relations: Iterable[Any],
+    summaries: Iterable[Any],
     *,
     ontology: Ontology | None = None,
     embeddings: Mapping[str, Sequence[float]] | None = None,
 ) -> GraphRows:
+    """Rows from kg.models objects or their JSON dicts (the loader reads raw JSONL: parsing
+    150k records through Pydantic would dominate an incremental load)."""
+    # building ~10^5 small dicts: the cyclic GC would rescan them all, again and again
+    try:
+        with _gc_paused():
+            return _build(
+                _plain(documents), _plain(chunks), _plain(entities), _plain(relations),
+                _plain(summaries), ontology, embeddings,
+            )  # fmt: skip
+    except (KeyError, TypeError) as exc:
+        raise WorkspaceError(f"workspace record without a required field: {exc!r}") from exc
+
+
+def _build(
+    documents: list[Record],
+    chunks: list[Record],
+    entities: list[Record],
+    relations: list[Record],
+    summaries: list[Record],
+    ontology: Ontology | None,
+    embeddings: Mapping[str, Sequence[float]] | None,
+) -> GraphRows:
     out = GraphRows()
-    docs = {d.id: d for d in documents}
+    docs = {d["id"]: d for d in documents}
     out.documents = [
-        {"id": d.id, "path": d.path, "title": d.title, "chars": d.chars, "sha256": d.sha256,
-         "format": d.format}
+        {"id": d["id"], "path": d["path"], "title": d["title"], "chars": d["chars"],
+         "sha256": d["sha256"], "format": d.get("format", "text")}
         for d in docs.values()
     ]  # fmt: skip
 
-    by_id: dict[str, Chunk] = {}
+    by_id: dict[str, Record] = {}
     for c in chunks:
-        if c.doc_id in docs:
-            by_id[c.id] = c
+        if c["doc_id"] in docs:
+            by_id[c["id"]] = c
         else:
             out.skipped["chunk of an unknown document"] += 1
-    ordered = sorted(by_id.values(), key=lambda c: (c.doc_id, c.index, c.start))
+    ordered = sorted(by_id.values(), key=lambda c: (c["doc_id"], c["index"], c["start"]))
     out.chunks = [
-        {"id": c.id, "doc_id": c.doc_id, "index": c.index, "start": c.start, "end": c.end,
-         "text": c.text}
+        {"id": c["id"], "doc_id": c["doc_id"], "index": c["index"], "start": c["start"],
+         "end": c["end"], "text": c["text"]}
         for c in ordered
     ]  # fmt: skip
     for a, b in itertools.pairwise(ordered):
-        if a.doc_id == b.doc_id:
-            out.next.append({"prev_id": a.id, "next_id": b.id})
+        if a["doc_id"] == b["doc_id"]:
+            out.next.append({"prev_id": a["id"], "next_id": b["id"]})
 
-    for s in {s.id: s for s in summaries}.values():
-        if s.doc_id not in docs:
+    for s in {s["id"]: s for s in summaries}.values():
+        if s["doc_id"] not in docs:
             out.skipped["summary of an unknown document"] += 1
             continue
         out.summaries.append(
-            {"id": s.id, "doc_id": s.doc_id, "level": s.level, "text": s.text,
-             "source_chunk_ids": s.source_chunk_ids, "source_summary_ids": s.source_summary_ids}
+            {"id": s["id"], "doc_id": s["doc_id"], "level": s["level"], "text": s["text"],
+             "source_chunk_ids": s.get("source_chunk_ids", []),
+             "source_summary_ids": s.get("source_summary_ids", [])}
         )  # fmt: skip
 
     if embeddings:
@@ -151,48 +199,67 @@ def build_rows(
     kept: set[str] = set()
     mention_keys: set[tuple[str, str, int, int]] = set()
     odd_types: Counter[str] = Counter()
-    for e in {e.id: e for e in entities}.values():
-        live = [m for m in e.mentions if m.chunk_id in by_id]
-        if e.mentions and not live:
+    labels: dict[str, str] = {}
+    for e in {e["id"]: e for e in entities}.values():
+        eid, etype = e["id"], e["type"]
+        mentions = e.get("mentions") or []
+        live = [m for m in mentions if m["chunk_id"] in by_id]
+        if mentions and not live:
             out.skipped["entity whose documents are gone"] += 1
             continue
-        label = entity_label(e.type, ontology)
-        if label != e.type:
-            odd_types[e.type] += 1
-        row = {"id": e.id, "name": e.name, "type": e.type, "aliases": e.aliases,
-               "description": e.description, "source": e.source}  # fmt: skip
+        label = labels.get(etype) or labels.setdefault(etype, entity_label(etype, ontology))
+        if label != etype:
+            odd_types[etype] += 1
+        row = {"id": eid, "name": e["name"], "type": etype, "aliases": e.get("aliases", []),
+               "description": e.get("description", ""), "source": e.get("source", "")}  # fmt: skip
         out.entities.setdefault(label, []).append(row)
-        out.entity_hashes[e.id] = f"{label}:{_digest(row)}"  # the loader compares labels
-        kept.add(e.id)
+        line = e.get(LINE_DIGEST) or _digest(row)  # the raw line's digest is cheaper
+        out.entity_hashes[eid] = f"{label}:{line}"  # the loader compares labels
+        kept.add(eid)
         for m in live:
-            key = (m.chunk_id, e.id, m.start, m.end)
+            key = (m["chunk_id"], eid, m["start"], m["end"])
             if key not in mention_keys:
                 mention_keys.add(key)
                 out.mentions.append(
-                    {"chunk_id": m.chunk_id, "entity_id": e.id, "start": m.start, "end": m.end,
-                     "text": m.text}
+                    {"chunk_id": m["chunk_id"], "entity_id": eid, "start": m["start"],
+                     "end": m["end"], "text": m.get("text", "")}
                 )  # fmt: skip
     for t, n in odd_types.items():
         out.warnings.append(f"{n} entities of type {t!r} (not in the ontology) got another label")
 
-    for r in {r.id: r for r in relations}.values():
-        rtype = relation_type(r.type, ontology)
+    rtypes: dict[str, str | None] = {}
+    for r in {r["id"]: r for r in relations}.values():
+        raw_type = r["type"]
+        if raw_type not in rtypes:
+            rtypes[raw_type] = relation_type(raw_type, ontology)
+        rtype = rtypes[raw_type]
         if rtype is None:
-            out.skipped[f"relation type {r.type!r} not in the ontology"] += 1
+            out.skipped[f"relation type {raw_type!r} not in the ontology"] += 1
             continue
-        if r.head_id not in kept or r.tail_id not in kept:
+        head, tail = r["head_id"], r["tail_id"]
+        if head not in kept or tail not in kept:
             out.skipped["relation to a missing entity"] += 1
             continue
-        chunk_ids = _unique(ev.chunk_id for ev in r.evidence if ev.chunk_id in by_id)
-        if r.evidence and not chunk_ids:
+        evidence = r.get("evidence") or []
+        if len(evidence) == 1:  # the common case, without the dedup machinery
+            cid = evidence[0]["chunk_id"]
+            chunk_ids = [cid] if cid in by_id else []
+        else:
+            chunk_ids = _unique(ev["chunk_id"] for ev in evidence if ev["chunk_id"] in by_id)
+        if evidence and not chunk_ids:
             out.skipped["relation whose evidence is gone"] += 1
             continue
-        row = {"id": r.id, "head_id": r.head_id, "tail_id": r.tail_id, "chunk_ids": chunk_ids,
-               "doc_ids": _unique(by_id[c].doc_id for c in chunk_ids),
-               "confidence": float(r.confidence), "extractor": r.extractor,
-               "description": r.description}  # fmt: skip
+        row = {"id": r["id"], "head_id": head, "tail_id": tail, "chunk_ids": chunk_ids,
+               "doc_ids": (_unique(by_id[c]["doc_id"] for c in chunk_ids) if len(chunk_ids) > 1
+                           else [by_id[c]["doc_id"] for c in chunk_ids]),
+               "confidence": float(r.get("confidence", 0.5)),
+               "extractor": r.get("extractor", ""),
+               "description": r.get("description", "")}  # fmt: skip
         out.relations.setdefault(rtype, []).append(row)
-        out.relation_keys[r.id] = [_digest([rtype, row]), r.head_id, r.tail_id]
+        digest = r.get(LINE_DIGEST) or _digest(row)
+        if len(chunk_ids) < len(evidence):  # some evidence is gone: what is written changed
+            digest += _digest(chunk_ids)
+        out.relation_keys[r["id"]] = [f"{rtype}:{digest}", head, tail]
 
     # what was loaded for each document: any change here rewrites that document's subgraph
     owned: dict[str, list[Any]] = defaultdict(list)
@@ -204,11 +271,40 @@ def build_rows(
             owned[row["doc_id"]].append(row)
     for n in out.next:
         owned[chunk_doc[n["prev_id"]]].append(n)
-    for m in sorted(out.mentions, key=lambda m: (m["chunk_id"], m["entity_id"], m["start"])):
+    for m in out.mentions:  # in file order: a reordered file only costs a rewrite
         owned[chunk_doc[m["chunk_id"]]].append(m)
     for e in out.embeddings:
         owned[chunk_doc[e["id"]]].append(e)
     out.doc_hashes = {doc_id: _digest(rows) for doc_id, rows in owned.items()}
+    return out
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def read_records(workspace: Any, name: str) -> list[dict[str, Any]]:
+    """One workspace JSONL file as dicts (fast path; the writers validated them)."""
+    path = workspace.path(name)
+    if not path.is_file():
+        return []
+    out: list[dict[str, Any]] = []
+    with _gc_paused(), path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    record = _loads(line)
+                    record[LINE_DIGEST] = hashlib.blake2b(line, digest_size=12).hexdigest()
+                    out.append(record)
+                except ValueError as exc:
+                    raise WorkspaceError(f"{path}:{n}: invalid record: {exc}") from exc
     return out
 
 
@@ -218,15 +314,11 @@ def rows_from_workspace(
     ontology: Ontology | None = None,
     embeddings: Mapping[str, Sequence[float]] | None = None,
 ) -> GraphRows:
-    """Read the workspace JSONL (``Workspace.read``) and build its rows."""
+    """Read the workspace JSONL files and build their rows."""
     if ontology is None:
         ontology = workspace_ontology(workspace)
     return build_rows(
-        workspace.read("documents"),
-        workspace.read("chunks"),
-        workspace.read("entities"),
-        workspace.read("relations"),
-        workspace.read("summaries"),
+        *(read_records(workspace, n) for n in FILES),
         ontology=ontology,
         embeddings=embeddings,
     )
