@@ -260,6 +260,10 @@ class MentionFinder:
         if cut:
             text = text[: cut.start()]
             end = start + len(text)
+        lead = len(text) - len(text.lstrip(_EDGE_JUNK))  # markdown marks: *bold*, `code`, #
+        text = text.strip(_EDGE_JUNK)
+        start += lead
+        end = start + len(text)
         if not _good(text, tokens):
             return None
         return Candidate(
@@ -273,6 +277,7 @@ class MentionFinder:
         )
 
 
+_EDGE_JUNK = "*_`#>|•~=\"' \t"
 _URLISH = re.compile(r"https?://|www\.|@\w+\.|^\W+$")
 
 

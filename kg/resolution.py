@@ -67,6 +67,15 @@ def as_acronym(name: str) -> str | None:
     return m.group(1).lower()
 
 
+_TITLES = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "miss", "sir", "dame"})
+
+
+def person_words(name: str) -> list[str]:
+    """Words of a person's name without titles: "Dr. Lena Okafor" -> ["lena", "okafor"]."""
+    words = re.findall(r"[^\W\d_]+", normalize_name(name))
+    return [w for w in words if w not in _TITLES] or words
+
+
 def compatible(a: str, b: str, fallback: str) -> bool:
     if a == b:
         return True
@@ -178,17 +187,19 @@ def resolve(
 
     # 3. people: "Ng" -> "Andrew Ng" when exactly one known person has that first/last name
     people = [i for i, e in enumerate(ents) if e.type == "Person"]
-    full = [i for i in people if len(normalize_name(ents[i].name).split()) >= 2]
+    person_key = {i: person_words(ents[i].name) for i in people}
+    by_person: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i in people:  # "Dr. Okafor" == "Okafor", "Prof Andrew Ng" == "Andrew Ng"
+        by_person[tuple(person_key[i])].append(i)
+    for idx in by_person.values():
+        for j in idx[1:]:
+            _join(idx[0], j, "person-title")
+    full = [i for i in people if len(person_key[i]) >= 2]
     for i in people:
-        words = normalize_name(ents[i].name).split()
+        words = person_key[i]
         if len(words) != 1 or len(words[0]) < 2:
             continue
-        hits = {
-            uf.find(j)
-            for j in full
-            if words[0]
-            in (normalize_name(ents[j].name).split()[-1], normalize_name(ents[j].name).split()[0])
-        }
+        hits = {uf.find(j) for j in full if words[0] in (person_key[j][-1], person_key[j][0])}
         if len(hits) == 1:
             j = next(j for j in full if uf.find(j) in hits)
             _join(j, i, "person-short-name")

@@ -132,3 +132,23 @@ def test_keys() -> None:
     assert acronym_of("Python") is None
     assert as_acronym("LLMs") == "llm"
     assert as_acronym("Python") is None
+
+
+def test_person_titles_and_short_names_merge_into_the_full_name() -> None:
+    kept, merges = resolve(
+        [ent("Dr. Okafor", "Person"), ent("Okafor", "Person"), ent("Lena Okafor", "Person"),
+         ent("Prof. Andrew Ng", "Person"), ent("Andrew Ng", "Person", mentions=2)]
+    )
+    assert sorted(e.name for e in kept) == ["Andrew Ng", "Lena Okafor"]
+    okafor = next(e for e in kept if e.name == "Lena Okafor")
+    assert {"Dr. Okafor", "Okafor"} <= set(okafor.aliases)
+    assert len(merges) == 3
+
+
+def test_same_entity_twice_pools_mentions_without_a_merge_record() -> None:
+    a = ent("PyTorch", "Tool")
+    b = a.model_copy(deep=True)
+    b.mentions[0].start += 7
+    b.mentions[0].end += 7
+    kept, merges = resolve([a, b])
+    assert merges == [] and len(kept) == 1 and len(kept[0].mentions) == 2
