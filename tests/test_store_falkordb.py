@@ -165,3 +165,12 @@ def test_fast_counts_agree_with_the_portable_query(tmp_path: Path) -> None:
         fast = store.counts()
         assert fast == GraphStore.counts(store)  # the portable stats/counts.cypher
         assert fast["relations"] > 0 and fast["MENTIONS"] > 0
+
+
+def test_read_timeout_is_enforced(tmp_path: Path) -> None:
+    with open_store(Settings(), Workspace(tmp_path / "ws")) as store:
+        store.run("CREATE (:Document {id: 'd'})")
+        slow = "UNWIND range(1, 3000000) AS x WITH x WHERE x % 7 = 0 RETURN count(x) AS n"
+        with pytest.raises(StoreError, match="timed out"):
+            store.read(slow, timeout_ms=1)
+        assert store.read("MATCH (d:Document) RETURN d.id AS id", timeout_ms=5000) == [{"id": "d"}]

@@ -120,7 +120,7 @@ def relation_type(type_: str, ontology: Ontology | None) -> str | None:
 
 
 def _plain(items: Iterable[Any]) -> list[Record]:
-    return [i if isinstance(i, Mapping) else i.model_dump() for i in items]
+    return [i if type(i) is dict else i.model_dump() for i in items]
 
 
 def build_rows(
