@@ -17,12 +17,14 @@ READ_STARTS = frozenset(
     {"MATCH", "OPTIONAL", "WITH", "UNWIND", "RETURN", "CALL", "EXPLAIN", "PROFILE"}
 )
 
+# words that write or administer anywhere in a query. Admin commands that can only open a
+# statement (START/STOP DATABASE, TERMINATE, ENABLE, …) are caught by READ_STARTS instead, so
+# that `start`, `stop` or `copy` stay usable as variable names.
 FORBIDDEN = frozenset(
     {
         "CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "LOAD", "CSV",
-        "FOREACH", "PERIODIC", "COMMIT", "TRANSACTIONS", "ALTER", "RENAME", "GRANT", "DENY",
-        "REVOKE", "SHOW", "USE", "START", "STOP", "TERMINATE", "ENABLE", "DISABLE", "IMPORT",
-        "COPY", "FINISH", "INSERT",
+        "FOREACH", "PERIODIC", "COMMIT", "TRANSACTIONS", "ALTER", "GRANT", "DENY", "REVOKE",
+        "SHOW", "USE", "INSERT",
     }
 )  # fmt: skip
 

@@ -27,6 +27,7 @@ LEGIT = [
     "MATCH (n) WHERE n.name = $create RETURN n",
     "EXPLAIN MATCH (n) RETURN n",
     r"MATCH (n) WHERE n.t = 'it\'s a \\ test' RETURN n",
+    "MATCH p = (start:Entity)-[*1..2]-(stop:Entity) RETURN p, start.name, stop.name",
 ]
 
 
@@ -62,6 +63,9 @@ def test_read_queries_pass(query: str) -> None:
         ("MATCH (n) /* unterminated RETURN n", "unterminated"),
         ("MATCH (n:`a``b`) RETURN n", "doubled"),
         ("SHOW DATABASES", "start with"),
+        ("START DATABASE neo4j", "start with"),
+        ("TERMINATE TRANSACTIONS 'neo4j-transaction-1'", "start with"),
+        ("MATCH (n) USE other MATCH (m) RETURN m", "USE"),
         ("", "empty"),
         ("MATCH (n) RETURN n\x00", "NUL"),
         ("x" * 30_000, "longer"),

@@ -135,6 +135,8 @@ class Neo4jStore(GraphStore):
         try:
             with self._session(read=True) as session:
                 return session.execute_read(work)
+        except nx.AuthError:
+            raise  # the preflight turns it into a clear message
         except (nx.CypherSyntaxError, nx.CypherTypeError, nx.Forbidden) as exc:
             raise StoreError(f"Neo4j rejected the query: {exc.message}") from exc
         except nx.ClientError as exc:
