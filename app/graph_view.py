@@ -63,27 +63,56 @@ def _esc(text: str) -> str:
 def layout(
     sub: Subgraph, width: int, height: int, margin: int = 60
 ) -> dict[str, tuple[float, float]]:
-    """Node positions in pixels, inside the margins."""
+    """Node positions in pixels. Each connected component is laid out on its own and the
+    components are packed in rows, biggest first, so one stray node cannot squeeze the rest."""
     graph = nx.Graph()
     graph.add_nodes_from(n.id for n in sub.nodes)
     graph.add_edges_from((e.source, e.target) for e in sub.edges if e.source != e.target)
     if len(graph) == 0:
         return {}
+    parts = sorted(nx.connected_components(graph), key=lambda c: (-len(c), sorted(c)))
+    # each component gets a cell with the canvas' aspect ratio, its area growing with its size
+    aspect = (width - 2 * margin) / (height - 2 * margin)
+    sides = [math.sqrt(len(c)) for c in parts]
+    area = sum(side * side * aspect for side in sides)
+    row_width = max(max(sides) * aspect, math.sqrt(area * aspect) * 1.15)
+    cells: list[tuple[float, float, float]] = []  # (x, y, side) in layout units
+    x = y = row_height = total_w = 0.0
+    for side in sides:
+        if x > 0 and x + side * aspect > row_width:
+            x, y, row_height = 0.0, y + row_height, 0.0
+        cells.append((x, y, side))
+        x += side * aspect
+        total_w = max(total_w, x)
+        row_height = max(row_height, side)
+    total_h = y + row_height
+    scale_x, scale_y = (width - 2 * margin) / total_w, (height - 2 * margin) / total_h
+    scale = min(scale_x, scale_y)
+    off_x = (width - total_w * scale) / 2
+    off_y = (height - total_h * scale) / 2
+    pos: dict[str, tuple[float, float]] = {}
+    for part, (cx, cy, side) in zip(parts, cells, strict=True):
+        local = _unit_layout(graph.subgraph(part))
+        pad = 0.1 * side if len(part) > 1 else 0.5 * side
+        inner_w, inner_h = side * aspect - 2 * pad, side - 2 * pad
+        for node, (ux, uy) in local.items():
+            pos[node] = (
+                off_x + (cx + pad + ux * inner_w) * scale,
+                off_y + (cy + pad + uy * inner_h) * scale,
+            )
+    return pos
+
+
+def _unit_layout(graph: nx.Graph) -> dict[str, tuple[float, float]]:
+    """A seeded spring layout scaled into the unit square (one node sits in the middle)."""
     if len(graph) == 1:
-        return {next(iter(graph)): (width / 2, height / 2)}
-    k = 1.6 / math.sqrt(len(graph))
-    raw = nx.spring_layout(graph, seed=7, k=k, iterations=80)
+        return {next(iter(graph)): (0.5, 0.5)}
+    raw = nx.spring_layout(graph, seed=7, k=1.6 / math.sqrt(len(graph)), iterations=80)
     xs = [p[0] for p in raw.values()]
     ys = [p[1] for p in raw.values()]
     span_x = (max(xs) - min(xs)) or 1.0
     span_y = (max(ys) - min(ys)) or 1.0
-    return {
-        node: (
-            margin + (pos[0] - min(xs)) / span_x * (width - 2 * margin),
-            margin + (pos[1] - min(ys)) / span_y * (height - 2 * margin),
-        )
-        for node, pos in raw.items()
-    }
+    return {node: ((p[0] - min(xs)) / span_x, (p[1] - min(ys)) / span_y) for node, p in raw.items()}
 
 
 def render_svg(
@@ -109,7 +138,7 @@ def render_svg(
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         'fill="#9aa5b1"/></marker></defs>',
     ]
-    show_edge_labels = len(sub.edges) <= 40
+    show_edge_labels = len(sub.edges) <= 12
     for e in sub.edges:
         if e.source not in pos or e.target not in pos or e.source == e.target:
             continue

@@ -19,7 +19,7 @@ def sources_html(citations: Sequence[Citation]) -> str:
             f'<details class="kg-source"><summary><b>[{c.n}]</b> '
             f"<code>{_esc(c.path)}</code> <small>chars {c.start}–{c.end}</small><br>"
             f'<span class="kg-snippet">{_esc(_one_line(c.snippet, 220))}</span></summary>'
-            f'<div class="kg-chunk">{_esc(body)}</div></details>'
+            f'<div class="kg-chunk">{_block(body)}</div></details>'
         )
     return '<div class="kg-sources"><b>Sources</b>' + "".join(items) + "</div>"
 
@@ -88,6 +88,12 @@ def entity_md(detail: EntityDetail) -> str:
     if facts:
         lines.append(facts)
     return "\n\n".join(lines)
+
+
+def _block(text: str) -> str:
+    """Escaped text with its newlines as character references: the chat renders Markdown, and a
+    blank line would end the HTML block and turn the rest of the chunk into Markdown."""
+    return _esc(text).replace("\r", "").replace("\n", "&#10;")
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -44,9 +44,9 @@ footer { display: none !important; }
 """
 )
 EXAMPLE_QUESTIONS = (
-    "What does my study log say about transformers?",
-    "Which datasets did I train models on?",
-    "Who teaches the deep learning course?",
+    "Who teaches the course I am taking?",
+    "Which tools and libraries did I use?",
+    "What is K-means clustering?",
 )
 _EMPTY_TABLE: dict[str, Any] = {"headers": ["result"], "data": [[""]]}
 

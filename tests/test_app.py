@@ -122,6 +122,13 @@ def test_corpus_status_and_ingest(tmp_path) -> None:
     assert ingest_files(kg, [], print)[0] == "Choose files to ingest first."
 
 
+def test_sources_stay_one_html_block() -> None:
+    answer = FakeKG().ask("GPT-2 WebText")
+    answer.citations[0].text = "# Heading\n\nSecond *paragraph*"
+    html = render.sources_html(answer.citations)
+    assert "\n" not in html and "# Heading&#10;&#10;Second *paragraph*" in html
+
+
 def test_render_escapes_untrusted_text() -> None:
     answer = FakeKG().ask("BERT")
     answer.warnings = ["<script>alert(1)</script>"]

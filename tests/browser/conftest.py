@@ -74,7 +74,7 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
             executable_path=str(CHROMIUM),
             args=CHROMIUM_ARGS,
             headless=True,
-            viewport={"width": 1280, "height": 900},
+            viewport={"width": 1280, "height": 1000},
         )
         try:
             yield context
