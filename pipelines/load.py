@@ -21,13 +21,22 @@ from pydantic import BaseModel, Field
 
 from kg.cypher import cypher
 from kg.store.base import GraphStore, StoreUnavailable
-from kg.store.rows import FILES, GraphRows, _dumps, _loads, rows_from_workspace
+from kg.store.rows import (
+    FILES,
+    GraphRows,
+    Update,
+    _dumps,
+    _loads,
+    plan_update,
+    rows_from_workspace,
+    workspace_ontology,
+)
 from kg.workspace import Workspace, atomic_write_text
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "loaded.json"
-STATE_VERSION = 1
+STATE_VERSION = 2
 RETRIES = 4
 
 
@@ -149,14 +158,18 @@ def _size(*parts: Any) -> int:
     return total
 
 
-def _state_of(store: GraphStore, rows: GraphRows) -> dict[str, Any]:
+def _state_of(
+    store: GraphStore, rows: GraphRows, expected: dict[str, int], ontology: str
+) -> dict[str, Any]:
     return {
         "version": STATE_VERSION,
         "store": store.identity,
-        "counts": rows.expected(),
+        "ontology": ontology,
+        "counts": expected,
         "documents": rows.doc_hashes,
-        "entities": rows.entity_hashes,
-        "relations": rows.relation_keys,
+        "chunks": rows.chunk_docs,
+        "entity_lines": rows.entity_lines,
+        "relation_lines": rows.relation_lines,
     }
 
 
@@ -191,20 +204,14 @@ def _write_state(workspace: Workspace, state: dict[str, Any]) -> None:
     atomic_write_text(workspace.root / STATE_FILE, _dumps(state).decode("utf-8"))
 
 
-def _usable_state(
-    state: Any, store: GraphStore, new_entities: Mapping[str, str]
-) -> tuple[bool, str]:
+def _usable_state(state: Any, store: GraphStore, ontology: str) -> tuple[bool, str]:
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         return False, "first load (no loaded.json)"
     if state.get("store") != store.identity:
         return False, f"loaded.json describes another store ({state.get('store')})"
-    if any(
-        str(h).split(":", 1)[0] != str(state.get("entities", {}).get(e, h)).split(":", 1)[0]
-        for e, h in new_entities.items()
-    ):
-        return False, "entity labels changed (another ontology?)"
-    actual = store.counts()
-    if actual != state.get("counts"):
+    if state.get("ontology") != ontology:
+        return False, "the ontology changed"
+    if store.counts() != state.get("counts"):
         return False, "the store differs from loaded.json (an interrupted load?)"
     return True, ""
 
@@ -234,26 +241,24 @@ def load_workspace(
                 expected=counts, written=counts,
                 seconds=round(time.perf_counter() - started, 3),
             )  # fmt: skip
-        rows = rows_from_workspace(workspace, embeddings=embeddings)
-        expected = rows.expected()
-        if rebuild:
-            usable, reason = False, "--rebuild"
-        else:
-            usable, reason = _usable_state(state, store, rows.entity_hashes)
-        report = LoadReport(
-            store=store.identity,
-            mode="incremental" if usable else "full",
-            reason=reason,
-            expected=expected,
-            skipped=dict(rows.skipped),
-            warnings=list(rows.warnings),
-        )
-        embedding_file = f"upsert/chunk_embeddings_{store.name}"
+        ontology = workspace_ontology(workspace)
+        fingerprint = ontology.fingerprint() if ontology else "regex"
+        usable, reason = (False, "--rebuild") if rebuild else (True, "")
         if usable:
-            _incremental(
-                workspace, store, rows, state, report, batch_size, progress, embedding_file
-            )
+            usable, reason = _usable_state(state, store, fingerprint)
+        update = None
+        if usable:
+            update = plan_update(workspace, state, ontology=ontology, embeddings=embeddings)
+            reason = "" if update else "duplicate ids in the workspace"
+        embedding_file = f"upsert/chunk_embeddings_{store.name}"
+        if update is not None:
+            rows, expected = update.rows, update.expected
+            report = _report(store, "incremental", reason, expected, rows)
+            _apply_update(workspace, store, update, report, batch_size, progress, embedding_file)
         else:
+            rows = rows_from_workspace(workspace, ontology=ontology, embeddings=embeddings)
+            expected = rows.expected()
+            report = _report(store, "full", reason, expected, rows)
             (workspace.root / STATE_FILE).unlink(missing_ok=True)
             store.clear()  # leaves the schema (indexes before MERGE) in place
             total = _size(rows.documents, rows.chunks, rows.next, rows.summaries, rows.embeddings,
@@ -277,55 +282,49 @@ def load_workspace(
             raise LoadMismatch(f"store counts differ from the workspace after loading: {diff}")
         if report.rows:
             store.persist()
-        _write_state(workspace, {**_state_of(store, rows), "files": files})
+        _write_state(workspace, {**_state_of(store, rows, expected, fingerprint), "files": files})
         return report
 
 
-def _incremental(
+def _report(
+    store: GraphStore, mode: Any, reason: str, expected: dict[str, int], rows: GraphRows
+) -> LoadReport:
+    return LoadReport(
+        store=store.identity, mode=mode, reason=reason, expected=expected,
+        skipped=dict(rows.skipped), warnings=list(rows.warnings),
+    )  # fmt: skip
+
+
+def _apply_update(
     workspace: Workspace,
     store: GraphStore,
-    rows: GraphRows,
-    state: dict[str, Any],
+    update: Update,
     report: LoadReport,
     batch_size: int,
     progress: bool,
     embedding_file: str,
 ) -> None:
-    old_docs: dict[str, str] = state.get("documents", {})
-    old_ents: dict[str, str] = state.get("entities", {})
-    old_rels: dict[str, list[str]] = state.get("relations", {})
-    added = sorted(set(rows.doc_hashes) - set(old_docs))
-    removed = sorted(set(old_docs) - set(rows.doc_hashes))
-    changed = sorted(d for d, h in rows.doc_hashes.items() if d in old_docs and old_docs[d] != h)
-    ents_gone = sorted(set(old_ents) - set(rows.entity_hashes))
-    ents_new = {e for e, h in rows.entity_hashes.items() if old_ents.get(e) != h}
-    rels_new = {
-        r for r, key in rows.relation_keys.items() if (old_rels.get(r) or [None])[0] != key[0]
-    }
-    # changed relations are deleted and re-created: their type may have changed
-    rels_gone = [
-        {"id": r, "head_id": old_rels[r][1], "tail_id": old_rels[r][2]}
-        for r in sorted((set(old_rels) - set(rows.relation_keys)) | (rels_new & set(old_rels)))
-    ]
-    report.added_docs, report.changed_docs, report.removed_docs = added, changed, removed
-    if not (added or removed or changed or ents_gone or ents_new or rels_gone or rels_new):
+    report.added_docs, report.changed_docs = update.added, update.changed
+    report.removed_docs = update.removed
+    if update.empty:
         report.mode = "unchanged"
         return
-    docs = rows.for_documents(set(added) | set(changed))
-    entities = rows.only_entities(ents_new)
-    relations = rows.only_relations(rels_new)
-    total = len(removed) + len(changed) + len(rels_gone) + len(ents_gone)
+    docs = update.docs
+    resync = update.resync_ids
+    total = len(update.removed) + len(update.changed) + len(update.delete_relations)
+    total += len(update.delete_entities) + len(resync)
     total += _size(docs.documents, docs.chunks, docs.next, docs.summaries, docs.embeddings,
-                   entities, docs.mentions, relations)  # fmt: skip
+                   update.entities, update.mentions, update.relations)  # fmt: skip
     # from here on the store no longer matches loaded.json until the load finishes
     (workspace.root / STATE_FILE).unlink(missing_ok=True)
     with _progress(progress, total) as advance:
         w = _Writer(store, batch_size, advance)
-        w.write("delete/documents", removed + changed, key="ids")
-        w.write("delete/relations", rels_gone)  # gone or changed
-        w.write("delete/entities", ents_gone, key="ids")
+        w.write("delete/documents", update.removed + update.changed, key="ids")
+        w.write("delete/relations", update.delete_relations)  # gone, or about to be rewritten
+        w.write("delete/entities", update.delete_entities, key="ids")
         _write_documents(w, docs, embedding_file)
-        _write_entities(w, entities)
-        w.write("upsert/mentions", docs.mentions)
-        _write_relations(w, relations)
+        _write_entities(w, update.entities)
+        w.write("delete/entity_mentions", resync, key="ids")
+        w.write("upsert/mentions", update.mentions)
+        _write_relations(w, update.relations)
     report.rows = w.rows
