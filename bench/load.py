@@ -37,7 +37,7 @@ from kg.models import (  # noqa: E402
 )
 from kg.ontology import load_ontology  # noqa: E402
 from kg.store import open_store  # noqa: E402
-from kg.store.rows import rows_from_workspace  # noqa: E402
+from kg.store.rows import plan_update, workspace_ontology  # noqa: E402
 from kg.workspace import Workspace  # noqa: E402
 from pipelines.load import load_workspace  # noqa: E402
 
@@ -144,8 +144,9 @@ def run(store_settings: Settings, args: argparse.Namespace, tmp: Path) -> dict[s
         full = load_workspace(ws, store, rebuild=True, batch_size=args.batch, progress=False)
         again = load_workspace(ws, store, batch_size=args.batch, progress=False)
         write(ws, synthetic(*sizes, seed=1, version=1))
+        state = json.loads((ws.root / "loaded.json").read_text(encoding="utf-8"))
         t0 = time.perf_counter()
-        rows_from_workspace(ws)  # what every non-trivial load pays before writing anything
+        plan_update(ws, state, ontology=workspace_ontology(ws))  # the diff, without writing
         read_s = time.perf_counter() - t0
         inc = load_workspace(ws, store, batch_size=args.batch, progress=False)
         reload = load_workspace(ws, store, rebuild=True, batch_size=args.batch, progress=False)
@@ -158,7 +159,7 @@ def run(store_settings: Settings, args: argparse.Namespace, tmp: Path) -> dict[s
                  "rows_per_s": round(full.rows_total / full.seconds), "counts": full.written},
         "unchanged": {"seconds": again.seconds, "mode": again.mode},
         "incremental": {"seconds": inc.seconds, "rows": inc.rows_total, "mode": inc.mode,
-                        "read_workspace_s": round(read_s, 2),
+                        "diff_s": round(read_s, 2),
                         "added_docs": len(inc.added_docs), "removed_docs": len(inc.removed_docs)},
         "full_reload": {"seconds": reload.seconds, "rows": reload.rows_total},
         "speedup": round(reload.seconds / inc.seconds, 1),
@@ -192,14 +193,14 @@ def main() -> None:
         f"{os.cpu_count()} CPUs (shared). {dt.date.today()}.",
         "",
         "| store | full load rows | full load s | rows/s | unchanged reload s | 1% incremental s "
-        "| of which reading the workspace s | incremental rows | full reload s | speed-up |",
+        "| of which diffing the workspace s | incremental rows | full reload s | speed-up |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['store']} | {r['full']['rows']} | {r['full']['seconds']} | "
             f"{r['full']['rows_per_s']} | {r['unchanged']['seconds']} | "
-            f"{r['incremental']['seconds']} | {r['incremental']['read_workspace_s']} | "
+            f"{r['incremental']['seconds']} | {r['incremental']['diff_s']} | "
             f"{r['incremental']['rows']} | "
             f"{r['full_reload']['seconds']} | {r['speedup']}x |"
         )

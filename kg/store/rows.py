@@ -480,6 +480,18 @@ def _plan(
     seen.clear()
     for digest, line in _raw_lines(workspace, "relations"):
         known = old_relations.get(digest)
+        if (
+            known is not None
+            and known[5]
+            and known[2] in kept
+            and known[3] in kept
+            and moved.isdisjoint(known[4])
+        ):  # the common case: loaded before, still valid, nothing to write
+            if known[0] in seen:
+                return None
+            seen.add(known[0])
+            out.relation_lines[digest] = known
+            continue
         record = None
         if known is None:
             record = _loads(line)
