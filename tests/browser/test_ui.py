@@ -110,3 +110,22 @@ def test_corpus_tab_shows_status(page: Page) -> None:
     expect(status).to_contain_text("documents")
     expect(status).to_contain_text("falkordb")
     expect(status).to_contain_text("retrieval-only")
+
+
+def test_upload_and_ingest_a_note_then_ask_about_it(page: Page, tmp_path) -> None:
+    """Runs last: it adds a document to the session's workspace."""
+    note = tmp_path / "day_15_gradient_boosting.md"
+    note.write_text(
+        "# Day 15 – Gradient boosting\n\nToday I tried XGBoost on the Titanic dataset. Gradient "
+        "boosting adds shallow decision trees one at a time, each fitting the residuals.\n",
+        encoding="utf-8",
+    )
+    page.get_by_role("tab", name="Corpus").click()
+    page.locator("#kg-upload input[type=file]").set_input_files(str(note))
+    expect(page.locator("#kg-upload")).to_contain_text(note.name)
+    page.locator("#kg-ingest").click()
+    expect(page.locator("#kg-ingest-result")).to_contain_text("Ingested 1 file", timeout=180_000)
+    expect(page.locator("#kg-status")).to_contain_text("4 documents")
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "What does gradient boosting add one at a time?")
+    expect(last_answer(page)).to_contain_text(note.name)
