@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from kg.cypher import cypher
-from kg.store.base import GraphStore, StoreUnavailable
+from kg.store.base import COUNT_KEYS, GraphStore, StoreUnavailable
 from kg.store.rows import (
     FILES,
     GraphRows,
@@ -235,7 +235,7 @@ def load_workspace(
         state = _read_state(workspace)
         files = _file_stamps(workspace)
         if not rebuild and embeddings is None and _untouched(state, store, files):
-            counts = state["counts"]
+            counts = {k: state["counts"][k] for k in COUNT_KEYS}
             return LoadReport(
                 store=store.identity, mode="unchanged", reason="workspace files unchanged",
                 expected=counts, written=counts,
