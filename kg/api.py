@@ -344,8 +344,16 @@ def readiness(kg: KG) -> Readiness:
         checks["indexes"] = describe(exc).detail
     checks["llm"] = status.llm_error or (status.llm or "ok")
     failed = any(checks[name] != "ok" for name in ("workspace", "store", "indexes"))
+    store_empty = bool(
+        status.manifest
+        and status.manifest.counts.get("chunks")
+        and not status.store_error
+        and not any(status.store_counts.values())
+    )
+    if store_empty:
+        checks["store"] = "empty: run `kg load` (search works; Cypher and graph views are empty)"
     state: Literal["ready", "degraded", "unavailable"] = (
-        "unavailable" if failed else "degraded" if status.llm_error else "ready"
+        "unavailable" if failed else "degraded" if status.llm_error or store_empty else "ready"
     )
     return Readiness(
         status=state,

@@ -86,7 +86,10 @@ def serve(
     threading.Thread(target=warm_up, args=(app.state.kg,), name="kg-warm-up", daemon=True).start()
     shown = "localhost" if is_loopback(host) else host
     print(f"kg: chatbot at http://{shown}:{port}/ui/ · API docs at http://{shown}:{port}/docs")
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    finally:
+        app.state.kg.close()  # stops the embedded FalkorDB this process started
 
 
 def warm_up(kg: object) -> None:

@@ -75,8 +75,11 @@ class BrowserQuery:
 
 
 class FakeKG:
-    def __init__(self, *, store_down: bool = False, llm_error: str | None = None) -> None:
+    def __init__(
+        self, *, store_down: bool = False, llm_error: str | None = None, store_empty: bool = False
+    ) -> None:
         self.store_down = store_down
+        self.store_empty = store_empty
         self.llm_error = llm_error
         self.calls: list[tuple[str, Any]] = []
         self.ingested: list[Path] = []
@@ -90,7 +93,7 @@ class FakeKG:
                 counts={"documents": 2, "chunks": len(CHUNKS)},
             ),
             store="fake",
-            store_counts={} if self.store_down else {"nodes": 7},
+            store_counts={} if self.store_down else {"nodes": 0 if self.store_empty else 7},
             store_error="connection refused" if self.store_down else None,
             llm="off" if self.llm_error is None else "unavailable",
             llm_error=self.llm_error,

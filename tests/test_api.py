@@ -120,6 +120,12 @@ def test_readyz_reports_degraded_llm() -> None:
     )
 
 
+def test_readyz_reports_an_unloaded_store_as_degraded() -> None:
+    r = TestClient(create_app(FakeKG(store_empty=True), mount_ui=False)).get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "degraded" and "kg load" in r.json()["checks"]["store"]
+
+
 def test_api_key_is_required_on_v1_only() -> None:
     client = TestClient(create_app(FakeKG(), api_key="s3cret", mount_ui=False))
     body = {"query": "BERT"}
