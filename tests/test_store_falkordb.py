@@ -128,6 +128,9 @@ def test_results_are_plain_values(tmp_path: Path) -> None:
 
 def test_explain_and_query_errors(tmp_path: Path) -> None:
     with open_store(Settings(), Workspace(tmp_path / "ws")) as store:
+        store.explain("MATCH (n) RETURN n")  # before the graph exists
+        with pytest.raises(StoreError, match="invalid Cypher"):
+            store.explain("MATCH (n RETURN n")
         store.apply_schema()
         store.apply_schema()  # idempotent
         store.explain("MATCH (n:Entity {id: $id}) RETURN n", {"id": "x"})

@@ -15,9 +15,9 @@ __all__ = ["GraphStore", "StoreError", "StoreUnavailable", "open_store"]
 
 
 def open_store(settings: Settings, workspace: Workspace | Path | str | None = None) -> GraphStore:
-    """The store the settings name: Neo4j when ``store == "neo4j"`` (or only a Neo4j URI is
-    set with KG_STORE=neo4j), else FalkorDB at ``falkordb_url``, else kg's embedded FalkorDB
-    with its data in ``<workspace>/store/``."""
+    """The store the settings name: Neo4j when ``store == "neo4j"`` (KG_STORE=neo4j or the
+    CLI's --neo4j), else FalkorDB at ``falkordb_url`` (KG_FALKORDB_URL), else kg's embedded
+    FalkorDB with its data in ``<workspace>/store/``."""
     if settings.store == "neo4j":
         if not settings.neo4j_uri:
             raise StoreUnavailable("store is neo4j but NEO4J_URI is not set")

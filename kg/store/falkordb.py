@@ -112,10 +112,15 @@ class FalkorDBStore(GraphStore):
         return self._exec(query, params, read_only=True, timeout_ms=int(timeout_ms))
 
     def explain(self, query: str, params: dict[str, Any] | None = None) -> None:
-        try:
-            self._graph.explain(query, params)
-        except redis.ResponseError as exc:
-            raise StoreError(f"invalid Cypher: {exc}") from exc
+        for attempt in (1, 2):
+            try:
+                self._graph.explain(query, params)
+                return
+            except redis.ResponseError as exc:
+                if attempt == 1 and "empty key" in str(exc):
+                    self.apply_schema()  # EXPLAIN needs the graph to exist; this creates it
+                    continue
+                raise StoreError(f"invalid Cypher: {exc}") from exc
 
     def apply_schema(self) -> None:
         for stmt in statements("schema/falkordb"):
