@@ -95,7 +95,8 @@ def _strict_ok(node: Any) -> bool:
     return True
 
 
-def _is_openai(chat: Any) -> bool:
+def is_openai_chat(chat: Any) -> bool:
+    """True for LangChain OpenAI chat models (they take response_format and max_tokens)."""
     try:
         from langchain_openai.chat_models.base import BaseChatOpenAI
     except ImportError:  # pragma: no cover - langchain-openai is a dependency
@@ -103,7 +104,7 @@ def _is_openai(chat: Any) -> bool:
     return isinstance(chat, BaseChatOpenAI)
 
 
-def _is_connection_error(exc: BaseException) -> bool:
+def is_connection_error(exc: BaseException) -> bool:
     try:
         import openai
     except ImportError:  # pragma: no cover
@@ -124,7 +125,7 @@ def invoke_with_retry(chat: Any, messages: Sequence[Any], **kwargs: Any) -> Base
         try:
             return chat.invoke(list(messages), **kwargs)
         except Exception as exc:
-            if not _is_connection_error(exc):
+            if not is_connection_error(exc):
                 raise
             if attempt == RETRIES - 1:
                 raise LLMUnavailable(
@@ -157,7 +158,7 @@ def invoke_json(
 ) -> JsonResult:
     """Call the LLM for JSON matching ``schema``; bad output gives ``data=None`` and ``error``."""
     kwargs: dict[str, Any] = {}
-    if _is_openai(chat):
+    if is_openai_chat(chat):
         kwargs["response_format"] = response_format(schema)
         if max_tokens is not None:
             kwargs["max_tokens"] = max_tokens
