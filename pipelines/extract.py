@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -697,6 +697,8 @@ class ChunkExtractor:
         if usable(parsed) is not None:
             # the model gave nothing usable twice: keep the chunk in the graph via spaCy
             result.rejected[0].reason += f" (after retry: {entry.get('error')})"
+            if callable(spacy_doc):  # parsed on demand: cached runs never need it
+                spacy_doc = spacy_doc()
             if spacy_doc is not None:
                 fallback = extract_chunk_spacy(chunk, spacy_doc, candidates, self.ontology)
                 fallback.rejected = result.rejected
@@ -868,10 +870,10 @@ def run_extract(
         _print_warnings(documents)
     lazy = _LazyChat(settings, chat)
     with workspace.lock("extract"):
-        finder = MentionFinder(ontology)
-        analysed = {c.id: (doc, cands) for c, doc, cands in finder.analyse(all_chunks)}
+        analysis = Analysis(ontology, LLMCache(workspace.cache_dir / "spacy"), spacy_only)
+        analysis.prepare(all_chunks)
         results = _run_chunks(
-            documents, chunks, analysed, ontology, settings, spacy_only, lazy, cache, progress
+            documents, chunks, analysis, ontology, settings, spacy_only, lazy, cache, progress
         )
         usage = LLMUsage()
         for r in results.values():
@@ -907,6 +909,94 @@ def run_extract(
     return manifest
 
 
+SPACY_CACHE_VERSION = "spacy-v1"
+
+
+class Analysis:
+    """spaCy's work per chunk (candidates, or the whole spaCy-only result), cached on disk.
+
+    Parsing is the slow part of a re-run, so results are keyed by chunk id and text and a re-run
+    over an unchanged corpus loads them instead of parsing (and never loads the spaCy model).
+    """
+
+    def __init__(self, ontology: Ontology, cache: LLMCache, spacy_only: bool) -> None:
+        self.ontology = ontology
+        self.cache = cache
+        self.spacy_only = spacy_only
+        self._finder: MentionFinder | None = None
+        self._lock = threading.Lock()
+        self._memo: dict[str, Any] = {}
+
+    def finder(self) -> MentionFinder:
+        with self._lock:
+            if self._finder is None:
+                self._finder = MentionFinder(self.ontology)
+            return self._finder
+
+    def key(self, chunk: Chunk) -> str:
+        mode = "result" if self.spacy_only else "candidates"
+        return cache_key(SPACY_CACHE_VERSION, SPACY_MODEL_NAME, self.ontology.fingerprint(), mode,
+                         chunk.id, chunk.text)  # fmt: skip
+
+    def prepare(self, chunks: Sequence[Chunk]) -> None:
+        """Parse (in batches) only the chunks that are not cached yet."""
+        missing = [c for c in chunks if self.key(c) not in self.cache]
+        if not missing:
+            return
+        for chunk, doc, cands in self.finder().analyse(missing):
+            if self.spacy_only:
+                value: Any = dump_result(extract_chunk_spacy(chunk, doc, cands, self.ontology))
+            else:
+                value = [asdict(c) for c in cands]
+            self.cache.put(self.key(chunk), value)
+            self._memo[chunk.id] = value
+
+    def _value(self, chunk: Chunk) -> Any:
+        value = self._memo.pop(chunk.id, None)
+        if value is None:
+            value = self.cache.get(self.key(chunk))
+        if value is None:  # removed behind our back: parse again
+            self.prepare([chunk])
+            value = self._memo.pop(chunk.id)
+        return value
+
+    def candidates(self, chunk: Chunk) -> list[Candidate]:
+        return [Candidate(**c) for c in self._value(chunk)]
+
+    def spacy_result(self, chunk: Chunk) -> ChunkResult:
+        return load_result(chunk, self._value(chunk))
+
+    def doc(self, chunk: Chunk) -> Any:
+        return self.finder().nlp(chunk.text)
+
+
+def dump_result(result: ChunkResult) -> dict[str, Any]:
+    return {
+        "summary": result.summary,
+        "entities": [e.model_dump(mode="json") for e in result.entities],
+        "relations": [
+            {"relation": r.relation.model_dump(mode="json"), "head_span": list(r.head_span),
+             "tail_span": list(r.tail_span)}
+            for r in result.relations
+        ],
+        "rejected": [r.model_dump(mode="json") for r in result.rejected],
+    }  # fmt: skip
+
+
+def load_result(chunk: Chunk, data: dict[str, Any]) -> ChunkResult:
+    return ChunkResult(
+        chunk=chunk,
+        summary=data.get("summary", ""),
+        entities=[Entity.model_validate(e) for e in data["entities"]],
+        relations=[
+            RelationSpan(Relation.model_validate(r["relation"]), tuple(r["head_span"]),
+                         tuple(r["tail_span"]))
+            for r in data["relations"]
+        ],
+        rejected=[Rejected.model_validate(r) for r in data["rejected"]],
+    )  # fmt: skip
+
+
 def _print_warnings(documents: list[Document]) -> None:
     from rich.console import Console
 
@@ -936,7 +1026,7 @@ class _LazyChat:
 def _run_chunks(
     documents: list[Document],
     chunks: dict[str, list[Chunk]],
-    analysed: dict[str, tuple[Any, list[Candidate]]],
+    analysis: Analysis,
     ontology: Ontology,
     settings: Settings,
     spacy_only: bool,
@@ -973,11 +1063,12 @@ def _run_chunks(
         names: list[str] = []
         context = make_context(doc.title, "", [])
         for chunk in chunks[doc.id]:
-            spacy_doc, cands = analysed[chunk.id]
             if spacy_only:
-                result = extract_chunk_spacy(chunk, spacy_doc, cands, ontology)
+                result = analysis.spacy_result(chunk)
             else:
-                result = extractor.extract(chunk, cands, context, spacy_doc)
+                result = extractor.extract(
+                    chunk, analysis.candidates(chunk), context, lambda c=chunk: analysis.doc(c)
+                )
                 last_summary = result.summary or last_summary
                 fresh = [
                     e.name

@@ -307,3 +307,22 @@ def test_concurrency_gives_the_same_output(tmp_path: Path) -> None:
     run_extract([root], one, settings(), progress=False, chat=EchoChat())
     run_extract([root], many, settings(llm_concurrency=3), progress=False, chat=EchoChat())
     assert files(one.root) == files(many.root)
+
+
+@pytest.mark.parametrize("spacy_only", [False, True])
+def test_rerun_parses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              spacy_only: bool) -> None:
+    import pipelines.extract as extract
+
+    root = corpus(tmp_path / "notes")
+    ws = Workspace(tmp_path / "ws")
+    run_extract([root], ws, settings(), spacy_only=spacy_only, progress=False, chat=EchoChat())
+    before = files(ws.root)
+
+    class NoSpacy:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise AssertionError("spaCy must not be loaded on an unchanged re-run")
+
+    monkeypatch.setattr(extract, "MentionFinder", NoSpacy)
+    run_extract([root], ws, settings(), spacy_only=spacy_only, progress=False, chat=EchoChat())
+    assert files(ws.root) == before
