@@ -104,6 +104,7 @@ def build_messages(
 ) -> list[tuple[str, str]]:
     """System + one user message: sources, facts, the last turns, then the question."""
     blocks: list[str] = []
+    sources, facts = list(sources)[:MAX_CHUNKS], list(facts)[:MAX_FACTS]
     if sources:
         lines = [f"[{n}] ({_where(hit)}) {_clip(hit.text, MAX_CHUNK_CHARS)}" for n, hit in
                  enumerate(sources, 1)]  # fmt: skip
@@ -230,7 +231,9 @@ def _extractive(
                 scored.append((overlap - 0.1 * (n - 1), -pos, n, sentence))
     if not scored:
         return Answer(question=question, answer=NOT_IN_CORPUS, facts=facts, warnings=[warning])
-    best = sorted(scored, reverse=True)[:3]
+    ranked = sorted(scored, reverse=True)
+    # weak matches (a shared common word) only add noise next to a strong one
+    best = [item for item in ranked[:3] if item[0] >= ranked[0][0] / 2]
     lines = [f"{_clip(sentence, 400)} [{n}]" for _, _, n, sentence in best]
     numbers = list(dict.fromkeys(n for _, _, n, _ in best))
     return Answer(
