@@ -4,6 +4,7 @@ errors, result conversion."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,25 @@ def test_second_open_reuses_the_running_server(tmp_path: Path) -> None:
             second.run("CREATE (:Document {id: 'x'})")
         # closing the borrower leaves the owner's server running
         assert first.counts()["Document"] == 1
+
+
+def test_server_outlives_its_starter_while_others_use_it(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    first = open_store(Settings(), ws)
+    second = open_store(Settings(), ws)
+    assert first.server and first.server.info and second.server and not second.server.owned
+    pid = first.server.info.pid
+    first.run("CREATE (:Document {id: 'd'})")
+    first.close()  # the starter leaves: the server stays for the other store
+    assert _alive(pid) and not _is_zombie(pid)
+    assert second.counts()["Document"] == 1
+    second.close()  # the last one out stops it
+    for _ in range(100):
+        if not _alive(pid) or _is_zombie(pid):
+            break
+        time.sleep(0.05)
+    assert not _alive(pid) or _is_zombie(pid)
+    assert running_server(ws.store_dir) is None
 
 
 def test_long_workspace_paths_fall_back_to_a_short_socket(tmp_path: Path) -> None:
@@ -177,3 +197,31 @@ def test_read_timeout_is_enforced(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="timed out"):
             store.read(slow, timeout_ms=1)
         assert store.read("MATCH (d:Document) RETURN d.id AS id", timeout_ms=5000) == [{"id": "d"}]
+
+
+def test_processes_opening_one_workspace_at_once_share_one_server(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "import sys, time\n"
+        "from kg.config import Settings\n"
+        "from kg.store import open_store\n"
+        "s = open_store(Settings(), sys.argv[1])\n"
+        "print(s.server.info.pid, flush=True)\n"
+        "time.sleep(3)\n"
+        "s.close()\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / "ws")],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    pids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert len(pids) == 1, pids
+    assert all(p.returncode == 0 for p in procs)

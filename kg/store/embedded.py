@@ -9,6 +9,7 @@ survives restarts; after a kill the loader notices missing writes by its count c
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -38,6 +39,7 @@ class ServerInfo:
     socket: str | None
     port: int | None
     store_dir: str
+    owner: int = 0  # pid of the process that started it; 0 once that one let go
 
     @property
     def url(self) -> str:
@@ -89,7 +91,10 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # an exited child nobody reaped yet is a zombie: as good as gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _pings(info: ServerInfo) -> bool:
@@ -110,6 +115,16 @@ def running_server(store_dir: Path) -> ServerInfo | None:
     if _alive(info.pid) and _pings(info):
         return info
     return None
+
+
+def _other_clients(info: ServerInfo, own_name: str) -> list[str]:
+    """Names of the other kg stores connected to the server (each names its connections)."""
+    try:
+        clients = _client(info).client_list()
+    except (redis.RedisError, OSError):
+        return []
+    names = {str(c.get("name", "")) for c in clients}
+    return sorted(n for n in names if n.startswith("kg-") and n != own_name)
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:
@@ -138,7 +153,17 @@ class EmbeddedServer:
         return self.info.url
 
     def start(self) -> ServerInfo:
+        """Reuse the running server or start one; a file lock makes two processes that open
+        the same workspace at once agree on a single server."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        with (self.store_dir / ".server.lock").open("a+") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                return self._start()
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _start(self) -> ServerInfo:
         existing = running_server(self.store_dir)
         if existing is not None:
             log.debug("reusing FalkorDB pid %s at %s", existing.pid, existing.url)
@@ -182,7 +207,7 @@ class EmbeddedServer:
             raise StoreUnavailable(f"cannot start FalkorDB ({server}): {exc}") from exc
         info = ServerInfo(
             pid=proc.pid, socket=str(sock) if sock else None, port=port,
-            store_dir=str(self.store_dir),
+            store_dir=str(self.store_dir), owner=os.getpid(),
         )  # fmt: skip
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -207,11 +232,25 @@ class EmbeddedServer:
         log.debug("started FalkorDB pid %s at %s", info.pid, info.url)
         return info
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """SHUTDOWN SAVE the server if we started it; leave a reused one running."""
+    def stop(self, timeout: float = 30.0, client_name: str = "") -> None:
+        """Let go of the server: SHUTDOWN SAVE it when no other kg process is connected and
+        this one started it (or the starter already let go); otherwise leave it running for
+        the others, the last of which stops it. ``client_name``: our own connections' name."""
         info, self.info = self.info, None
-        if info is None or not self.owned:
+        if info is None:
             return
+        others = _other_clients(info, client_name)
+        state = self.store_dir / STATE_FILE
+        if others:
+            if self.owned:  # hand over: the last borrower will shut it down
+                with contextlib.suppress(OSError):
+                    state.write_text(json.dumps({**info.__dict__, "owner": 0}), encoding="utf-8")
+            return
+        if not self.owned:
+            current = running_server(self.store_dir)
+            owner = current.owner if current else 0
+            if owner and owner != os.getpid() and _alive(owner):
+                return  # the process that started it still uses it
         with contextlib.suppress(redis.RedisError, OSError):
             _client(info, timeout=timeout).execute_command("SHUTDOWN", "SAVE")
         deadline = time.monotonic() + timeout
@@ -224,7 +263,6 @@ class EmbeddedServer:
         if self._proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=5)
-        state = self.store_dir / STATE_FILE
         with contextlib.suppress(FileNotFoundError, ValueError):
             if json.loads(state.read_text(encoding="utf-8")).get("pid") == info.pid:
                 state.unlink()

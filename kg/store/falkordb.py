@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +71,9 @@ class FalkorDBStore(GraphStore):
             self._where = _redact(url)
         self.graph_name = graph
         try:
-            self._db = FalkorDB.from_url(url, socket_timeout=300)
+            # a name per store: the embedded server is stopped only when no other is connected
+            self._client_name = f"kg-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            self._db = FalkorDB.from_url(url, socket_timeout=300, client_name=self._client_name)
             self._db.connection.ping()
         except (redis.RedisError, OSError) as exc:
             self._stop_server()
@@ -170,9 +174,10 @@ class FalkorDBStore(GraphStore):
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._db.connection.close()
+            self._db.connection.connection_pool.disconnect()  # not closed by the client
         self._stop_server()
 
     def _stop_server(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.stop(client_name=getattr(self, "_client_name", ""))
             self._server = None
