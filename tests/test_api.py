@@ -212,3 +212,29 @@ def test_ui_auth_requires_a_login() -> None:
     assert client.post("/ui/login", data={"username": "ann", "password": "no"}).status_code == 400
     assert client.post("/ui/login", data={"username": "ann", "password": "pw"}).status_code == 200
     assert client.get("/ui/config").status_code == 200
+
+
+def test_nodelay_protocol_sets_tcp_nodelay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn --workers accepts on a protocol-0 socket, where asyncio leaves Nagle on."""
+    import socket
+
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from kg.server import NoDelayHTTPProtocol
+
+    monkeypatch.setattr(AutoHTTPProtocol, "connection_made", lambda self, transport: None)
+    with socket.socket(socket.AF_INET) as listener:  # proto 0, like uvicorn's bind_socket
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as _client:
+            conn, _ = listener.accept()
+            with conn:
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+
+                class Transport:
+                    def get_extra_info(self, name: str) -> object:
+                        return conn if name == "socket" else None
+
+                protocol = NoDelayHTTPProtocol.__new__(NoDelayHTTPProtocol)
+                protocol.connection_made(Transport())  # type: ignore[arg-type]
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
