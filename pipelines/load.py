@@ -1,11 +1,14 @@
 """Load a workspace into a graph store: batched, idempotent, incremental, verified.
 
-``<workspace>/loaded.json`` records what the store holds (a hash per document of everything
-loaded for it, plus entity and relation hashes). The next load writes only the difference:
-new, changed and deleted documents, and the entities/relations that changed or lost their
-support. If that file is missing, belongs to another store, or the store's counts disagree
-with it (a crashed load), the graph is cleared and loaded in full. Every load ends by comparing
-the store's counts with what the workspace says it should hold.
+``<workspace>/loaded.json`` records what the store holds: a hash per document (its record,
+chunks, summaries, embeddings), the chunk ids, and per entity/relation JSONL line its digest
+with what was decided for it (kg.store.rows.plan_update). The next load writes only the
+difference: new, changed and deleted documents; entity and relation lines that are new, or
+whose chunks came or went (an entity owns its MENTIONS, which are replaced with it); and the
+entities/relations that lost their support. If that file is missing, belongs to another store
+or ontology, or the store's counts disagree with it (a crashed load), the graph is cleared and
+loaded in full. Every load ends by comparing the store's counts with what the workspace says
+it should hold (LoadMismatch otherwise). A repeated load of untouched files costs a stat().
 """
 
 from __future__ import annotations

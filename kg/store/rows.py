@@ -5,6 +5,9 @@ Rows that cannot be written faithfully are dropped with a counted reason instead
 a MATCH silently: chunks of unknown documents, mentions of unknown chunks, entities whose
 every mention points at a chunk that is gone (only deleted documents supported them), and
 relations whose ends or evidence are gone.
+
+``plan_update`` diffs a workspace against the previous load's state without re-reading the
+big files: entity and relation lines are recognised by the digest of their raw JSONL bytes.
 """
 
 from __future__ import annotations
