@@ -386,3 +386,15 @@ def test_entity_edit_touches_only_that_entity(ws: Workspace, store: GraphStore) 
     }
     got = store.read("MATCH (e:Entity {name: 'MNIST'}) RETURN e.description AS d")
     assert got == [{"d": "a dataset of digits"}]
+
+
+def test_duplicate_ids_fall_back_to_a_full_load(ws: Workspace, store: GraphStore) -> None:
+    load_workspace(ws, store, progress=False)
+    g = build_graph(DOCS)
+    twin = g["entities"][0].model_copy(update={"description": "second copy"})
+    ws.write("entities", [*g["entities"], twin])  # the last one wins, as in a full load
+    report = load_workspace(ws, store, progress=False)
+    assert report.mode == "full" and "duplicate" in report.reason
+    assert report.written == expected_counts(DOCS)
+    got = store.read("MATCH (e:Entity {id: $id}) RETURN e.description AS d", {"id": twin.id})
+    assert got == [{"d": "second copy"}]
