@@ -198,7 +198,7 @@ def graph_tab(kg: KG, graph_state: gr.State) -> gr.HTML:
             )
         with gr.Column(scale=2):
             search = gr.Textbox(
-                label="Find an entity", placeholder="e.g. BERT", elem_id="kg-entity-q"
+                label="Find an entity", placeholder="a person, method, tool…", elem_id="kg-entity-q"
             )
             node = gr.Dropdown(label="Entity", choices=[], interactive=True, elem_id="kg-entity")
             detail = gr.Markdown(elem_id="kg-entity-detail")

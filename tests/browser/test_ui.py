@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
@@ -32,7 +33,8 @@ def test_ask_shows_an_answer_with_sources_that_open(page: Page) -> None:
     expect(first.locator("summary")).to_contain_text(re.compile(r"chars \d+–\d+"))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat.png"))
-    if DOCS_SCREENSHOT.parent.is_dir():
+    # the README's screenshot: refreshed on request, so test runs do not churn a tracked file
+    if not DOCS_SCREENSHOT.exists() or os.environ.get("KG_UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(ARTIFACTS / "chat.png", DOCS_SCREENSHOT)
     chunk = first.locator(".kg-chunk")
     expect(chunk).to_be_hidden()
