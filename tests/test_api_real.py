@@ -151,3 +151,31 @@ def test_fuzz_endpoint(api_schema: schemathesis.BaseSchema, method: str, path: s
         case.call_and_validate(excluded_checks=excluded)
 
     fuzz()
+
+
+def test_ask_stream_with_an_llm_sends_token_deltas(
+    real_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LLM path end to end (real retrieval, a LangChain fake chat model for the tokens)."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    import kg.llm.client
+    from kg.service import KG
+
+    reply = "PCA finds the directions along which the data varies the most [1]."
+    fake = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
+    monkeypatch.setattr(kg.llm.client, "chat_model", lambda *a, **kw: fake)
+    with_llm = KG(real_app.state.kg.settings, use_llm=True)
+    try:
+        client = TestClient(create_app(with_llm, mount_ui=False))
+        with client.stream("POST", "/v1/ask/stream", json={"question": "What does PCA find?"}) as r:
+            assert r.status_code == 200
+            events = "".join(r.iter_text()).strip().split("\n\n")
+    finally:
+        with_llm.close()
+    deltas = [json.loads(e.split("data: ", 1)[1])["text"] for e in events if "event: delta" in e]
+    final = json.loads(events[-1].split("data: ", 1)[1])
+    assert len(deltas) > 5 and "".join(deltas) == reply
+    assert final["answer"] == reply and final["citations"][0]["n"] == 1
+    assert "PCA" in final["citations"][0]["text"]
