@@ -477,9 +477,9 @@ def _plan(
     delete_entities = sorted(was_kept - kept)
 
     old_relations: dict[str, list[Any]] = state["relation_lines"]
-    previous = {info[0]: info for info in old_relations.values() if info[5]}
     relations: dict[str, list[dict[str, Any]]] = {}
     rewrite: set[str] = set()
+    live_ids: set[str] = set()
     seen.clear()
     for digest, line in _raw_lines(workspace, "relations"):
         known = old_relations.get(digest)
@@ -493,6 +493,7 @@ def _plan(
             if known[0] in seen:
                 return None
             seen.add(known[0])
+            live_ids.add(known[0])
             out.relation_lines[digest] = known
             continue
         record = None
@@ -510,17 +511,20 @@ def _plan(
         if reason:
             out.skipped[reason] += 1
             continue
+        live_ids.add(info[0])
         if known is not None and known[5] and moved.isdisjoint(info[4]):
             continue  # loaded before, unchanged, same evidence
         record = record if record is not None else _loads(line)
         relations.setdefault(info[1], []).append(_relation_row(record, info, ctx))
         rewrite.add(info[0])
-    live_ids = {info[0] for info in out.relation_lines.values() if info[5]}
-    delete_relations = [
-        {"id": rid, "head_id": info[2], "tail_id": info[3]}
-        for rid, info in sorted(previous.items())
-        if rid not in live_ids or rid in rewrite
-    ]
+    delete_relations = sorted(
+        (
+            {"id": info[0], "head_id": info[2], "tail_id": info[3]}
+            for info in old_relations.values()
+            if info[5] and (info[0] not in live_ids or info[0] in rewrite)
+        ),
+        key=lambda r: r["id"],
+    )
     docs = out.for_documents(set(added) | changed_docs)
     expected = {
         "Document": len(out.documents),
