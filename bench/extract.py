@@ -73,6 +73,46 @@ def extract_run(
     }
 
 
+def imported_llm_run(ws_root: Path, seconds: float) -> dict[str, Any]:
+    """Numbers of an LLM extract already run into ``ws_root`` (e.g. by tests/test_extract_llm.py).
+
+    On a shared CPU a real LLM run takes many minutes, so the benchmark can reuse the one the
+    test did: calls and tokens come from the workspace's LLM cache entries, the wall time from
+    the caller (pytest --durations).
+    """
+    from kg.models import LLMUsage
+    from kg.workspace import Workspace
+
+    ws = Workspace(ws_root)
+    usage = LLMUsage()
+    for entry in sorted((ws.cache_dir / "llm").glob("*/*.json")):
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        if "usage" in data:
+            usage.add(LLMUsage.model_validate(data["usage"]))
+        else:  # a reduce answer: its usage is not stored; count the call
+            usage.calls += 1
+    chunks = len(ws.read("chunks"))
+    doc_chars = sum(d.chars for d in ws.read("documents"))
+    chunk_chars = sum(len(c.text) for c in ws.read("chunks"))
+    counts = ws.manifest().counts
+    return {
+        "seconds": round(seconds, 2),
+        "chunks": chunks,
+        "chunks_per_s": round(chunks / seconds, 4) if seconds else 0.0,
+        **{
+            k: counts.get(k, 0)
+            for k in ("entities", "relations", "summaries", "rejected", "merges")
+        },
+        "llm_calls": usage.calls,
+        "llm_cached": 0,
+        "llm_failures": usage.failures,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "chunk_text_read_per_corpus_token": round(chunk_chars / doc_chars, 3),
+        "prompt_tokens_per_corpus_token": round(usage.prompt_tokens / (doc_chars / 4), 3),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-llm", action="store_true", help="only the spaCy-only parts")
@@ -80,7 +120,21 @@ def main() -> int:
     ap.add_argument("--seed-files", nargs="*", help="seed file names (default: all)")
     ap.add_argument("--scierc-limit", type=int, default=None, help="LLM SciERC docs (default 10)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per LLM call")
+    ap.add_argument("--import-llm-run", type=Path, help="workspace of an LLM run done elsewhere")
+    ap.add_argument("--import-seconds", type=float, default=0.0, help="its wall time")
+    ap.add_argument("--import-name", default="llm first (imported)")
     args = ap.parse_args()
+    if args.import_llm_run:
+        row = imported_llm_run(args.import_llm_run, args.import_seconds)
+        print(row)
+        write(
+            {
+                "machine": f"{platform.machine()}, {platform.python_version()}, CPU only (shared)",
+                "corpus": {"path": str(SEEDS), **corpus_stats(sorted(SEEDS.glob("*.txt")))},
+                "seed_runs": {args.import_name: row},
+            }
+        )
+        return 0
 
     seeds = sorted(SEEDS.glob("*.txt"))
     if args.seed_files:
