@@ -174,3 +174,19 @@ def test_health_banner_reports_degraded_parts() -> None:
     banner = health_banner(FakeKG(store_down=True, llm_error="LLM unavailable: refused"))
     assert "Graph store unavailable" in banner and "retrieval-only" in banner
     assert health_banner(FakeKG()).startswith("ℹ️ LLM off")
+
+
+def test_layout_keeps_nodes_inside_and_a_stray_node_does_not_squeeze_the_graph() -> None:
+    from app.graph_view import layout
+
+    hub = [GraphNode(id=f"n{i}", label=f"n{i}", type="Concept") for i in range(10)]
+    edges = [GraphEdge(source="n0", target=f"n{i}", type="RELATED_TO") for i in range(1, 10)]
+    stray = GraphNode(id="stray", label="stray", type="Concept")
+    width, height, margin = 860, 520, 60
+    pos = layout(Subgraph(nodes=[*hub, stray], edges=edges), width, height, margin)
+    assert set(pos) == {n.id for n in [*hub, stray]}
+    for x, y in pos.values():
+        assert margin <= x <= width - margin and margin <= y <= height - margin
+    xs = [pos[n.id][0] for n in hub]
+    assert max(xs) - min(xs) > (width - 2 * margin) / 2
+    assert len({(round(x), round(y)) for x, y in pos.values()}) == len(pos)  # no overlaps
