@@ -32,11 +32,14 @@ class FusionConfig:
 
     method: str = "convex"  # convex | rrf
     weights: dict[str, float] = field(
-        default_factory=lambda: {"bm25": 0.5, "vector": 0.5, "graph": 0.3}
+        default_factory=lambda: {"bm25": 0.5, "vector": 0.5, "graph": 16.0}
     )
     depth: int = 100  # how deep each list goes into the fusion
-    graph_chunk_seeds: int = 5  # first-stage hits that also seed the graph walk
+    graph_chunk_seeds: int = 0  # first-stage hits that also seed the graph walk (off: hurt 2Wiki)
     chunk_seed_weight: float = 0.5  # their share of the seed mass
+    # PPR mass falls off by orders of magnitude per hop; a power < 1 keeps the second hop
+    # visible after min-max normalisation (it is monotone, so graph mode is unchanged)
+    graph_power: float = 0.1
 
 
 @lru_cache(maxsize=1)
@@ -203,20 +206,32 @@ class Retriever:
             return out
         cfg = self.fusion
         first = self._fuse({k: out[k] for k in ("bm25", "vector")})
+        fused = {k: out[k] for k in ("bm25", "vector")}
+        weights = dict(cfg.weights)
         if cfg.weights.get("graph", 0) > 0:
-            out["graph"] = self._graph_scores(query, first)
-        out["score"] = self._fuse(out)
+            out["graph"], trust = self._graph_scores(query, first)
+            fused["graph"] = np.power(out["graph"], cfg.graph_power)
+            weights["graph"] = cfg.weights["graph"] * trust
+        out["score"] = self._fuse(fused, weights)
         return out
 
-    def _fuse(self, scores: dict[str, np.ndarray]) -> np.ndarray:
+    def _fuse(
+        self, scores: dict[str, np.ndarray], weights: dict[str, float] | None = None
+    ) -> np.ndarray:
         cfg = self.fusion
         if cfg.method == "rrf":
             return fusion.rrf(scores, cfg.depth)
-        return fusion.convex(scores, cfg.weights, cfg.depth)
+        return fusion.convex(scores, weights or cfg.weights, cfg.depth)
 
-    def _graph_scores(self, query: str, first: np.ndarray) -> np.ndarray:
+    def _graph_scores(self, query: str, first: np.ndarray) -> tuple[np.ndarray, float]:
+        """PPR scores and how far to trust them: the best seed's specificity (0..1).
+
+        A question that names a rare entity (a title, a person) is the graph's strength; one
+        that only links common noun phrases leaves the ranking to BM25 and vectors.
+        """
         g, cfg = self.graph, self.fusion
         seeds = g.seed_weights(g.link(query))
+        trust = max(seeds.values(), default=0.0)
         chunk_seeds: dict[int, float] = {}
         if cfg.graph_chunk_seeds > 0:
             top = fusion.top_k(first, cfg.graph_chunk_seeds)
@@ -230,7 +245,7 @@ class Retriever:
                     * (sum(seeds.values()) / (1 - share) if seeds and share < 1 else 1.0)
                 )
                 chunk_seeds = {int(i): float(m) for i, m in zip(top, mass, strict=True)}
-        return g.ppr(seeds, chunk_seeds)
+        return g.ppr(seeds, chunk_seeds), trust
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10) -> list[SearchHit]:
         """The k best chunks for ``query``; ``SearchHit.scores`` keeps each retriever's score."""
