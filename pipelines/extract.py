@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from kg.config import Settings
     from kg.workspace import Workspace
 
-PROMPT_VERSION = "extract-v1"
+PROMPT_VERSION = "extract-v2"  # bump when the prompt changes: cached answers are keyed by it
 MAX_OUTPUT_TOKENS = 900
 MAX_CANDIDATES_IN_PROMPT = 30
 MAX_MENTIONS_PER_CHUNK = 20
@@ -104,12 +104,11 @@ def system_prompt(ontology: Ontology) -> str:
         "- Entities: specific things and key ideas named in the text (at most 12). Copy each "
         "name exactly as written in the text. No pronouns, dates or numbers.\n"
         "- Relations (at most 8) read as 'head TYPE tail'. head and tail must be names from your "
-        "entities list; evidence is a short exact quote from the text that states the relation.\n"
+        "entities list; evidence is an exact quote of at most 12 words from the text.\n"
         "- summary: 1-3 sentences on what this part says; say who or what 'I', 'M', 'the course' "
         "refer to when the context tells you.\n"
-        'Answer with JSON only: {"summary": "...", "entities": [{"name": "...", "type": "...", '
-        '"description": "a few words"}], "relations": [{"head": "...", "type": "...", '
-        '"tail": "...", "evidence": "..."}]}'
+        'Answer with JSON only: {"summary": "...", "entities": [{"name": "...", "type": "..."}], '
+        '"relations": [{"head": "...", "type": "...", "tail": "...", "evidence": "..."}]}'
     )
 
 
