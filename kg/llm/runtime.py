@@ -230,9 +230,21 @@ def _threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _is_our_server(pid: int) -> bool:
+    """The pid is alive and still kg's server child (not a recycled pid after a reboot)."""
+    if not _pid_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return True  # no /proc (not Linux): trust the pid
+    return b"kg.llm.runtime _child" in cmdline
+
+
 def _live_state(settings: Settings) -> ServerState | None:
+    """The recorded server if it still answers; a busy server on 2 cores can be slow to."""
     state = _read_state(settings)
-    if state and _pid_alive(state.pid) and _healthy(state.port):
+    if state and _is_our_server(state.pid) and _healthy(state.port, timeout=10.0):
         return state
     return None
 
@@ -244,6 +256,7 @@ def _tail(path: Path, n: int = 2000) -> str:
 
 
 _started: list[ServerState] = []
+_children: dict[int, subprocess.Popen[bytes]] = {}  # kept so they are reaped, not GC-warned
 
 
 def _stop_own_at_exit() -> None:
@@ -277,10 +290,12 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal goes to kg, which then stops it
         )
+    _children[proc.pid] = proc
     state = ServerState(proc.pid, port, str(model), os.getpid(), detach, time.time())
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            _children.pop(proc.pid, None)
             raise LLMRuntimeError(
                 f"the offline LLM server exited with code {proc.returncode} while starting; "
                 f"log {log}:\n{_tail(log)}"
@@ -291,6 +306,7 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
             return state
         time.sleep(0.25)
     _terminate(proc.pid)
+    _forget(proc.pid)
     raise LLMRuntimeError(
         f"the offline LLM server did not answer within {START_TIMEOUT_S:.0f}s; "
         f"log {log}:\n{_tail(log)}"
@@ -324,15 +340,23 @@ def _terminate(pid: int, timeout: float = 10.0) -> None:
         os.waitpid(pid, 0)
 
 
+def _forget(pid: int) -> None:
+    proc = _children.pop(pid, None)
+    if proc is not None:
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=0)
+
+
 def stop_llm_server(settings: Settings | None = None) -> bool:
     """Stop the offline server recorded in the state file; True if one was running."""
     settings = settings or Settings.from_env()
     state = _read_state(settings)
     _state_path(settings).unlink(missing_ok=True)
     _started[:] = [s for s in _started if state is None or s.pid != state.pid]
-    if state is None or not _pid_alive(state.pid):
+    if state is None or not _is_our_server(state.pid):
         return False
     _terminate(state.pid)
+    _forget(state.pid)
     return True
 
 
