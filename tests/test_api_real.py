@@ -143,7 +143,7 @@ def test_fuzz_endpoint(
 ) -> None:
     """Schema-valid and invalid inputs alike: never a 500, and every response matches the schema.
 
-    Invalid inputs must get a 4xx; schemathesis' own check does not count 413 (our answer to an
+    Invalid bodies must get a 4xx; schemathesis' own check does not count 413 (our answer to an
     over-long string) as a rejection, so that one status check is done here instead."""
     if mode is GenerationMode.NEGATIVE and path in ("/healthz", "/readyz"):
         pytest.skip("no inputs to make invalid")
@@ -163,8 +163,10 @@ def test_fuzz_endpoint(
     def fuzz(case: schemathesis.Case) -> None:
         response = case.call()
         case.validate_response(response, excluded_checks=excluded)
-        if mode is GenerationMode.NEGATIVE:
-            assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+        # a JSON body that breaks the schema must be refused; query and path values need not
+        # be (an integer where a string is expected arrives as a perfectly good string)
+        if mode is GenerationMode.NEGATIVE and method == "POST":
+            assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
 
     fuzz()
 
