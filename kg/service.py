@@ -41,6 +41,7 @@ class KG:
         self.workspace = Workspace(settings.workspace)
         self.use_llm = use_llm
         self._lock = threading.RLock()
+        self._ingest_lock = threading.Lock()  # one ingest at a time; reads never wait for it
         self._retriever: Any = None
         self._store: Any = None
         self._chat: Any = None
@@ -55,6 +56,9 @@ class KG:
 
     @property
     def retriever(self) -> Any:
+        current = self._retriever
+        if current is not None:
+            return current
         with self._lock:
             if self._retriever is None:
                 from kg.retrieval import Retriever
@@ -223,6 +227,9 @@ class KG:
             chunk = self._chunks.get(m.chunk_id)
             text = chunk.text if chunk else m.text
             lo = max(0, m.start - (chunk.start if chunk else m.start) - 120)
+            if lo > 0:  # start the snippet on a word boundary
+                space = text.find(" ", lo)
+                lo = space + 1 if 0 <= space < m.start - (chunk.start if chunk else 0) else lo
             snippets.append(
                 Citation(
                     n=n,
@@ -298,7 +305,9 @@ class KG:
         from pipelines.load import load_workspace
 
         notify = progress or (lambda _f, _m: None)
-        with self._lock:
+        if not self._ingest_lock.acquire(blocking=False):
+            raise ValueError("another upload is being processed; try again when it finishes")
+        try:
             notify(0.05, "extracting")
             uploads = self.workspace.root / "uploads"
             uploads.mkdir(parents=True, exist_ok=True)
@@ -319,11 +328,17 @@ class KG:
             notify(0.7, "loading into the graph store")
             load_workspace(self.workspace, self.store, progress=False)
             notify(0.9, "refreshing indexes")
-            self._retriever = None
-            for name in ("_entities", "_chunks", "_doc_paths", "_relations"):
-                self.__dict__.pop(name, None)
+            from kg.retrieval import Retriever
+
+            fresh = Retriever.open(self.workspace, self.settings)  # built while chat goes on
+            with self._lock:
+                self._retriever = fresh
+                for name in ("_entities", "_chunks", "_doc_paths", "_relations"):
+                    self.__dict__.pop(name, None)
             notify(1.0, "done")
             return manifest
+        finally:
+            self._ingest_lock.release()
 
     def close(self) -> None:
         with self._lock:
