@@ -113,6 +113,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N queries of each set")
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--note", default="", help="a line for the report (e.g. from-scratch builds)")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     out: dict = {"scifact-train": [baseline_scifact(args.limit)], "2wiki": []}
@@ -129,6 +130,7 @@ def main() -> None:
         r = evaluate_2wiki(SHARED / "2wiki", mode, args.limit, cache_dir=args.cache_dir, fusion=cfg)
         out["2wiki"].append({**r, "mode": name})
         print(json.dumps(out["2wiki"][-1]), flush=True)
+    out["note"] = args.note
     write(out)
 
 
@@ -145,6 +147,7 @@ def write(out: dict) -> None:
         "One thread for queries (`OMP_NUM_THREADS=1`, ONNX intra/inter-op 1). "
         "Build times in seconds (a cached index shows its load time).",
         "",
+        *([out["note"], ""] if out.get("note") else []),
         "## SciFact train (809 queries, 5,183 abstracts, title + text)",
         "",
         "| mode | nDCG@10 | recall@100 | p50 ms | p95 ms | build s |",

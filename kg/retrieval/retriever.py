@@ -32,9 +32,9 @@ class FusionConfig:
 
     method: str = "convex"  # convex | rrf
     weights: dict[str, float] = field(
-        default_factory=lambda: {"bm25": 0.5, "vector": 0.5, "graph": 16.0}
+        default_factory=lambda: {"bm25": 0.6, "vector": 0.4, "graph": 16.0}
     )
-    depth: int = 100  # how deep each list goes into the fusion
+    depth: int = 100  # how deep each list goes into the fusion (min-max over its top)
     graph_chunk_seeds: int = 0  # first-stage hits that also seed the graph walk (off: hurt 2Wiki)
     chunk_seed_weight: float = 0.5  # their share of the seed mass
     # PPR mass falls off by orders of magnitude per hop; a power < 1 keeps the second hop
