@@ -11,6 +11,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,3 +224,65 @@ def test_real_grounded_answer_cites_its_source(real_server: Settings) -> None:
     assert "[1]" in result.answer
     assert 1 in [c.n for c in result.citations]
     assert result.citations[0].path == "notes/week3.md"
+
+
+def _cache_with_model(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "models").symlink_to(ensure_model(Settings()).parent, target_is_directory=True)
+    return root
+
+
+def _wait_dead(pid: int, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not runtime._pid_alive(pid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.llm
+def test_cli_serve_status_stop(tmp_path: Path) -> None:
+    env = {**os.environ, "KG_CACHE_DIR": str(_cache_with_model(tmp_path / "cache"))}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "kg.llm.runtime", *args],
+            env=env, capture_output=True, text=True, timeout=300, check=True,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    url = cli("serve")
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+    try:
+        status = json.loads(cli("status"))
+        assert status["running"] is True and status["base_url"] == url
+        assert cli("serve") == url  # a second serve reuses it
+    finally:
+        assert cli("stop") == "stopped"
+    assert _wait_dead(status["pid"])
+    assert json.loads(cli("status"))["running"] is False
+
+
+@pytest.mark.llm
+def test_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A kg process killed with SIGKILL must not leave a 2 GB server behind."""
+    cache = _cache_with_model(tmp_path / "cache")
+    code = (
+        "import sys, time; from pathlib import Path; from kg.config import Settings; "
+        "from kg.llm.runtime import ensure_llm_server; "
+        "print(ensure_llm_server(Settings(cache_dir=Path(sys.argv[1]))), flush=True); "
+        "time.sleep(600)"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", code, str(cache)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().startswith("http://127.0.0.1:")
+        state = runtime._read_state(Settings(cache_dir=cache))
+        assert state is not None and runtime._pid_alive(state.pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert _wait_dead(state.pid)
