@@ -429,9 +429,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "assemble":
             print(ensure_model(settings))
         elif args.cmd == "serve":
-            state = _live_state(settings)
-            if state is None:
-                state = start_server(settings, detach=True)
+            with _file_lock(Path(settings.cache_dir) / "llm" / ".start.lock"):
+                state = _live_state(settings)
+                if state is None or not state.detached:  # one tied to another process won't stay
+                    state = start_server(settings, detach=True)
             print(state.base_url)
         elif args.cmd == "stop":
             print("stopped" if stop_llm_server(settings) else "not running")
