@@ -29,6 +29,7 @@ MAX_NGRAM = 8
 FUZZY_CUTOFF = 90.0
 WEAK_TYPES = frozenset({"Concept"})  # bare noun chunks: seeds, but weak ones
 WEAK_WEIGHT = 0.05
+UNTITLED_TRUST = 0.0  # hybrid's trust in links to entities that title no chunk (SciFact: 0 best)
 
 _WORD = re.compile(r"[^\s,?!;:()\"“”]+")
 _POSSESSIVE = re.compile(r"['’][sS]$|['’]$")
@@ -68,6 +69,7 @@ class EntityGraph:
         self.chunk_ids = [c.id for c in chunks]
         chunk_pos = {c.id: i for i, c in enumerate(chunks)}
         chunk_start = {c.id: c.start for c in chunks}
+        chunk_text = {c.id: c.text for c in chunks}
         self.node_keys: list[str] = []  # canonical key per entity node
         self.node_entities: list[list[Entity]] = []
         self.lookup: dict[str, int] = {}  # any key (name or alias) -> node
@@ -80,6 +82,7 @@ class EntityGraph:
         self.n_entities = n_ent
         edges: dict[tuple[int, int], float] = defaultdict(float)
         mention_chunks: list[set[int]] = [set() for _ in range(n_ent)]
+        self.titled = np.zeros(n_ent, dtype=bool)  # some chunk's first line is this name
         for node, ents in enumerate(self.node_entities):
             for ent in ents:
                 for m in ent.mentions:
@@ -87,6 +90,10 @@ class EntityGraph:
                     if pos is None:
                         continue
                     lead = m.start - chunk_start[m.chunk_id] < LEAD_CHARS
+                    text = chunk_text[m.chunk_id]
+                    rest = m.end - chunk_start[m.chunk_id]
+                    if lead and (rest >= len(text) or text[rest] == "\n"):
+                        self.titled[node] = True
                     w = LEAD_WEIGHT if lead else 1.0
                     edges[(node, n_ent + pos)] = max(edges[(node, n_ent + pos)], w)
                     mention_chunks[node].add(pos)
@@ -191,6 +198,13 @@ class EntityGraph:
                 w *= WEAK_WEIGHT
             out[lk.node] = w
         return out
+
+    def trust(self, seeds: dict[int, float]) -> float:
+        """How much a question's links say: high when it names an entity that titles a chunk."""
+        return max(
+            (w * (1.0 if self.titled[n] else UNTITLED_TRUST) for n, w in seeds.items()),
+            default=0.0,
+        )
 
     def ppr(
         self, entity_seeds: dict[int, float], chunk_seeds: dict[int, float] | None = None

@@ -224,14 +224,14 @@ class Retriever:
         return fusion.convex(scores, weights or cfg.weights, cfg.depth)
 
     def _graph_scores(self, query: str, first: np.ndarray) -> tuple[np.ndarray, float]:
-        """PPR scores and how far to trust them: the best seed's specificity (0..1).
+        """PPR scores and how far to trust them (0..1).
 
-        A question that names a rare entity (a title, a person) is the graph's strength; one
-        that only links common noun phrases leaves the ranking to BM25 and vectors.
+        A question that names a rare entity with a page of its own (a title) is the graph's
+        strength; otherwise the ranking is left to BM25 and vectors.
         """
         g, cfg = self.graph, self.fusion
         seeds = g.seed_weights(g.link(query))
-        trust = max(seeds.values(), default=0.0)
+        trust = g.trust(seeds)
         chunk_seeds: dict[int, float] = {}
         if cfg.graph_chunk_seeds > 0:
             top = fusion.top_k(first, cfg.graph_chunk_seeds)
