@@ -231,3 +231,8 @@ def test_spacy_entities_are_found_cached_and_titled(tmp_path: Path) -> None:
     r = Retriever.from_chunks(chunks, ents)
     hits = r.search("Where was the director of Glen or Glenda born?", mode="graph", k=2)
     assert [h.doc_id for h in hits] == ["p1", "p0"]
+    # hybrid trusts the graph only for entities that title a chunk
+    g = r.graph
+    assert g.titled[g.lookup["ed wood"]] and not g.titled[g.lookup["new york"]]
+    assert g.trust(g.seed_weights(g.link("Glen or Glenda"))) > 0
+    assert g.trust(g.seed_weights(g.link("New York"))) == 0
