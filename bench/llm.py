@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -59,8 +60,8 @@ def _call(base: str, messages: list[dict[str, str]], max_tokens: int, **extra: A
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--chunk-chars", type=int, default=1500)
-    ap.add_argument("--json-calls", type=int, default=3)
+    ap.add_argument("--chunk-chars", type=int, default=1000)
+    ap.add_argument("--json-calls", type=int, default=2)
     ap.add_argument("--skip-assembly", action="store_true", help="do not time a fresh assembly")
     args = ap.parse_args()
 
@@ -68,6 +69,7 @@ def main() -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {runtime._threads()} threads",
         "model": runtime.MODEL_FILE,
+        "load_avg_1m_start": round(os.getloadavg()[0], 2),
     }
     shared = runtime.ensure_model(Settings())  # the user's cache: assembled once
     with tempfile.TemporaryDirectory(prefix="kg-bench-llm-") as tmp:
@@ -99,6 +101,9 @@ def main() -> int:
                 160,
             )
             calls.append(("summary", prose))
+            print(
+                f"server start {out['server_start_s']}s, summary {prose['wall_s']:.0f}s", flush=True
+            )
             parsed = 0
             for i in range(args.json_calls):
                 piece = _chunk(args.chunk_chars * (i + 2))[-args.chunk_chars :]
@@ -108,10 +113,11 @@ def main() -> int:
                         {"role": "system", "content": "Extract entities and relations as JSON."},
                         {"role": "user", "content": piece},
                     ],
-                    512,
+                    384,
                     response_format=response_format(ChunkExtraction),
                 )
                 calls.append((f"json {i + 1}", data))
+                print(f"json {i + 1}: {data['wall_s']:.0f}s", flush=True)
                 try:
                     ChunkExtraction.model_validate(
                         lenient_json(data["choices"][0]["message"]["content"])
@@ -134,6 +140,7 @@ def main() -> int:
             ]
         finally:
             runtime.stop_llm_server(settings)
+    out["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     write(out)
     return 0
 
@@ -147,7 +154,8 @@ def write(out: dict[str, Any]) -> None:
         f"{out['date']} on {out['machine']}. Assemble {out.get('assemble_s', '-')} s, verified "
         f"start {out.get('verified_start_s', '-')} s, server start {out['server_start_s']} s, "
         f"server RSS {out.get('server_rss_mb')} MB, JSON-schema outputs parsed "
-        f"{out.get('json_parsed')}.",
+        f"{out.get('json_parsed')}. 1-min load average {out.get('load_avg_1m_start')} at the start, "
+        f"{out.get('load_avg_1m_end')} at the end (2 cores: anything above 2 means contention).",
         "",
         "| call | prompt tokens | prompt tok/s | generated | gen tok/s | wall s |",
         "|---|---:|---:|---:|---:|---:|",
