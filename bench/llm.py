@@ -154,8 +154,8 @@ def write(out: dict[str, Any]) -> None:
         f"{out['date']} on {out['machine']}. Assemble {out.get('assemble_s', '-')} s, verified "
         f"start {out.get('verified_start_s', '-')} s, server start {out['server_start_s']} s, "
         f"server RSS {out.get('server_rss_mb')} MB, JSON-schema outputs parsed "
-        f"{out.get('json_parsed')}. 1-min load average {out.get('load_avg_1m_start')} at the start, "
-        f"{out.get('load_avg_1m_end')} at the end (2 cores: anything above 2 means contention).",
+        f"{out.get('json_parsed')}. 1-min load average {out.get('load_avg_1m_start')} at the "
+        f"start, {out.get('load_avg_1m_end')} at the end (2 cores: above 2 means contention).",
         "",
         "| call | prompt tokens | prompt tok/s | generated | gen tok/s | wall s |",
         "|---|---:|---:|---:|---:|---:|",
@@ -165,6 +165,8 @@ def write(out: dict[str, Any]) -> None:
             f"| {c['call']} | {c['prompt_tokens']} | {c['prompt_tok_s']} | {c['gen_tokens']} "
             f"| {c['gen_tok_s']} | {c['wall_s']} |"
         )
+    if out.get("note"):
+        lines += ["", str(out["note"])]
     text = "\n".join(lines) + "\n"
     (RESULTS / "llm.md").write_text(text, encoding="utf-8")
     print(text)
