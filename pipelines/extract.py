@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from kg.config import Settings
     from kg.workspace import Workspace
 
-PROMPT_VERSION = "extract-v2"  # bump when the prompt changes: cached answers are keyed by it
+PROMPT_VERSION = "extract-v3"  # bump when the prompt changes: cached answers are keyed by it
 MAX_OUTPUT_TOKENS = 900
 MAX_CANDIDATES_IN_PROMPT = 30
 MAX_MENTIONS_PER_CHUNK = 20
@@ -114,11 +114,14 @@ def system_prompt(ontology: Ontology) -> str:
 
 def user_prompt(chunk: Chunk, candidates: Sequence[Candidate], context: str) -> str:
     names: dict[str, str] = {}
-    ranked = sorted(candidates, key=lambda c: (c.source == "noun_chunk", c.start))
+    ranked = sorted(
+        candidates, key=lambda c: (c.source != "ruler", c.source == "noun_chunk", c.start)
+    )
     for c in ranked:
         key = c.text.lower()
         if key not in names and len(names) < MAX_CANDIDATES_IN_PROMPT:
-            names[key] = f"{c.text} ({c.type})" if c.source != "noun_chunk" else c.text
+            # only the ruler's types are reliable enough to suggest (NER calls "PhD" a book)
+            names[key] = f"{c.text} ({c.type})" if c.source == "ruler" else c.text
     parts = []
     if context:
         parts.append(f"Context from earlier in the document:\n{context}")
