@@ -722,10 +722,17 @@ class ChunkExtractor:
         problem = usable(parsed)
         error = result.error
         if problem is not None:  # one retry, telling the model what was wrong
+            reason = (error or problem or "")[:300]
+            shorter = (
+                " It was too long: give at most 6 entities and 4 relations and a one-sentence "
+                "summary."
+                if "length" in reason.lower()
+                else ""
+            )
             messages += [
                 AIMessage(content=(result.raw or "")[:2000]),
                 HumanMessage(
-                    content=f"That answer was not usable ({error or problem}). Reply again with "
+                    content=f"That answer was not usable ({reason}).{shorter} Reply again with "
                     "only the JSON object with keys summary, entities, relations."
                 ),
             ]
