@@ -30,6 +30,29 @@ SCIERC_DEV = SHARED / "eval" / "scierc" / "dev.jsonl"
 RESULTS = ROOT / "bench" / "results"
 
 
+NOTES = [
+    "Notes:",
+    "",
+    "- The CPU (2 cores) was shared with four other engineers' test runs during these "
+    "measurements (load average 8-10), and the offline llama.cpp server was shared too: "
+    "generation ran at 0.5-1 token/s under load against ~15 token/s when the machine was idle. "
+    "Timings of the LLM rows are therefore dominated by contention.",
+    "- The full seed corpus was not extracted with the LLM (160 chunks x ~500 output tokens "
+    "would take hours here); the LLM row is the 3-chunk seed file run by "
+    "tests/test_extract_llm.py (prompt v1, which still asked for descriptions; v3 asks for "
+    "fewer output tokens). Its unchanged re-run made 0 LLM calls (asserted by the test).",
+    "- One of its chunks hit the 900-token output limit twice; the LLM client reports a "
+    "length-limited answer as a failed call without its text or usage, so that chunk fell back "
+    "to spaCy and its tokens are missing from the totals.",
+    "- chunk_text_read_per_corpus_token counts chunk text (with overlap) per corpus character; "
+    "prompt_tokens_per_corpus_token counts everything sent (ontology, candidates, context), "
+    "most of which is a fixed system prompt that llama.cpp can reuse from its prefix cache.",
+    "- spaCy-only re-runs read cached spaCy results and LLM re-runs read cached answers: "
+    "neither loads a model.",
+    "",
+]
+
+
 def corpus_stats(paths: list[Path]) -> dict[str, int]:
     chars = sum(len(p.read_text(encoding="utf-8", errors="replace")) for p in paths)
     return {"files": len(paths), "chars": chars, "approx_tokens": chars // 4}
@@ -242,6 +265,7 @@ def write(out: dict[str, Any]) -> None:
         "Rel F1 >= 35.",
         "",
     ]
+    lines += NOTES
     (RESULTS / "extract.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 
