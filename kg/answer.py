@@ -25,10 +25,14 @@ ANSWER_MAX_TOKENS = 384
 SNIPPET_CHARS = 240
 
 SYSTEM = (
-    "You answer questions about the user's own notes. Use ONLY the numbered sources and graph "
-    "facts given. After each sentence, cite the sources it comes from by number, like [1] or "
-    f"[1][3]. If the sources do not contain the answer, reply exactly: {NOT_IN_CORPUS}. "
-    "Answer in at most 4 short sentences."
+    "You answer questions about the user's own notes using only the numbered sources and the "
+    "graph facts given."
+)
+# Small models follow an instruction best when it comes right after the question.
+INSTRUCTION = (
+    "Write a one- to three-sentence answer that states the specific names, titles or numbers "
+    "from the sources, citing the source number in brackets like [1]. If the sources do not "
+    f"answer it, write exactly: {NOT_IN_CORPUS}."
 )
 
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -115,7 +119,7 @@ def build_messages(
     if turns:
         convo = "\n".join(f"Q: {q}\nA: {_clip(a, HISTORY_CHARS)}" for q, a in turns)
         blocks.append("Earlier conversation (use it to understand follow-up questions):\n" + convo)
-    blocks.append(f"Question: {question}")
+    blocks.append(f"Question: {question}\n{INSTRUCTION}")
     return [("system", SYSTEM), ("user", "\n\n".join(blocks))]
 
 
