@@ -10,7 +10,14 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from kg.answer import NOT_IN_CORPUS, answer, build_messages, cited_numbers, stream_answer
+from kg.answer import (
+    INSTRUCTION,
+    NOT_IN_CORPUS,
+    answer,
+    build_messages,
+    cited_numbers,
+    stream_answer,
+)
 from kg.llm import client
 from kg.models import Answer, GraphFact, SearchHit
 
@@ -117,7 +124,7 @@ def test_prompt_caps_chunks_and_holds_facts_history_and_question() -> None:
     assert all(len(block) < 1400 for block in prompt.split("\n\n"))
     assert "Deep Learning (Book) -COVERS-> eigenvalues" in prompt
     assert "question 4" in prompt and "question 2" in prompt and "question 1" not in prompt
-    assert prompt.rstrip().endswith("Question: and who taught it?")
+    assert prompt.rstrip().endswith(f"Question: and who taught it?\n{INSTRUCTION}")
     assert "[1]" in messages[0][1] and NOT_IN_CORPUS in messages[0][1]
 
 
