@@ -125,7 +125,7 @@ def test_prompt_caps_chunks_and_holds_facts_history_and_question() -> None:
     assert "Deep Learning (Book) -COVERS-> eigenvalues" in prompt
     assert "question 4" in prompt and "question 2" in prompt and "question 1" not in prompt
     assert prompt.rstrip().endswith(f"Question: and who taught it?\n{INSTRUCTION}")
-    assert "[1]" in messages[0][1] and NOT_IN_CORPUS in messages[0][1]
+    assert "[1]" in messages[1][1] and NOT_IN_CORPUS in messages[1][1]
 
 
 def test_history_reaches_the_llm() -> None:
