@@ -274,3 +274,39 @@ def test_chat_model_uses_the_configured_server_without_starting_one() -> None:
     assert chat.model_name == "my-model"
     assert str(chat.openai_api_base) == "http://example.invalid/v1"
     assert chat.max_tokens == 99
+
+
+def test_output_cut_at_max_tokens_is_salvaged() -> None:
+    """openai raises LengthFinishReasonError on a truncated answer; its partial JSON is kept."""
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    from kg.llm.client import invoke_json
+
+    partial = (
+        '{"summary": "K-means", "entities": [{"name": "PCA", "type": "Method"}, {"name": "K-me'
+    )
+    completion = ChatCompletion.model_validate(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "length",
+                    "message": {"role": "assistant", "content": partial},
+                }
+            ],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 30, "total_tokens": 37},
+        }
+    )
+
+    class Truncating:
+        def invoke(self, messages: object, **kwargs: object) -> object:
+            raise openai.LengthFinishReasonError(completion=completion)
+
+    result = invoke_json(Truncating(), [("user", "x")], ChunkExtraction)  # type: ignore[arg-type]
+    assert result.data is not None and [e.name for e in result.data.entities] == ["PCA"]
+    assert result.usage.completion_tokens == 30

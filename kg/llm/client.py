@@ -167,9 +167,13 @@ def invoke_json(
     except LLMUnavailable:
         raise
     except Exception as exc:  # a refused request (context too long, timeout...) is a failure
-        return JsonResult(None, "", LLMUsage(calls=1, failures=1), f"LLM call failed: {exc}")
-    usage = usage_of(message)
-    raw = _text(message)
+        truncated = _truncated_completion(exc)
+        if truncated is None:
+            return JsonResult(None, "", LLMUsage(calls=1, failures=1), f"LLM call failed: {exc}")
+        raw, usage = truncated  # hit max_tokens: salvage what was written
+    else:
+        usage = usage_of(message)
+        raw = _text(message)
     try:
         parsed = lenient_json(raw)
     except ValueError as exc:
@@ -181,6 +185,21 @@ def invoke_json(
         usage.failures += 1
         return JsonResult(None, raw, usage, f"schema mismatch: {_short(exc)}", parsed)
     return JsonResult(data, raw, usage, None, parsed)
+
+
+def _truncated_completion(exc: Exception) -> tuple[str, LLMUsage] | None:
+    """The partial text of an answer cut at max_tokens (openai's LengthFinishReasonError)."""
+    completion = getattr(exc, "completion", None)
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        return None
+    text = getattr(getattr(choices[0], "message", None), "content", None) or ""
+    usage = LLMUsage(calls=1)
+    tokens = getattr(completion, "usage", None)
+    if tokens is not None:
+        usage.prompt_tokens = int(getattr(tokens, "prompt_tokens", 0) or 0)
+        usage.completion_tokens = int(getattr(tokens, "completion_tokens", 0) or 0)
+    return text, usage
 
 
 def _text(message: BaseMessage) -> str:
