@@ -201,8 +201,12 @@ def _finish(
     if not text:
         return _extractive(question, sources, facts, "the LLM returned nothing; extractive answer")
     if not numbers and sources:
-        numbers = [1]
-        warnings.append("the answer cites no source; showing the top hit")
+        # small models often forget the marker: cite the source that shares most of the answer
+        answer_terms = _terms(text)
+        overlap = [len(answer_terms & _terms(hit.text)) for hit in sources]
+        numbers = [overlap.index(max(overlap)) + 1]
+        text = f"{text} [{numbers[0]}]"
+        warnings.append("the LLM cited no source; cited the one its answer overlaps most")
     citations = [citation(n, sources[n - 1], question) for n in numbers]
     return Answer(
         question=question, answer=text, citations=citations, facts=facts, warnings=warnings

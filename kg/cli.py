@@ -30,7 +30,7 @@ eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmar
 app.add_typer(eval_app, name="eval")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, whatever the width
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -130,8 +130,9 @@ def extract(
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Characters per chunk.")] = None,
 ) -> None:
-    """Read documents, find entities (spaCy) and relations (LLM), and write the graph to the
-    workspace. Re-runs only redo what changed."""
+    """Read documents, find entities (spaCy) and relations (LLM), write the graph to the workspace.
+
+    Re-runs only redo what changed; an unchanged corpus makes no LLM calls."""
     from pipelines.extract import run_extract
 
     with _friendly_errors():
@@ -178,10 +179,10 @@ def load(
     batch_size: Annotated[int, typer.Option(help="Rows per transaction.")] = 1000,
 ) -> None:
     """Write the workspace graph into the store (embedded FalkorDB, or Neo4j with --neo4j).
-    Idempotent and incremental: only changed documents are rewritten."""
-    from pipelines.load import load_workspace
 
+    Idempotent and incremental: only changed documents are rewritten."""
     from kg.store import open_store
+    from pipelines.load import load_workspace
 
     with _friendly_errors():
         settings = _settings(workspace, neo4j)
