@@ -33,6 +33,7 @@ from kg.llm.runtime import (
     server_status,
     stop_llm_server,
 )
+from kg.procs import pid_alive
 
 # ---------------------------------------------------------------- assembly, with tiny parts
 
@@ -163,7 +164,7 @@ def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     yield settings
     pid = runtime._read_state(settings).pid  # type: ignore[union-attr]
     assert stop_llm_server(settings)
-    assert not runtime._pid_alive(pid)
+    assert not pid_alive(pid)
 
 
 @pytest.mark.llm
@@ -235,7 +236,7 @@ def _cache_with_model(root: Path) -> Path:
 def _wait_dead(pid: int, seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not runtime._pid_alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.2)
     return False
@@ -281,7 +282,7 @@ def test_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
         assert owner.stdout is not None
         assert owner.stdout.readline().startswith("http://127.0.0.1:")
         state = runtime._read_state(Settings(cache_dir=cache))
-        assert state is not None and runtime._pid_alive(state.pid)
+        assert state is not None and pid_alive(state.pid)
     finally:
         owner.kill()
         owner.wait()

@@ -30,6 +30,8 @@ from pathlib import Path
 import httpx
 
 from kg.config import Settings
+from kg.procs import pid_alive
+from kg.workspace import atomic_write_text
 
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 MODEL_SIZE = 1_117_320_768
@@ -189,24 +191,7 @@ def _read_state(settings: Settings) -> ServerState | None:
 
 
 def _write_state(settings: Settings, state: ServerState) -> None:
-    path = _state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(state)))
-    os.replace(tmp, path)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still "exists": check /proc where available
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    return True
+    atomic_write_text(_state_path(settings), json.dumps(asdict(state)))
 
 
 def _healthy(port: int, timeout: float = 2.0) -> bool:
@@ -232,7 +217,7 @@ def _threads() -> int:
 
 def _is_our_server(pid: int) -> bool:
     """The pid is alive and still kg's server child (not a recycled pid after a reboot)."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
@@ -331,7 +316,7 @@ def _terminate(pid: int, timeout: float = 10.0) -> None:
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap our own child so it is not left a zombie
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
@@ -398,7 +383,7 @@ def _run_child(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)
     while not stop:
-        if args.owner and not _pid_alive(args.owner):
+        if args.owner and not pid_alive(args.owner):
             break
         time.sleep(0.5)
     # llama.cpp's server threads do not shut down cleanly from Python: exit hard

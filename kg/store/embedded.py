@@ -25,6 +25,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from kg.procs import pid_alive
 from kg.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -84,19 +85,6 @@ def _client(info: ServerInfo, timeout: float = 2.0) -> redis.Redis:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # an exited child nobody reaped yet is a zombie: as good as gone
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _pings(info: ServerInfo) -> bool:
     try:
         return bool(_client(info, timeout=1.0).ping())
@@ -112,7 +100,7 @@ def running_server(store_dir: Path) -> ServerInfo | None:
         info = ServerInfo(**data)
     except (OSError, ValueError, TypeError):
         return None
-    if _alive(info.pid) and _pings(info):
+    if pid_alive(info.pid) and _pings(info):
         return info
     return None
 
@@ -249,7 +237,7 @@ class EmbeddedServer:
         if not self.owned:
             current = running_server(self.store_dir)
             owner = current.owner if current else 0
-            if owner and owner != os.getpid() and _alive(owner):
+            if owner and owner != os.getpid() and pid_alive(owner):
                 return  # the process that started it still uses it
         with contextlib.suppress(redis.RedisError, OSError):
             _client(info, timeout=timeout).execute_command("SHUTDOWN", "SAVE")
@@ -273,4 +261,4 @@ class EmbeddedServer:
     def _running(self, pid: int) -> bool:
         if self._proc is not None:
             return self._proc.poll() is None
-        return _alive(pid)
+        return pid_alive(pid)
