@@ -54,6 +54,12 @@ def env_for(workspace: Path, llm: FakeLLM | None = None) -> dict[str, str]:
     return env
 
 
+def run_kg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        kg_cmd(*args), env=env, check=True, capture_output=True, text=True, timeout=600
+    )
+
+
 def outputs(workspace: Path) -> dict[str, bytes]:
     return {n: (workspace / f"{n}.jsonl").read_bytes() for n in OUTPUTS}
 
@@ -62,13 +68,7 @@ def test_killed_extract_resumes_to_the_same_workspace(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "corpus")
     clean = tmp_path / "clean"
     with FakeLLM() as llm:
-        subprocess.run(
-            kg_cmd("extract", str(corpus)),
-            env=env_for(clean, llm),
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        run_kg(env_for(clean, llm), "extract", str(corpus))
         total = llm.requests
     assert total >= 5
 
@@ -91,37 +91,18 @@ def test_killed_extract_resumes_to_the_same_workspace(tmp_path: Path) -> None:
     assert not any(p.suffix == ".tmp" for p in crashed.glob("*.jsonl*"))
 
     with FakeLLM() as llm:
-        subprocess.run(
-            kg_cmd("extract", str(corpus)),
-            env=env_for(crashed, llm),
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        run_kg(env_for(crashed, llm), "extract", str(corpus))
         redone = llm.requests
     assert outputs(crashed) == outputs(clean)
     assert redone <= total - (kill_at - 1), (redone, total, kill_at)
 
     with FakeLLM() as llm:  # and an unchanged corpus costs nothing
-        subprocess.run(
-            kg_cmd("extract", str(corpus)),
-            env=env_for(crashed, llm),
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        run_kg(env_for(crashed, llm), "extract", str(corpus))
         assert llm.requests == 0
 
 
 def store_counts(workspace: Path) -> dict[str, int]:
-    proc = subprocess.run(
-        kg_cmd("status", "--json"),
-        env=env_for(workspace),
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_kg(env_for(workspace), "status", "--json")
     return json.loads(proc.stdout)["store_counts"]
 
 
@@ -129,22 +110,16 @@ def store_counts(workspace: Path) -> dict[str, int]:
 def test_killed_load_resumes_to_exact_counts(tmp_path: Path, delay: float) -> None:
     corpus = make_corpus(tmp_path / "corpus")
     ws = tmp_path / ".kg"
-    subprocess.run(
-        kg_cmd("extract", str(corpus), "--spacy-only"),
-        env=env_for(ws),
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    run_kg(env_for(ws), "extract", str(corpus), "--spacy-only")
     proc = subprocess.Popen(
         kg_cmd("load"), env=env_for(ws), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     time.sleep(delay)
     proc.kill()
     proc.wait(timeout=60)
-    subprocess.run(kg_cmd("load"), env=env_for(ws), check=True, capture_output=True, timeout=600)
+    run_kg(env_for(ws), "load")
     first = store_counts(ws)
-    subprocess.run(kg_cmd("load"), env=env_for(ws), check=True, capture_output=True, timeout=600)
+    run_kg(env_for(ws), "load")
     assert store_counts(ws) == first
     manifest = json.loads((ws / "manifest.json").read_text())
     assert first["Document"] == manifest["counts"]["documents"]
