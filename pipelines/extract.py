@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ from kg.models import (
 )
 from kg.ontology import Ontology, load_ontology
 from kg.resolution import resolve
+from pipelines.extraction.results import ChunkResult, RelationSpan
 
 if TYPE_CHECKING:
     from kg.config import Settings
@@ -62,28 +63,6 @@ _PRONOUNS = frozenset(
         "which", "here", "there", "someone", "something",
     ]
 )  # fmt: skip
-
-
-# ---------------------------------------------------------------- results of one chunk
-
-
-@dataclass
-class RelationSpan:
-    """A relation with the argument spans it was anchored to (document offsets), for scoring."""
-
-    relation: Relation
-    head_span: tuple[int, int]
-    tail_span: tuple[int, int]
-
-
-@dataclass
-class ChunkResult:
-    chunk: Chunk
-    summary: str = ""
-    entities: list[Entity] = field(default_factory=list)
-    relations: list[RelationSpan] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    usage: LLMUsage = field(default_factory=LLMUsage)
 
 
 # ---------------------------------------------------------------- prompt

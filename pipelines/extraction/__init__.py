@@ -1,0 +1,1 @@
+"""Extraction as a package of stages: documents -> chunks -> candidates -> extractions -> graph."""
