@@ -129,6 +129,12 @@ def extract(
         int | None, typer.Option(help="Parallel LLM requests (for a remote server pool).")
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Characters per chunk.")] = None,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links", help="Also read links that point outside the given folders."
+        ),
+    ] = False,
 ) -> None:
     """Read documents, find entities (spaCy) and relations (LLM), write the graph to the workspace.
 
@@ -137,7 +143,11 @@ def extract(
 
     with _friendly_errors():
         settings = _settings(
-            workspace, ontology=ontology, llm_concurrency=concurrency, chunk_size=chunk_size
+            workspace,
+            ontology=ontology,
+            llm_concurrency=concurrency,
+            chunk_size=chunk_size,
+            follow_links=follow_links or None,
         )
         for p in paths:
             if not p.exists():

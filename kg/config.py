@@ -27,6 +27,7 @@ class Settings(BaseModel):
     chunk_size: int = 1500
     chunk_overlap: int = 150
     max_file_bytes: int = 20_000_000
+    follow_links: bool = False  # read links that point outside the folder given to extract
     # LLM: any OpenAI-compatible server; None starts kg's offline model
     llm_base_url: str | None = None
     llm_model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"

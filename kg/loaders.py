@@ -6,8 +6,11 @@ as text must never stop a run, so each one becomes a ``SkippedFile`` the CLI pri
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,14 +47,25 @@ _BOMS = (
 
 
 def iter_documents(paths: Sequence[Path], settings: Settings) -> Iterator[Document | SkippedFile]:
-    """Documents from files and folders (recursive, sorted); duplicates by content collapse."""
+    """Documents from files and folders (recursive, sorted); duplicates by content collapse.
+
+    A link that resolves outside the folder it was found in is skipped (a ``passwd`` link in a
+    notes folder must not become searchable) unless ``settings.follow_links``."""
     seen: dict[str, str] = {}
+    follow = settings.follow_links
     for given in paths:
         given = Path(given)
         if not given.exists() and not given.is_symlink():
             raise FileNotFoundError(f"no such file or folder: {given}")
         root = given if given.is_dir() else given.parent
-        for file in _walk(given):
+        for file, escaped in _walk(given, follow):
+            if escaped:
+                rel = _rel(file, root)
+                yield SkippedFile(
+                    path=rel,
+                    reason=f"link to {escaped}, outside {given}; pass --follow-links to read it",
+                )
+                continue
             for item in _load_file(file, root, settings):
                 if isinstance(item, Document):
                     first = seen.get(item.id)
@@ -62,14 +76,20 @@ def iter_documents(paths: Sequence[Path], settings: Settings) -> Iterator[Docume
                 yield item
 
 
-def _walk(given: Path) -> Iterator[Path]:
-    """Files under ``given`` in sorted order; hidden entries and symlink loops are skipped."""
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _walk(given: Path, follow: bool = False) -> Iterator[tuple[Path, str | None]]:
+    """(file, None) under ``given`` in sorted order, or (link, its target) for a link that
+    leaves ``given``; hidden entries and symlink loops are skipped."""
     if not given.is_dir():
-        yield given
+        yield given, None  # a file named on the command line is the user's explicit choice
         return
+    root = os.path.realpath(given)
     visited: set[str] = set()
 
-    def visit(folder: Path) -> Iterator[Path]:
+    def visit(folder: Path) -> Iterator[tuple[Path, str | None]]:
         real = os.path.realpath(folder)
         if real in visited:  # a symlink loop or a second link to a folder already read
             return
@@ -82,6 +102,11 @@ def _walk(given: Path) -> Iterator[Path]:
             if entry.name.startswith("."):
                 continue
             path = Path(entry.path)
+            if not follow and entry.is_symlink():
+                target = os.path.realpath(path)
+                if os.path.exists(target) and not _inside(target, root):
+                    yield path, target
+                    continue
             try:
                 is_dir = entry.is_dir(follow_symlinks=True)
             except OSError:
@@ -89,7 +114,7 @@ def _walk(given: Path) -> Iterator[Path]:
             if is_dir:
                 yield from visit(path)
             else:
-                yield path
+                yield path, None
 
     yield from visit(given)
 
@@ -158,6 +183,8 @@ def _binary_kind(data: bytes) -> str | None:
 
 
 def _decode(data: bytes) -> tuple[str, list[str]]:
+    """Text of a file: a BOM's encoding, else UTF-8, else the encoding charset-normalizer
+    detects (notes saved as latin-1 or cp1251 must not become "Fran\ufffdois")."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -168,8 +195,38 @@ def _decode(data: bytes) -> tuple[str, list[str]]:
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
-        text = data.decode("utf-8", errors="replace")
-        return text, [f"invalid UTF-8 at byte {exc.start}: undecodable bytes replaced with U+FFFD"]
+        first_bad = exc.start
+    utf8 = data.decode("utf-8", errors="replace")
+    bad = utf8.count("\ufffd")
+    multibyte = sum(1 for ch in utf8 if ord(ch) > 0x7F) - bad
+    if multibyte <= bad:  # mostly not UTF-8: detect the single-byte (or other) encoding
+        detected = _detect(data)
+        if detected is not None:
+            text, encoding = detected
+            return text, [f"not UTF-8: decoded as {encoding} (detected)"]
+    return utf8, [f"invalid UTF-8 at byte {first_bad}: undecodable bytes replaced with U+FFFD"]
+
+
+# a short text often fits several code pages equally well: Windows-1252 (what "latin-1" files
+# usually are) wins a tie, and legacy Mac/DOS/EBCDIC pages lose one
+_PREFERRED_ENCODING = "cp1252"
+_RARE_ENCODINGS = ("mac_", "cp437", "cp775", "cp85", "cp86", "hp_", "cp037", "cp500", "cp1140")
+
+
+def _detect(data: bytes) -> tuple[str, str] | None:
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        return None
+    least = min(m.chaos for m in matches)
+    tied = [m for m in matches if m.chaos <= least + 0.02]
+    for m in tied:
+        if _PREFERRED_ENCODING in m.could_be_from_charset:
+            return data.decode(_PREFERRED_ENCODING, errors="replace"), _PREFERRED_ENCODING
+    common = [m for m in tied if not m.encoding.startswith(_RARE_ENCODINGS)] or tied
+    best = max(common, key=lambda m: m.coherence)
+    return str(best), best.encoding
 
 
 def _clean(text: str) -> str:
@@ -213,24 +270,55 @@ def _pdf(data: bytes, rel: str) -> Document | SkippedFile:
 
     from pypdf import PdfReader
 
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                reader.decrypt("")
-            except Exception:
-                return SkippedFile(path=rel, reason="encrypted PDF")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        title = None
-        meta = reader.metadata
-        if meta is not None and meta.title:
-            title = str(meta.title)
-    except Exception as exc:  # pypdf raises many types on damaged files
-        return SkippedFile(path=rel, reason=f"unreadable PDF: {type(exc).__name__}: {exc}")
+    with _pypdf_messages() as notes:
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                try:
+                    reader.decrypt("")
+                except Exception:
+                    return SkippedFile(path=rel, reason="encrypted PDF")
+            pages = [(page.extract_text() or "").strip() for page in reader.pages]
+            title = None
+            meta = reader.metadata
+            if meta is not None and meta.title:
+                title = str(meta.title)
+        except Exception as exc:  # pypdf raises many types on damaged files
+            why = f" ({'; '.join(notes)})" if notes else ""
+            reason = f"unreadable PDF{why}: {type(exc).__name__}: {exc}"
+            return SkippedFile(path=rel, reason=reason)
     text = "\n\n".join(p for p in pages if p)
     if not text.strip():
         return SkippedFile(path=rel, reason="PDF has no extractable text (scanned?)")
-    return _document(rel, text, title, [], fmt="pdf")
+    return _document(rel, text, title, [f"PDF: {n}" for n in notes], fmt="pdf")
+
+
+_PYPDF_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pypdf_messages() -> Iterator[list[str]]:
+    """pypdf's warnings while reading one file, collected instead of printed: on their own
+    ("EOF marker not found") they do not say which file they are about."""
+    notes: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage().strip()
+            if message and message not in notes:
+                notes.append(message)
+
+    logger = logging.getLogger("pypdf")
+    handler = _Collect(logging.WARNING)
+    with _PYPDF_LOCK:
+        propagate = logger.propagate
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            yield notes
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
 
 
 class _HTMLText(HTMLParser):

@@ -126,3 +126,63 @@ def test_size_limit(tmp_path: Path) -> None:
     docs, skipped = load(tmp_path, max_file_bytes=1000)
     assert docs == []
     assert "too large" in skipped[0].reason
+
+
+def test_symlink_out_of_the_folder_is_skipped(tmp_path: Path) -> None:
+    notes, outside = tmp_path / "notes", tmp_path / "outside"
+    notes.mkdir()
+    outside.mkdir()
+    (notes / "mine.txt").write_text("my own note about PCA", encoding="utf-8")
+    (outside / "secret.txt").write_text("root:x:0:0:root:/root:/bin/bash", encoding="utf-8")
+    (outside / "deep").mkdir()
+    (outside / "deep" / "more.txt").write_text("another secret file", encoding="utf-8")
+    (notes / "passwd_link.txt").symlink_to(outside / "secret.txt")
+    (notes / "dir_link").symlink_to(outside / "deep", target_is_directory=True)
+    (notes / "zz_inside.txt").symlink_to(notes / "mine.txt")  # stays inside: read (a duplicate)
+    docs, skipped = load(notes)
+    assert [d.path for d in docs] == ["mine.txt"]
+    reasons = {s.path: s.reason for s in skipped}
+    assert reasons.pop("zz_inside.txt") == "duplicate of mine.txt"
+    assert set(reasons) == {"passwd_link.txt", "dir_link"}
+    for reason in reasons.values():
+        assert "outside" in reason and "--follow-links" in reason
+    # an explicit --follow-links reads them
+    docs, skipped = load(notes, follow_links=True)
+    assert sorted(d.path for d in docs) == ["dir_link/more.txt", "mine.txt", "passwd_link.txt"]
+
+
+def test_broken_pdf_reason_names_the_problem_and_nothing_is_logged_bare(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "broken.pdf").write_bytes(_pdf_with_text("Truncated notes")[:-40])
+    with caplog.at_level("WARNING"):
+        docs, skipped = load(tmp_path)
+    assert docs == []
+    assert skipped[0].path == "broken.pdf"
+    assert "EOF marker not found" in skipped[0].reason
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("François Truffaut a réalisé des films très célèbres.\n", "latin-1"),
+        ("Über die Größe der Straße in München — Notizen.\n", "cp1252"),
+        ("Заметки о кластеризации методом k-средних и о PCA.\n", "cp1251"),
+    ],
+)
+def test_non_utf8_text_is_decoded_by_detection(tmp_path: Path, text: str, encoding: str) -> None:
+    (tmp_path / "note.txt").write_bytes(text.encode(encoding))
+    docs, skipped = load(tmp_path)
+    assert skipped == []
+    assert docs[0].text == text
+    assert "\ufffd" not in docs[0].text
+    assert any("not UTF-8" in w for w in docs[0].warnings)
+
+
+def test_utf8_with_one_stray_byte_stays_utf8(tmp_path: Path) -> None:
+    text = "Café notes: naïve Bayes, Müller’s k-means — " * 20
+    (tmp_path / "note.txt").write_bytes(text.encode("utf-8") + b"\xff end\n")
+    docs, _ = load(tmp_path)
+    assert docs[0].text.startswith("Café notes: naïve Bayes, Müller’s k-means")
+    assert docs[0].text.count("\ufffd") == 1
