@@ -449,6 +449,40 @@ def eval_scierc(
     _run_eval(lambda: evaluate_scierc(path, limit, spacy_only=spacy_only), as_json, "SciERC")
 
 
+@eval_app.command("graph")
+def eval_graph(
+    gold: Annotated[Path, typer.Argument(help="Gold facts JSONL: file, head, relation, tail, …")],
+    workspace: WorkspaceOpt = None,
+    any_file: Annotated[
+        bool, typer.Option("--any-file", help="Match names in every file, not the fact's own.")
+    ] = False,
+    show_facts: Annotated[
+        bool, typer.Option("--facts", help="Also list every gold fact and what it matched.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Graph quality against gold facts: entity and fact recall (any type and typed),
+    the share of RELATED_TO edges and entities per 10 KB of text."""
+    from rich.markup import escape
+
+    from kg.evaluation.graph import GoldFileError, evaluate_graph, facts_table, load_gold
+
+    with _friendly_errors():
+        try:
+            facts = load_gold(gold)
+        except GoldFileError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2) from None
+        ws = _workspace(_settings(workspace))
+        result = evaluate_graph(ws, facts, gold_name=gold.name, same_file=not any_file)
+        if as_json:
+            _print_json(result.model_dump())
+            return
+        _report(result.summary(), False, f"graph vs {gold.name}")
+        if show_facts:
+            out.print(facts_table(result))
+
+
 @eval_app.command("qa")
 def eval_qa(
     path: Annotated[Path, typer.Argument(help="JSONL: question, answer_contains, gold_docs.")],
