@@ -79,7 +79,7 @@ def test_check_gold_reports_bad_types() -> None:
 def test_name_matching_is_conservative() -> None:
     names = ["Unsupervised learning", "ICA", "K means clustering Algorithm", "GANs",
              "Anomlay detection", "Principal Component Analysis (PCA)", "self-supervised learning",
-             "Ridgeregression", "GPT-2"]  # fmt: skip
+             "Ridgeregression", "GPT-2", "Bleu(Bilinguial Evaluation Understudy"]  # fmt: skip
     index = NameIndex([Entity.make(n, "Concept") for n in names])
 
     def hits(name: str) -> list[str]:
@@ -92,6 +92,7 @@ def test_name_matching_is_conservative() -> None:
     assert hits("anomaly detection") == ["Anomlay detection"]  # one typo in a long word
     assert hits("Ridge regression") == ["Ridgeregression"]
     assert hits("GPT-3") == [] and hits("GPT") == []
+    assert hits("BLEU") == ["Bleu(Bilinguial Evaluation Understudy"]  # a parenthesis left open
     assert hits("principal component analysis") == ["Principal Component Analysis (PCA)"]
     assert hits("independent component analysis") == ["ICA"]  # its acronym, and only that
     assert [m.rule for m in index.match("ica")] == ["exact"]

@@ -40,10 +40,13 @@ def tokens(name: str) -> tuple[str, ...]:
 
 
 def variants(name: str) -> list[str]:
-    """The name, the name without its parenthesis, and what the parenthesis holds."""
+    """The name, the name without its parenthesis, and what the parenthesis holds.
+
+    A parenthesis left open ("Bleu(Bilingual Evaluation Understudy") runs to the end."""
     out = [name]
-    inner = [m.strip() for m in _PAREN.findall(name) if m.strip()]
-    outer = _PAREN.sub(" ", name).strip()
+    closed = name + ")" if name.count("(") > name.count(")") else name
+    inner = [m.strip() for m in _PAREN.findall(closed) if m.strip()]
+    outer = _PAREN.sub(" ", closed).strip()
     if inner and outer:
         out.append(outer)
         out.extend(inner)
