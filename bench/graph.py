@@ -113,6 +113,8 @@ def write(out: dict[str, Any], results: Path) -> None:
         "canonical form, acronym or one-typo whole-word fuzzy rule, among the entities mentioned "
         "in the fact's own file. Entities per 10 KB count every entity per 10,000 characters.",
         "",
+        *(f"- {note}" for note in out.get("notes", [])),
+        "",
     ]
     for run in out["runs"]:
         if "by_file" not in run:
@@ -133,6 +135,7 @@ def main() -> int:
     parser.add_argument("--extract-args", default="", help="Extra `kg extract` arguments.")
     parser.add_argument("--seeds", type=Path, default=SEEDS, help="The seed corpus folder.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Where to write results.")
+    parser.add_argument("--note", action="append", default=[], help="A line for the notes.")
     parser.add_argument("--no-write", action="store_true", help="Print only.")
     args = parser.parse_args()
     extra = shlex.split(args.extract_args)
@@ -146,6 +149,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": commit,
         "runs": runs,
+        "notes": args.note,
     }
     print(table(runs))
     if not args.no_write:
