@@ -50,12 +50,39 @@ class RelationType(BaseModel):
         return v
 
 
+class StructureKind(BaseModel):
+    """A kind of table column or list label, named by header words ("Topics Covered" -> topic)."""
+
+    name: str
+    type: str  # the entity type its cells get
+    keywords: list[str]  # singular, lower case; a header or label word matching one names the kind
+    suffixes: list[str] = Field(default_factory=list)  # a name ending in one gets this type
+    split_and: bool = True  # "a and b" is two items (false for titles: "ML with X and Y")
+
+
+class StructureRelation(BaseModel):
+    """Items of kind ``head`` relate to items of kind ``tail`` in one row, section or record."""
+
+    head: str
+    tail: str
+    type: str
+
+
+class StructureRules(BaseModel):
+    """The declarative part of structure-aware extraction (tables, headings, ``Label:`` lines)."""
+
+    kinds: list[StructureKind] = Field(default_factory=list)  # earlier kinds win ties
+    relations: list[StructureRelation] = Field(default_factory=list)
+    max_words: int = 8  # longer cells and items are prose, not names
+
+
 class Ontology(BaseModel):
     name: str
     description: str = ""
     entity_types: list[EntityType]
     relation_types: list[RelationType]
     fallback_entity_type: str = "Concept"
+    structure: StructureRules = Field(default_factory=StructureRules)
 
     @model_validator(mode="after")
     def _consistent(self) -> Ontology:
@@ -66,6 +93,14 @@ class Ontology(BaseModel):
             unknown = [t for t in rel.head + rel.tail if t not in names]
             if unknown:
                 raise ValueError(f"relation {rel.name} names unknown entity types {unknown}")
+        kinds = {k.name for k in self.structure.kinds}
+        for kind in self.structure.kinds:
+            if kind.type not in names:
+                raise ValueError(f"structure kind {kind.name} has unknown type {kind.type!r}")
+        rel_names = {r.name for r in self.relation_types}
+        for sr in self.structure.relations:
+            if sr.head not in kinds or sr.tail not in kinds or sr.type not in rel_names:
+                raise ValueError(f"structure relation {sr} names an unknown kind or relation")
         return self
 
     @property

@@ -1,0 +1,262 @@
+"""Headings, bullet lists and ``Label: a, b, c`` lines.
+
+A heading either names an entity (``## Course: Machine Learning Specialization``), names the kind
+of what is listed under it (``### Tools used``, ``## Topics covered in X``) or neither; a section
+lasts until the next heading of the same or a higher level and inherits its parent's entity.
+A ``Label: a, b`` line (or ``Label:`` followed by a bullet list) lists items of the label's kind.
+Relations are emitted only where the ontology has a rule for (scope kind, item kind): the
+layout must say what the relation is, so a plain bullet under ``## Course: X`` relates to nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kg.ontology import StructureKind
+from pipelines.extraction.structure import Collector, Line, Placed
+from pipelines.extraction.structure_text import (
+    clean_item,
+    items_in,
+    kind_of,
+    looks_like_prose,
+    only_kind_words,
+    words,
+)
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_SETEXT = re.compile(r"^ {0,3}(={3,}|-{3,})\s*$")
+_BULLET = re.compile(r"^(\s*)(?:[-*+•▪●◦‣]|\d{1,3}[.)])\s+(?=\S)")
+_LABEL = re.compile(r"(?P<label>[^:\n]{1,60}?)\s*:(?!//)\s*(?P<value>.*)$")
+_SCOPED = re.compile(r"^(?P<label>.+?)\s+(?:in|from|of|for)\s+(?P<name>.+)$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z])")
+_DESCRIPTION = re.compile(r"\s+[-–—]\s+|:\s+|\s+=\s+")
+MAX_LABEL_WORDS = 5
+
+
+@dataclass
+class Label:
+    kind: StructureKind
+    scope: Placed | None = None  # "Topics covered in X": X
+
+
+@dataclass
+class Section:
+    level: int
+    scope: Placed | None = None
+    kind: StructureKind | None = None
+
+
+@dataclass
+class _State:
+    sections: list[Section] = field(default_factory=lambda: [Section(0)])
+    record: list[tuple[StructureKind, list[Placed], tuple[int, int]]] = field(default_factory=list)
+    pending: tuple[Label, int] | None = None  # a "Label:" waiting for its bullets (+ indent)
+    list_indent: int | None = None
+
+    @property
+    def scope(self) -> Placed | None:
+        return next((s.scope for s in reversed(self.sections) if s.scope is not None), None)
+
+
+def _label_kind(collector: Collector, label: str, strict: bool) -> StructureKind | None:
+    """The kind a label names: only kind words and filler, or (not strict) a kind head noun."""
+    ws = label.split()
+    if not ws or len(ws) > MAX_LABEL_WORDS or re.search(r"\d", label):
+        return None
+    kind = kind_of(label, collector.rules)
+    if kind is None:
+        return None
+    if only_kind_words(label, kind):
+        return kind
+    last = words(label)[-1:]
+    keyword_words = {w for kw in kind.keywords for w in words(kw)[-1:]}
+    return kind if not strict and last and last[0] in keyword_words else None
+
+
+def parse_label(
+    collector: Collector, start: int, end: int, strict: bool, source: str
+) -> Label | None:
+    """The kind a label or heading lists, and the entity it scopes when it names one."""
+    text = collector.text[start:end].strip(" *_#")
+    kind = _label_kind(collector, text, strict)
+    if kind is not None:
+        return Label(kind)
+    m = _SCOPED.match(collector.text[start:end])
+    if not m:
+        return None
+    kind = _label_kind(collector, m.group("label"), strict=True)
+    if kind is None:
+        return None
+    item = clean_item(collector.text, start + m.start("name"), end, collector.rules)
+    if item is None:
+        return Label(kind)
+    named = kind_of(item.name, collector.rules)
+    by_name = {k.name: k for k in collector.rules.kinds}
+    heads = [by_name[r.head] for r in collector.rules.relations if r.tail == kind.name]
+    head = named if named in heads else (heads[0] if heads else None)
+    if head is None:
+        return Label(kind)
+    placed = collector.place(item, head)
+    return Label(kind, placed if collector.entity(placed, source) else None)
+
+
+def _value_end(text: str, start: int, end: int) -> int:
+    """A label's value ends at the first sentence end: what follows is prose about it."""
+    m = _SENTENCE_END.search(text, start, end)
+    return m.start() if m else end
+
+
+def _list_items(
+    collector: Collector, kind: StructureKind, start: int, end: int
+) -> list[tuple[Placed, Placed | None]]:
+    """Items of a label value or bullet; nothing when any part of it is prose."""
+    text = collector.text
+    if looks_like_prose(text[start:end], collector.rules.max_words):
+        return []
+    out = []
+    for item, versus in items_in(text, start, end, kind, collector.rules, colon=False):
+        p = collector.place(item, kind)
+        out.append((p, collector.place(versus, kind) if versus else None))
+    return out
+
+
+def _emit(
+    collector: Collector,
+    subject: Placed | None,
+    kind: StructureKind,
+    found: list[tuple[Placed, Placed | None]],
+    line: tuple[int, int],
+    extractor: str,
+) -> list[Placed]:
+    placed = []
+    rel = collector.rule(subject.kind, kind) if subject is not None else None
+    for p, versus in found:
+        if not collector.entity(p, extractor):
+            continue
+        placed.append(p)
+        collector.item_extras(p, extractor, line)
+        if versus is not None:
+            collector.compared(p, versus, extractor, line)
+        if subject is not None and rel is not None:
+            collector.relation(subject, rel, p, [line, (p.item.start, p.item.end)], extractor)
+    return placed
+
+
+def _heading(collector: Collector, state: _State, level: int, start: int, end: int) -> None:
+    while state.sections[-1].level >= level:
+        state.sections.pop()
+    parent = state.scope
+    section = Section(level)
+    text = collector.text
+    m = _LABEL.match(text, start, end)
+    if m and m.group("value").strip():
+        kind = _label_kind(collector, m.group("label"), strict=False)
+        if kind is not None:  # "## Course: X"
+            found = _list_items(collector, kind, m.start("value"), end)
+            placed = _emit(collector, parent, kind, found, (start, end), "heading")
+            if len(placed) == 1:
+                section.scope = placed[0]
+            state.sections.append(section)
+            return
+    label = parse_label(collector, start, end, strict=True, source="heading")
+    if label is not None:
+        section.kind, section.scope = label.kind, label.scope
+    state.sections.append(section)
+
+
+def _bullet_item(collector: Collector, start: int, end: int) -> tuple[int, int]:
+    """A bullet under a kind names its item first: "PyTorch – for training" is PyTorch."""
+    m = _DESCRIPTION.search(collector.text, start, end)
+    return (start, m.start()) if m else (start, end)
+
+
+def _label_line(
+    collector: Collector, state: _State, start: int, end: int, line: tuple[int, int]
+) -> bool:
+    m = _LABEL.match(collector.text, start, end)
+    if not m:
+        return False
+    label = parse_label(collector, m.start("label"), m.end("label"), strict=False, source="list")
+    if label is None:
+        return False
+    v_start, v_end = m.start("value"), _value_end(collector.text, m.start("value"), end)
+    if not collector.text[v_start:v_end].strip():
+        state.pending = (label, -1)
+        return True
+    found = _list_items(collector, label.kind, v_start, v_end)
+    line = (line[0], v_end)
+    subject = label.scope
+    if subject is None:  # a record: "Course: X" then "Topics: a, b"
+        for kind, items, _ in state.record:
+            if len(items) == 1 and collector.rule(kind, label.kind):
+                subject = items[0]
+    subject = subject or state.scope
+    placed = _emit(collector, subject, label.kind, found, line, "list")
+    if len(placed) == 1:  # a single item may be the subject of later record lines
+        for kind, items, span in state.record:
+            rel = collector.rule(label.kind, kind)
+            if rel:
+                for t in items:
+                    collector.relation(placed[0], rel, t, [(span[0], line[1]), line], "list")
+    state.record.append((label.kind, placed, line))
+    return True
+
+
+def extract_sections(collector: Collector, lines: list[Line], skip: set[int]) -> None:
+    """Run the heading, bullet and label rules over the lines outside tables and code."""
+    state = _State()
+    for n, ln in enumerate(lines):
+        if ln.code or ln.index in skip:
+            state.record, state.pending = [], None
+            continue
+        if ln.blank:
+            state.record = []
+            continue
+        line = (ln.start + len(ln.text) - len(ln.text.lstrip()), ln.start + len(ln.text.rstrip()))
+        nxt = lines[n + 1] if n + 1 < len(lines) else None
+        atx = _ATX.match(ln.text)
+        setext = (
+            nxt is not None and nxt.index not in skip and not nxt.code
+            and _SETEXT.match(nxt.text) and not _BULLET.match(ln.text)
+        )
+        if atx or setext:
+            state.record, state.pending, state.list_indent = [], None, None
+            if atx:
+                level, start = len(atx.group(1)), ln.start + atx.start(2)
+                end = ln.start + atx.end(2)
+            else:
+                level, (start, end) = (1 if nxt.text.strip()[0] == "=" else 2), line
+            if end > start:
+                _heading(collector, state, level, start, end)
+            continue
+        if _SETEXT.match(ln.text) and n > 0 and _ATX.match(lines[n - 1].text) is None:
+            continue  # the underline of a setext heading (or a rule)
+        bullet = _BULLET.match(ln.text)
+        start = ln.start + (bullet.end() if bullet else len(ln.text) - len(ln.text.lstrip()))
+        end = line[1]
+        if _label_line(collector, state, start, end, line):
+            continue
+        state.record = []
+        if bullet is None:
+            state.pending = None
+            continue
+        indent = len(bullet.group(1).expandtabs(4))
+        if state.pending is not None:
+            label, base = state.pending
+            if base < 0:
+                state.pending = (label, indent)
+                base = indent
+            if indent == base:
+                s, e = _bullet_item(collector, start, end)
+                found = _list_items(collector, label.kind, s, e)
+                _emit(collector, label.scope or state.scope, label.kind, found, line, "list")
+            continue
+        section = state.sections[-1]
+        if section.kind is not None:
+            if state.list_indent is None or indent < state.list_indent:
+                state.list_indent = indent
+            if indent == state.list_indent:
+                s, e = _bullet_item(collector, start, end)
+                found = _list_items(collector, section.kind, s, e)
+                _emit(collector, state.scope, section.kind, found, line, "heading")
