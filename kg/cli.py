@@ -354,8 +354,13 @@ def serve(
     neo4j: Neo4jOpt = False,
 ) -> None:
     """Start the Gradio chatbot (at /ui) and the HTTP API (at /v1, docs at /docs)."""
-    from kg.server import serve as run_server
+    from kg.procs import Stopped, raise_on_stop_signals
 
+    raise_on_stop_signals()  # from here a SIGTERM or Ctrl-C at any moment exits 0 or 130
+    try:
+        from kg.server import serve as run_server
+    except Stopped as stop:
+        raise typer.Exit(stop.exit_code) from None
     with _friendly_errors():
         run_server(
             _settings(workspace, neo4j),

@@ -10,14 +10,16 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import signal
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from kg.config import Settings
+from kg.procs import Stopped, raise_on_stop_signals
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -72,8 +74,45 @@ def serve(
     api_key: str | None = None,
     share: bool = False,
     use_llm: bool = True,
-) -> None:
-    """Run the API and chatbot until interrupted."""
+    *,
+    exit_process: bool = True,
+) -> int:
+    """Run the API and chatbot until SIGTERM (exit 0) or Ctrl-C (exit 130), at any moment, even
+    while starting; then stop what this process started (its FalkorDB, its LLM server).
+
+    With ``exit_process`` the process then ends with ``os._exit``: interpreter shutdown with
+    native threads still running (ONNX Runtime, tokenizers) can abort with "terminate called
+    without an active exception"."""
+    raise_on_stop_signals()
+    started: dict[str, Any] = {}
+    try:
+        code = _run(started, settings, host, port, auth, api_key, share, use_llm)
+    except Stopped as stop:
+        code = stop.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the cleanup must finish
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_started(started.get("app"))
+    if exit_process:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    return code
+
+
+def _run(
+    started: dict[str, Any],
+    settings: Settings,
+    host: str,
+    port: int,
+    auth: str | None,
+    api_key: str | None,
+    share: bool,
+    use_llm: bool,
+) -> int:
     import uvicorn
 
     auth = auth or os.environ.get("KG_AUTH") or None
@@ -87,14 +126,36 @@ def serve(
             "party); use --host with --auth instead.",
             file=sys.stderr,
         )
-    app = build(settings, auth=auth, api_key=api_key, use_llm=use_llm)
+    app = started["app"] = build(settings, auth=auth, api_key=api_key, use_llm=use_llm)
     threading.Thread(target=warm_up, args=(app.state.kg,), name="kg-warm-up", daemon=True).start()
     shown = "localhost" if is_loopback(host) else host
     print(f"kg: chatbot at http://{shown}:{port}/ui/ · API docs at http://{shown}:{port}/docs")
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
-    finally:
-        app.state.kg.close()  # stops the embedded FalkorDB this process started
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,  # an open chat stream must not hold up a stop
+    )
+    server = uvicorn.Server(config)
+    # uvicorn handles SIGINT/SIGTERM while it runs, then re-raises them: they become Stopped
+    server.run()
+    return 0 if server.started else 1  # not started: the port is taken (uvicorn said so)
+
+
+def stop_started(app: FastAPI | None) -> None:
+    """Stop the embedded FalkorDB and the offline LLM server this process started."""
+    kg = getattr(getattr(app, "state", None), "kg", None)
+    if kg is not None:
+        try:
+            kg.close()
+        except Exception as exc:  # report, and still stop the LLM server
+            print(f"kg: could not close the store cleanly: {exc}", file=sys.stderr)
+    runtime = sys.modules.get("kg.llm.runtime")  # imported only if an LLM server was started
+    if runtime is not None:
+        with contextlib.suppress(Exception):
+            runtime.stop_own_servers()
 
 
 def warm_up(kg: object) -> None:

@@ -263,13 +263,16 @@ _started: list[ServerState] = []
 _children: dict[int, subprocess.Popen[bytes]] = {}  # kept so they are reaped, not GC-warned
 
 
-def _stop_own_at_exit() -> None:
-    for state in _started:
+def stop_own_servers() -> None:
+    """Stop the servers this process started and did not detach (also run at exit)."""
+    for state in list(_started):
         if not state.detached:
             _terminate(state.pid)
+            _forget(state.pid)
+            _started.remove(state)
 
 
-atexit.register(_stop_own_at_exit)
+atexit.register(stop_own_servers)
 
 
 def start_server(settings: Settings, *, detach: bool = False) -> ServerState:

@@ -1,0 +1,160 @@
+"""Stopping `kg serve` with SIGTERM or Ctrl-C (SIGINT) at any moment stops what it started.
+
+Real subprocesses: `kg serve --no-llm` over a small workspace; the embedded FalkorDB it starts
+(its redis-server, in a session of its own so a terminal's Ctrl-C does not reach it) must be
+gone once kg exits, and kg must exit 0 on SIGTERM, 130 on SIGINT, never abort.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kg.procs import pid_alive
+
+KG = str(Path(sys.executable).parent / "kg")
+EXPECTED = {signal.SIGTERM: 0, signal.SIGINT: 130}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.real_kg import build_workspace
+
+    return build_workspace(tmp_path_factory.mktemp("signals")).workspace
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _store_pids(workspace: Path) -> set[int]:
+    """Every live process that serves this workspace's store (redis-server --dir <store>)."""
+    store = str((workspace / "store").resolve())
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if store.encode() in args and pid_alive(int(entry.name)):
+            found.add(int(entry.name))
+    return found
+
+
+def _recorded_store_pid(workspace: Path) -> int | None:
+    try:
+        return int(json.loads((workspace / "store" / "server.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@pytest.fixture
+def serve(workspace: Path) -> Iterator[callable]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> tuple[subprocess.Popen[bytes], str]:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [KG, "serve", "--no-llm", "--port", str(port), "-w", str(workspace)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        procs.append(proc)
+        return proc, f"http://127.0.0.1:{port}"
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in _store_pids(workspace):  # never leave one behind for the next test
+        os.kill(pid, signal.SIGKILL)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            if httpx.get(f"{url}/readyz", timeout=30).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("kg serve did not become ready")
+
+
+def _wait_handling_sigterm(proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Until the process catches SIGTERM (the SigCgt mask in /proc): Python itself only
+    catches SIGINT, so this is the moment `kg serve` took charge of stopping."""
+    deadline = time.monotonic() + seconds
+    bit = 1 << (signal.SIGTERM - 1)
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        with contextlib.suppress(OSError, StopIteration, ValueError):
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            caught = next(ln for ln in status.splitlines() if ln.startswith("SigCgt:"))
+            if int(caught.split()[1], 16) & bit:
+                return
+        time.sleep(0.02)
+    raise AssertionError("kg serve never installed its SIGTERM handler")
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> tuple[int, str]:
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"kg serve ignored {sig.name} for 60 s") from None
+    return proc.returncode, err.decode(errors="replace")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_after_start_stops_the_store_it_started(
+    serve: callable, workspace: Path, sig: signal.Signals
+) -> None:
+    proc, url = serve()
+    _wait_ready(proc, url)  # /readyz opens the store: kg has started its redis-server
+    store_pid = _recorded_store_pid(workspace)
+    assert store_pid is not None and pid_alive(store_pid)
+    code, err = _stop(proc, sig)
+    assert code == EXPECTED[sig], err
+    assert "Traceback" not in err and "terminate called" not in err, err
+    deadline = time.monotonic() + 10
+    while pid_alive(store_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(store_pid), f"redis-server {store_pid} outlived kg serve"
+    assert _store_pids(workspace) == set()
+
+
+@pytest.mark.parametrize("delay", [0.0, 1.0, 2.5])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_while_starting_exits_cleanly(
+    serve: callable, workspace: Path, sig: signal.Signals, delay: float
+) -> None:
+    proc, _url = serve()
+    _wait_handling_sigterm(proc)  # kg (not the bare interpreter) is in charge from here on
+    time.sleep(delay)
+    code, err = _stop(proc, sig)
+    assert code == EXPECTED[sig], err
+    assert "Traceback" not in err and "terminate called" not in err, err
+    time.sleep(0.5)
+    assert _store_pids(workspace) == set()
