@@ -102,7 +102,7 @@ def write(out: dict[str, Any], results: Path) -> None:
         "# kg eval graph benchmark",
         "",
         f"Machine: {out['machine']}, CPU only (shared); measured {out['date']}; "
-        f"kg commit {out['commit']}.",
+        f"kg commit {out['commit'] or 'unknown'}.",
         "",
         table(out["runs"]),
         "",
@@ -135,14 +135,18 @@ def main() -> int:
     parser.add_argument("--extract-args", default="", help="Extra `kg extract` arguments.")
     parser.add_argument("--seeds", type=Path, default=SEEDS, help="The seed corpus folder.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Where to write results.")
+    parser.add_argument("--commit", default="", help="The commit measured (for an export).")
     parser.add_argument("--note", action="append", default=[], help="A line for the notes.")
     parser.add_argument("--no-write", action="store_true", help="Print only.")
     args = parser.parse_args()
     extra = shlex.split(args.extract_args)
     runs = [run_one(name, extra, args.seeds) for name in (args.only or list(CORPORA))]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+    commit = (
+        args.commit
+        or subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+    )
     out = {
         "machine": f"{platform.machine()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs",
