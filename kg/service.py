@@ -199,12 +199,9 @@ class KG:
         return self.retriever.link_entities(q)[:limit] or self._name_search(q, limit)
 
     def _name_search(self, q: str, limit: int) -> list[Entity]:
-        from rapidfuzz import fuzz, process
+        from kg.entity_search import search_names  # whole words: no 3-letter substring hits
 
-        entities = self._entities
-        names = {e.id: e.name for e in entities.values()}
-        best = process.extract(q, names, scorer=fuzz.WRatio, limit=limit, score_cutoff=60)
-        return [entities[key] for _, _, key in best]
+        return search_names(q, self._entities.values(), limit)
 
     @cached_property
     def _entities(self) -> dict[str, Entity]:
