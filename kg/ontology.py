@@ -58,6 +58,9 @@ class StructureKind(BaseModel):
     keywords: list[str]  # singular, lower case; a header or label word matching one names the kind
     suffixes: list[str] = Field(default_factory=list)  # a name ending in one gets this type
     split_and: bool = True  # "a and b" is two items (false for titles: "ML with X and Y")
+    # header words that name one item of the kind ("Accuracy"): such a column of numbers relates
+    # each row to the header itself
+    header_names: list[str] = Field(default_factory=list)
 
 
 class StructureRelation(BaseModel):
