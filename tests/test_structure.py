@@ -136,6 +136,24 @@ def test_tab_separated_table():
     assert facts(results) == {("Practical ML", "TAUGHT_BY", "Lena Okafor")}
 
 
+def test_score_columns_relate_rows_to_the_metric_in_the_header():
+    text = (
+        "| Model | Dataset | Test accuracy | F1 | Notes |\n"
+        "|---|---|---|---|---|\n"
+        "| ResNet-50 | CIFAR-10 | 93.2% | 0.91 | fast |\n"
+        "| BERT | SST-2 | - | 0.88 | |\n"
+    )
+    doc, _, results = run(text)
+    assert facts(results) == {
+        ("ResNet-50", "EVALUATED_BY", "Test accuracy"),
+        ("ResNet-50", "EVALUATED_BY", "F1"),
+        ("BERT", "EVALUATED_BY", "F1"),
+    }
+    f1 = entities(results)[("F1", "Metric")]
+    assert [m.text for m in f1.mentions] == ["F1"]
+    assert f1.mentions[0].start == doc.text.index(" F1 ") + 1  # the header cell
+
+
 def test_table_whose_header_names_no_kind_is_ignored():
     text = "| a | b |\n|---|---|\n| PyTorch | PCA |\n"
     _, _, results = run(text)

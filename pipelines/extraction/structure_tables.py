@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from kg.ontology import StructureKind
 from pipelines.extraction.structure import Collector, Line, Placed
-from pipelines.extraction.structure_text import items_in, kind_of
+from pipelines.extraction.structure_text import clean_item, is_junk, items_in, kind_of, words
 
 Cells = list[tuple[int, int]]
 _SEPARATOR_CELL = re.compile(r"^\s*:?-+:?\s*$")
@@ -96,23 +96,49 @@ def extract_tables(collector: Collector, lines: list[Line]) -> set[int]:
             if any(ln.index in used for ln in block):
                 continue
             kinds = [kind_of(collector.text[s:e], collector.rules) for s, e in head_cells]
+            named = [_header_item(collector, s, e) for s, e in head_cells]
+            kinds = [k or (n.kind if n else None) for k, n in zip(kinds, named, strict=True)]
             if not any(kinds):
                 continue
             used.update(ln.index for ln in block)
             for line, cells in rows:
-                _row(collector, line, cells, kinds)
+                _row(collector, line, cells, kinds, named)
     return used
 
 
+def _header_item(collector: Collector, start: int, end: int) -> Placed | None:
+    """A header that names one item of a kind ("Test accuracy", "BLEU"), as that item."""
+    ws = words(collector.text[start:end])
+    if not ws or len(ws) > 4:
+        return None
+    for kind in collector.rules.kinds:
+        for name in kind.header_names:
+            nw = words(name)
+            if nw and ws[-len(nw) :] == nw:
+                item = clean_item(collector.text, start, end, collector.rules)
+                return collector.place(item, kind, kind.type) if item else None
+    return None
+
+
 def _row(
-    collector: Collector, line: Line, cells: Cells, kinds: list[StructureKind | None]
+    collector: Collector,
+    line: Line,
+    cells: Cells,
+    kinds: list[StructureKind | None],
+    named: list[Placed | None],
 ) -> None:
     text = collector.text
     lead = len(line.text) - len(line.text.lstrip())
     row_span = (line.start + lead, line.start + len(line.text.rstrip()))
     columns: list[tuple[StructureKind, list[Placed]]] = []
-    for (start, end), kind in zip(cells, kinds, strict=False):
+    for (start, end), kind, header in zip(cells, kinds, named, strict=False):
         if kind is None:
+            continue
+        if header is not None:  # a score under "Accuracy" is a measurement of accuracy
+            value = text[start:end].strip()
+            numeric = bool(re.search(r"\d", value)) and is_junk(value, collector.rules.max_words)
+            if numeric and collector.entity(header, "table"):
+                columns.append((kind, [header]))
             continue
         placed: list[Placed] = []
         for item, versus in items_in(text, start, end, kind, collector.rules, colon=kind.split_and):
