@@ -25,6 +25,8 @@ class EntityType(BaseModel):
     label: str = ""  # the external name (e.g. SciERC's), when it differs from ``name``
     aliases: list[str] = Field(default_factory=list)  # other spellings an LLM may use
     spacy_labels: list[str] = Field(default_factory=list)
+    trained_labels: list[str] = Field(default_factory=list)  # labels of kg's trained NER (SciERC)
+    names: list[str] = Field(default_factory=list)  # a gazetteer: spans the ruler gives this type
 
     @field_validator("name")
     @classmethod
@@ -41,6 +43,10 @@ class RelationType(BaseModel):
     head: list[str] = Field(default_factory=list)  # empty = any entity type
     tail: list[str] = Field(default_factory=list)
     symmetric: bool = False
+    # labels of kg's trained relation model that mean this type, head -> tail as annotated ...
+    trained_labels: list[str] = Field(default_factory=list)
+    # ... or tail -> head ("A USED-FOR B" is "B USES A")
+    trained_labels_reversed: list[str] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -135,6 +141,25 @@ class Ontology(BaseModel):
             if key in {re.sub(r"[^A-Z0-9]", "", s.upper()) for s in (t.name, t.label) if s}:
                 return t.name
         return None
+
+    def trained_entity_type(self, label: str) -> str | None:
+        """Our type for a label of the trained NER (SciERC's), or None to drop the span."""
+        for t in self.entity_types:
+            if label in t.trained_labels:
+                return t.name
+        if any(t.trained_labels for t in self.entity_types):
+            return None  # the ontology maps trained labels explicitly; unmapped ones are dropped
+        return self.canonical_entity_type(label)
+
+    def trained_relation_type(self, label: str) -> tuple[str, bool] | None:
+        """(our type, reversed) for a label of the trained relation model, or None."""
+        for t in self.relation_types:
+            if label in t.trained_labels:
+                return t.name, False
+            if label in t.trained_labels_reversed:
+                return t.name, True
+        name = self.canonical_relation_type(label)
+        return (name, False) if name else None
 
     def allows(self, relation: str, head_type: str, tail_type: str) -> bool:
         rel = self.relation_type(relation)
