@@ -211,6 +211,25 @@ def test_heading_scopes_the_bullets_under_it():
     assert dls.relation.evidence[0].text == "- Dropout"
 
 
+def test_setext_headings_links_and_crlf():
+    text = (
+        "Project: Running Clusters\r\n=========================\r\n\r\n"
+        "Libraries\r\n---------\r\n\r\n"
+        "* [scikit-learn](https://scikit-learn.org) – KMeans and PCA\r\n"
+        "* `pandas`\r\n"
+    )
+    doc, _, results = run(text)
+    assert facts(results) == {
+        ("Running Clusters", "USES", "scikit-learn"),
+        ("Running Clusters", "USES", "pandas"),
+    }
+    # a "Project: X" line that is no heading scopes only its own record, not what follows
+    _, _, plain = run(text.replace("=========================\r\n", ""))
+    assert facts(plain) == set()
+    sk = entities(results)[("scikit-learn", "Tool")].mentions[0]
+    assert doc.text[sk.start - 1] == "[" and sk.text == "scikit-learn"
+
+
 def test_label_lines_relate_to_the_heading_entity_and_to_their_record():
     text = (
         "## Course: Machine Learning Specialization\n\n"

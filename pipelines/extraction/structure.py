@@ -13,6 +13,7 @@ contains it; entities get ``source`` and relations ``extractor`` "table", "headi
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from kg.models import Chunk, Document, Entity, Evidence, Mention, Relation, entity_id
@@ -81,19 +82,21 @@ class Collector:
         self.ontology = ontology
         self.rules = ontology.structure
         self.chunks = sorted(chunks, key=lambda c: (c.start, c.end))
+        self._starts = [c.start for c in self.chunks]
         self.results: dict[str, ChunkResult] = {}
         self._entities: dict[str, dict[str, Entity]] = {}
         self._relations: dict[str, dict[str, RelationSpan]] = {}
         self._known: set[str] = set()  # entity ids that have at least one mention
 
     def chunk_for(self, start: int, end: int) -> Chunk | None:
-        """The first chunk that contains the whole span."""
-        for c in self.chunks:
-            if c.start <= start and end <= c.end:
-                return c
-            if c.start > start:
-                break
-        return None
+        """The first chunk that contains the whole span (chunks overlap, so look back a few)."""
+        i = bisect_right(self._starts, start) - 1
+        found = None
+        while i >= 0 and self.chunks[i].end >= end:
+            if self.chunks[i].start <= start:
+                found = self.chunks[i]
+            i -= 1
+        return found
 
     def _result(self, chunk: Chunk) -> ChunkResult:
         if chunk.id not in self.results:
