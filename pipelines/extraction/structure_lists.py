@@ -31,6 +31,7 @@ _LABEL = re.compile(r"(?P<label>[^:\n]{1,60}?)\s*:(?!//)\s*(?P<value>.*)$")
 _SCOPED = re.compile(r"^(?P<label>.+?)\s+(?:in|from|of|for)\s+(?P<name>.+)$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z])")
 _DESCRIPTION = re.compile(r"\s+[-–—]\s+|:\s+|\s+=\s+")
+_PURPOSE = re.compile(r"\s+(?:for|because|since|which|that|to|so)\s+", re.IGNORECASE)
 MAX_LABEL_WORDS = 5
 
 
@@ -53,6 +54,7 @@ class _State:
     record: list[tuple[StructureKind, list[Placed], tuple[int, int]]] = field(default_factory=list)
     pending: tuple[Label, int] | None = None  # a "Label:" waiting for its bullets (+ indent)
     list_indent: int | None = None
+    keep_record: bool = False  # the line was a "Key: value" of no kind, inside a record
 
     @property
     def scope(self) -> Placed | None:
@@ -165,10 +167,20 @@ def _heading(collector: Collector, state: _State, level: int, start: int, end: i
     state.sections.append(section)
 
 
-def _bullet_item(collector: Collector, start: int, end: int) -> tuple[int, int]:
-    """A bullet under a kind names its item first: "PyTorch – for training" is PyTorch."""
+def _bullet_item(
+    collector: Collector, kind: StructureKind, start: int, end: int
+) -> tuple[int, int]:
+    """A bullet under a kind names its item first: "PyTorch – for training" is PyTorch.
+
+    Names of multi-valued kinds also end before a purpose ("W&B for tracking"); titles do not
+    ("Practical Deep Learning for Coders").
+    """
     m = _DESCRIPTION.search(collector.text, start, end)
-    return (start, m.start()) if m else (start, end)
+    end = m.start() if m else end
+    if kind.split_and:
+        m = _PURPOSE.search(collector.text, start, end)
+        end = m.start() if m else end
+    return start, end
 
 
 def _label_line(
@@ -178,7 +190,8 @@ def _label_line(
     if not m:
         return False
     label = parse_label(collector, m.start("label"), m.end("label"), strict=False, source="list")
-    if label is None:
+    if label is None:  # "Date: …", "Source: …" inside a record keep the record going
+        state.keep_record = len(m.group("label").split()) <= 2 and bool(m.group("value").strip())
         return False
     v_start, v_end = m.start("value"), _value_end(collector.text, m.start("value"), end)
     if not collector.text[v_start:v_end].strip():
@@ -235,9 +248,11 @@ def extract_sections(collector: Collector, lines: list[Line], skip: set[int]) ->
         bullet = _BULLET.match(ln.text)
         start = ln.start + (bullet.end() if bullet else len(ln.text) - len(ln.text.lstrip()))
         end = line[1]
+        state.keep_record = False
         if _label_line(collector, state, start, end, line):
             continue
-        state.record = []
+        if not state.keep_record:
+            state.record = []
         if bullet is None:
             state.pending = None
             continue
@@ -248,7 +263,7 @@ def extract_sections(collector: Collector, lines: list[Line], skip: set[int]) ->
                 state.pending = (label, indent)
                 base = indent
             if indent == base:
-                s, e = _bullet_item(collector, start, end)
+                s, e = _bullet_item(collector, label.kind, start, end)
                 found = _list_items(collector, label.kind, s, e)
                 _emit(collector, label.scope or state.scope, label.kind, found, line, "list")
             continue
@@ -257,6 +272,6 @@ def extract_sections(collector: Collector, lines: list[Line], skip: set[int]) ->
             if state.list_indent is None or indent < state.list_indent:
                 state.list_indent = indent
             if indent == state.list_indent:
-                s, e = _bullet_item(collector, start, end)
+                s, e = _bullet_item(collector, section.kind, start, end)
                 found = _list_items(collector, section.kind, s, e)
                 _emit(collector, state.scope, section.kind, found, line, "heading")

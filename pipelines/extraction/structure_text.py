@@ -21,7 +21,7 @@ _FILLER = {
     "the", "a", "an", "and", "or", "&", "my", "i", "we", "what", "key", "main", "used", "covered",
     "learned", "related", "other", "additional", "recommended", "useful", "important", "new",
     "list", "some", "today", "today's", "this", "week's", "were", "was", "are", "is", "we've",
-    "i've", "discussed", "mentioned", "studied", "read", "you",
+    "i've", "discussed", "mentioned", "studied", "read", "you", "compared",
 }
 _PRONOUNS = {
     "i", "we", "you", "he", "she", "it", "they", "me", "us", "him", "her", "them", "my", "our",
@@ -220,7 +220,7 @@ def split_segments(text: str, offset: int, split_and: bool, colon: bool) -> list
     Separators inside parentheses do not split; when the parentheses never balance (notes
     often forget the closing one) they are ignored and every separator splits.
     """
-    seps = r",|;|\s+&\s+"
+    seps = r",|;"
     if split_and:
         seps += r"|\s+and\s+|\s+or\s+|\s+\+\s+"
     if colon:
