@@ -268,6 +268,29 @@ def test_label_followed_by_a_bullet_list():
     assert facts(results) == {("Intro to NLP", "COVERS", "tokenization")}
 
 
+def test_label_values_that_name_nothing():
+    text = (
+        "The course: it was fine.\n"
+        "Tools: none today\n"
+        "Topics: see yesterday\n"
+        "Resources: my own notes, the lecture slides, Week 3 video\n"
+        "Project: trying to get the thing to work\n\n"
+        "## Libraries I tried\n\n- numpy\n\n"
+        "## Course: Fast.ai Practical Deep Learning for Coders\n\n"
+        "- Lesson 1 was about image classification\n"
+        "- Instructor: Jeremy Howard\n"
+    )
+    _, _, results = run(text)
+    assert set(entities(results)) == {
+        ("numpy", "Tool"),
+        ("Fast.ai Practical Deep Learning for Coders", "Course"),
+        ("Jeremy Howard", "Person"),
+    }
+    assert facts(results) == {
+        ("Fast.ai Practical Deep Learning for Coders", "TAUGHT_BY", "Jeremy Howard")
+    }
+
+
 def test_label_with_prose_value_is_not_a_list():
     text = "Model: a trained function that maps inputs to outputs.\nDataset: MNIST\n"
     _, _, results = run(text)

@@ -21,11 +21,15 @@ _FILLER = {
     "the", "a", "an", "and", "or", "&", "my", "i", "we", "what", "key", "main", "used", "covered",
     "learned", "related", "other", "additional", "recommended", "useful", "important", "new",
     "list", "some", "today", "today's", "this", "week's", "were", "was", "are", "is", "we've",
-    "i've", "discussed", "mentioned", "studied", "read", "you", "compared",
+    "i've", "discussed", "mentioned", "studied", "read", "you", "compared", "tried", "use", "using",
 }
 _PRONOUNS = {
     "i", "we", "you", "he", "she", "it", "they", "me", "us", "him", "her", "them", "my", "our",
     "your", "its", "their", "this", "that", "these", "those", "i'm", "i've", "we're", "it's",
+}
+_FUNCTION_WORDS = {
+    "the", "a", "an", "to", "of", "it", "this", "that", "get", "got", "thing", "things", "stuff",
+    "some", "any", "all", "very", "really", "just", "so", "not", "no", "on", "in", "at", "up",
 }
 _QUESTION = {"how", "why", "what", "when", "where", "which", "who"}
 # a name has no finite verb of its own: "it is slow", "we can use" are prose
@@ -40,6 +44,7 @@ _GENERIC = {
     "example", "examples", "continued", "review", "recap", "practice", "exercise", "exercises",
     "homework", "quiz", "todo", "done", "none", "n/a", "na", "tbd", "yes", "no", "more",
     "general", "usecase", "use case", "theory", "code", "demo", "project", "course", "book",
+    "slides", "lecture slides", "lecture notes", "video", "videos", "recording", "nothing",
 }
 _MONTHS = (
     "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|"
@@ -49,7 +54,8 @@ _WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|we
 _ORDINAL_LABEL = re.compile(
     r"^(?:day|week|month|year|lecture|lesson|chapter|session|part|module|unit|episode|step|lab|"
     r"section|exercise|assignment|video|class|page|ch|ep|wk)\s*[#.:-]?\s*\d+[a-z]?"
-    r"(?:\s*(?:-|–|to|&|and)\s*\d+)?$",
+    r"(?:\s*(?:-|–|to|&|and)\s*\d+)?(?:\s+(?:video|videos|lecture|notes|slides|recording|lab|quiz|"
+    r"homework|assignment|exercises?))?$",
     re.IGNORECASE,
 )
 _DATE = re.compile(
@@ -62,7 +68,7 @@ _NUMBERISH = re.compile(
     r"px|mb|gb|kb|%|pts?|points)?[\s.]*$",
     re.IGNORECASE,
 )
-_URL = re.compile(r"https?://|www\.|\S+@\S+\.\w+|^\S+\.(?:com|org|io|net|ai|edu)\b", re.I)
+_URL = re.compile(r"https?://|www\.|\S+@\S+\.\w+|^\S+\.(?:com|org|io|net|ai|edu)(?:/\S*)?$", re.I)
 _LINK = re.compile(r"^\[([^\]]+)\]\([^)]*\)$")
 _LIST_MARKER = re.compile(r"^(?:[-*+•▪●◦‣]\s+|\d{1,3}[.)]\s*(?=\D)|[a-z][.)]\s+)")
 _EDGE_JUNK = " \t\"'“”‘’.,;:!?-–—=>*_`~"
@@ -198,6 +204,10 @@ def is_junk(name: str, max_words: int) -> bool:
         return True
     if "each other" in low or "one another" in low or first in {"deeper", "further", "more"}:
         return True
+    if first in {"none", "see", "nothing", "same", "tbd", "n/a"}:
+        return True
+    if len(ws) >= 4 and sum(w in _FUNCTION_WORDS for w in ws) * 2 > len(ws):
+        return True  # "trying to get the thing to work": mostly function words, prose
     if first in {"a", "an"} and len(ws) >= 3:
         return True
     return low.strip(".") in _GENERIC or (len(text) == 2 and not text.isupper())
