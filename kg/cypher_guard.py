@@ -4,6 +4,11 @@ The check works on the query's code only: string literals, comments and backtick
 masked first, so ``'create'`` inside a string is fine while ``CR/**/EATE``, unicode lookalikes
 and zero-width characters are not. It is deliberately strict (an allow-list of read clauses and
 procedures); stores also execute user Cypher read-only, so this is the first of two walls.
+
+It also refuses reads that take a server down: expressions nested deeper than
+``MAX_NESTING`` (FalkorDB's parser time doubles per level of brackets or prefix operators, past
+any timeout: 40 levels hang a server thread) and aggregates in a list comprehension's body
+(``[x IN l | count(*)]`` aborts the FalkorDB process). Both shapes come from the openCypher TCK.
 """
 
 from __future__ import annotations
@@ -12,6 +17,13 @@ import re
 import unicodedata
 
 MAX_QUERY_CHARS = 20_000
+# brackets plus prefix operators (NOT, unary -/+) in effect; 12 levels parse in ~10-100 ms,
+# the TCK's real reads need at most 7
+MAX_NESTING = 12
+AGGREGATES = frozenset(
+    {"COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT", "STDEV", "STDEVP", "PERCENTILECONT",
+     "PERCENTILEDISC"}
+)  # fmt: skip
 
 READ_STARTS = frozenset(
     {"MATCH", "OPTIONAL", "WITH", "UNWIND", "RETURN", "CALL", "EXPLAIN", "PROFILE"}
@@ -46,6 +58,8 @@ ALLOWED_PROCEDURES = frozenset(
 FORBIDDEN_NAMESPACES = ("apoc.", "dbms.", "gds.", "db.create.", "tx.")
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\$?[A-Za-z0-9_.]+|''|`_`|\S")
+_AS_BEFORE = re.compile(r"(?<![A-Z0-9_$.])AS\s*$")
 _CALL = re.compile(r"\bCALL\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*|\{|\()?")
 
 
@@ -116,6 +130,8 @@ def _check_code(code: str) -> None:
     for m in words:
         word = m.group()
         if word in FORBIDDEN and upper[max(0, m.start() - 1) : m.start()] not in (".", "$"):
+            if _AS_BEFORE.search(upper, 0, m.start()):
+                continue  # an alias (`RETURN n.name AS create`) is only a name
             raise UnsafeCypherError(f"{word} is not allowed: queries here are read-only")
     lower = upper.lower()
     for ns in FORBIDDEN_NAMESPACES:
@@ -130,6 +146,57 @@ def _check_code(code: str) -> None:
         proc = re.sub(r"\s+", "", target).lower()
         if proc not in ALLOWED_PROCEDURES:
             raise UnsafeCypherError(f"procedure {proc} is not on the read-only allow-list")
+    _check_shape(body)
+
+
+def _too_deep() -> UnsafeCypherError:
+    return UnsafeCypherError(
+        f"expression nested more than {MAX_NESTING} levels deep (brackets and NOT/-/+ chains): "
+        "it would stall the store"
+    )
+
+
+class _Frame:
+    """One open bracket: the nesting outside it, and whether a comprehension body has begun."""
+
+    __slots__ = ("base", "body", "kind", "run")
+
+    def __init__(self, base: int, run: int, kind: str) -> None:
+        self.base, self.run, self.kind, self.body = base, run, kind, False
+
+
+def _check_shape(code: str) -> None:
+    """Refuse the shapes that hang or crash the store (see the module docstring)."""
+    stack: list[_Frame] = []
+    base = run = 0  # nesting of the current bracket; prefix operators since the last operand
+    tokens = _TOKEN.findall(code)
+    for i, tok in enumerate(tokens):
+        up = tok.upper()
+        if tok in "([{":
+            stack.append(_Frame(base, run, tok))
+            base, run = base + run + 1, 0
+            if base > MAX_NESTING:
+                raise _too_deep()
+        elif tok in ")]}":
+            if stack:
+                frame = stack.pop()
+                base = frame.base
+            run = 0
+        elif up == "NOT" or tok in "+-":
+            run += 1
+            if base + run > MAX_NESTING:
+                raise _too_deep()
+        elif tok[0].isalnum() or tok[0] in "_$'`":
+            run = 0
+            if up == "WHERE" and stack and stack[-1].kind == "[":
+                stack[-1].body = True
+            elif up in AGGREGATES and tokens[i + 1 : i + 2] == ["("] and any(f.body for f in stack):
+                raise UnsafeCypherError(
+                    f"{tok}() inside a list comprehension is not supported (it crashes "
+                    "the store); aggregate first, e.g. WITH count(*) AS c RETURN [x IN l | c]"
+                )
+        elif tok == "|" and stack and stack[-1].kind == "[":
+            stack[-1].body = True
 
 
 def ensure_read_only(query: str) -> str:

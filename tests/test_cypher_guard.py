@@ -83,3 +83,49 @@ def test_error_is_a_value_error() -> None:
 def test_browser_queries_pass_the_guard() -> None:
     for q in browser_queries():
         ensure_read_only(q.query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "MATCH (n) RETURN n.name AS create",
+        "MATCH (n) RETURN n.name AS delete, n.type AS Set",
+        "UNWIND [1, 2] AS merge RETURN 1",
+        "MATCH p = (n)-->() RETURN [x IN collect(p) | head(nodes(x))] AS p",
+        "MATCH (n:S) WITH n, size([(n)-->() | 1]) AS deg RETURN percentileDisc(0.9, deg)",
+        "MATCH (n:A) RETURN count([p = (n)-[:HAS]->() | p]) AS c",
+        "MATCH (n) WHERE NOT n.a AND NOT n.b AND NOT n.c AND NOT n.d RETURN n",
+        "RETURN [[1, [2, [3, [4]]]], {a: {b: {c: [1]}}}] AS nested",
+        "MATCH (a)-[:R]->(b)<-[:S]-(c)--(d) RETURN a, b, c, d",
+    ],
+)
+def test_harmless_shapes_pass(query: str) -> None:
+    assert ensure_read_only(query) == query
+
+
+def _nested(depth: int, open_: str, close: str) -> str:
+    return "RETURN " + open_ * depth + "1" + close * depth
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        # the openCypher TCK's nesting shapes: parse time doubles with every level
+        (_nested(40, "[", "]"), "nested"),
+        (_nested(22, "{a: ", "}"), "nested"),
+        (_nested(20, "(", ")"), "nested"),
+        ("RETURN " + "NOT " * 30 + "true", "nested"),
+        ("RETURN " + "- " * 30 + "1", "nested"),
+        ("RETURN " + "NOT (" * 8 + "true" + ")" * 8, "nested"),
+        # an aggregate in a list comprehension's body makes FalkorDB abort (server dies)
+        ("MATCH (n) RETURN [x IN [1, 2, 3, 4, 5] | count(*)]", "aggregate"),
+        ("WITH [1, 2] AS l RETURN [x IN l | count(x)]", "aggregate"),
+        ("UNWIND [1, 2] AS y RETURN [x IN [1] | collect(y)]", "aggregate"),
+        ("RETURN [x IN [1] | [z IN [2] | max(z)]]", "aggregate"),
+        ("RETURN [x IN [1, 2] WHERE Sum (x) > 0 | x]", "aggregate"),
+        ("MATCH (n) RETURN [(n)-->() | count(*)]", "aggregate"),
+    ],
+)
+def test_store_killing_shapes_are_refused(query: str, reason: str) -> None:
+    with pytest.raises(UnsafeCypherError, match=reason):
+        ensure_read_only(query)
