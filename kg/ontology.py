@@ -83,6 +83,9 @@ class StructureRules(BaseModel):
     kinds: list[StructureKind] = Field(default_factory=list)  # earlier kinds win ties
     relations: list[StructureRelation] = Field(default_factory=list)
     max_words: int = 8  # longer cells and items are prose, not names
+    # a label "Types of X" (or "Kinds of X", …) lists kinds of X: each item -subtype_relation-> X
+    subtype_labels: list[str] = Field(default_factory=list)
+    subtype_relation: str = "IS_A"
 
 
 class Ontology(BaseModel):
@@ -107,6 +110,8 @@ class Ontology(BaseModel):
             if kind.type not in names:
                 raise ValueError(f"structure kind {kind.name} has unknown type {kind.type!r}")
         rel_names = {r.name for r in self.relation_types}
+        if self.structure.subtype_labels and self.structure.subtype_relation not in rel_names:
+            raise ValueError(f"structure subtype_relation {self.structure.subtype_relation!r}")
         for sr in self.structure.relations:
             if sr.head not in kinds or sr.tail not in kinds or sr.type not in rel_names:
                 raise ValueError(f"structure relation {sr} names an unknown kind or relation")

@@ -291,6 +291,29 @@ def test_label_values_that_name_nothing():
     }
 
 
+def test_types_of_x_lists_kinds_of_x():
+    text = (
+        "Types of autoencoders\n"
+        "1. Undercomplete Autoencoders\n"
+        " - takes in an image and tries to predict the same image\n"
+        "- regulated by the code size of the bottleneck\n"
+        "2. Sparse Autoencoders\n\n"
+        "- Types of layers in CNN : Convolution layer, pooling layer\n"
+        "Data Augmentation\n"
+        "  • Create random variations\n"
+    )
+    doc, _, results = run(text)
+    assert facts(results) == {
+        ("Undercomplete Autoencoders", "IS_A", "autoencoders"),
+        ("Sparse Autoencoders", "IS_A", "autoencoders"),
+        ("Convolution layer", "IS_A", "layers"),
+        ("pooling layer", "IS_A", "layers"),
+    }
+    sparse = rels_by(results, "IS_A")[1]
+    assert sparse.relation.evidence[0].text == "2. Sparse Autoencoders"
+    assert doc.text[slice(*sparse.tail_span)] == "autoencoders"
+
+
 def test_label_with_prose_value_is_not_a_list():
     text = "Model: a trained function that maps inputs to outputs.\nDataset: MNIST\n"
     _, _, results = run(text)

@@ -29,6 +29,11 @@ _SETEXT = re.compile(r"^ {0,3}(={3,}|-{3,})\s*$")
 _BULLET = re.compile(r"^(\s*)(?:[-*+•▪●◦‣]|\d{1,3}[.)])\s+(?=\S)")
 _LABEL = re.compile(r"(?P<label>[^:\n]{1,60}?)\s*:(?!//)\s*(?P<value>.*)$")
 _SCOPED = re.compile(r"^(?P<label>.+?)\s+(?:in|from|of|for)\s+(?P<name>.+)$", re.IGNORECASE)
+_SUBTYPE = re.compile(
+    r"[*_\s]*(?:(?:the|some|different|main|common|other|several|few|\d+)\s+)*"
+    r"(?P<word>[a-z]+)\s+of\s+(?P<x>\S.*?)[*_\s]*$",
+    re.IGNORECASE,
+)
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z])")
 _DESCRIPTION = re.compile(r"\s+[-–—]\s+|:\s+|\s+=\s+")
 _PURPOSE = re.compile(r"\s+(?:for|because|since|which|that|to|so)\s+", re.IGNORECASE)
@@ -39,6 +44,7 @@ MAX_LABEL_WORDS = 5
 class Label:
     kind: StructureKind
     scope: Placed | None = None  # "Topics covered in X": X
+    subtype: bool = False  # "Types of X": each item is a kind of X (the scope)
 
 
 @dataclass
@@ -46,14 +52,15 @@ class Section:
     level: int
     scope: Placed | None = None
     kind: StructureKind | None = None
+    subtype: bool = False
 
 
 @dataclass
 class _State:
     sections: list[Section] = field(default_factory=lambda: [Section(0)])
     record: list[tuple[StructureKind, list[Placed], tuple[int, int]]] = field(default_factory=list)
-    pending: tuple[Label, int] | None = None  # a "Label:" waiting for its bullets (+ indent)
-    list_indent: int | None = None
+    pending: tuple[Label, int, bool] | None = None  # a "Label:" waiting for its bullets
+    list_shape: tuple[int, bool] | None = None  # (indent, numbered) of the section's list
     keep_record: bool = False  # the line was a "Key: value" of no kind, inside a record
 
     @property
@@ -81,6 +88,9 @@ def parse_label(
 ) -> Label | None:
     """The kind a label or heading lists, and the entity it scopes when it names one."""
     text = collector.text[start:end].strip(" *_#")
+    subtype = _subtype_label(collector, start, end, source)
+    if subtype is not None:
+        return subtype
     kind = _label_kind(collector, text, strict)
     if kind is not None:
         return Label(kind)
@@ -101,6 +111,27 @@ def parse_label(
         return Label(kind)
     placed = collector.place(item, head)
     return Label(kind, placed if collector.entity(placed, source) else None)
+
+
+def _subtype_label(collector: Collector, start: int, end: int, source: str) -> Label | None:
+    """ "Types of autoencoders", "Different kinds of regularization": items are kinds of X."""
+    rules = collector.rules
+    m = _SUBTYPE.match(collector.text, start, end)
+    if not m or not rules.subtype_labels or words(m.group("word"))[0] not in rules.subtype_labels:
+        return None
+    x_end = end
+    cut = re.search(r"\s+(?:in|for|within|used in|on)\s+", collector.text[m.start("x") : end])
+    if cut:  # "Types of layers in CNN" lists kinds of layers
+        x_end = m.start("x") + cut.start()
+    item = clean_item(collector.text, m.start("x"), x_end, rules)
+    if item is None:
+        return None
+    fallback = collector.ontology.fallback_entity_type
+    kind = StructureKind(name="_subtype", type=fallback, keywords=[])
+    placed = collector.place(item, None)
+    if not collector.entity(placed, source):
+        return None
+    return Label(kind, placed, subtype=True)
 
 
 def _value_end(text: str, start: int, end: int) -> int:
@@ -130,6 +161,7 @@ def _emit(
     found: list[tuple[Placed, Placed | None]],
     line: tuple[int, int],
     extractor: str,
+    subtype: bool = False,
 ) -> list[Placed]:
     placed = []
     rel = collector.rule(subject.kind, kind) if subject is not None else None
@@ -140,8 +172,12 @@ def _emit(
         collector.item_extras(p, extractor, line)
         if versus is not None:
             collector.compared(p, versus, extractor, line)
-        if subject is not None and rel is not None:
-            collector.relation(subject, rel, p, [line, (p.item.start, p.item.end)], extractor)
+        span = (p.item.start, p.item.end)
+        if subject is not None and subtype:
+            sub = collector.rules.subtype_relation
+            collector.relation(p, sub, subject, [line, span], extractor)
+        elif subject is not None and rel is not None:
+            collector.relation(subject, rel, p, [line, span], extractor)
     return placed
 
 
@@ -163,7 +199,7 @@ def _heading(collector: Collector, state: _State, level: int, start: int, end: i
             return
     label = parse_label(collector, start, end, strict=True, source="heading")
     if label is not None:
-        section.kind, section.scope = label.kind, label.scope
+        section.kind, section.scope, section.subtype = label.kind, label.scope, label.subtype
     state.sections.append(section)
 
 
@@ -195,7 +231,7 @@ def _label_line(
         return False
     v_start, v_end = m.start("value"), _value_end(collector.text, m.start("value"), end)
     if not collector.text[v_start:v_end].strip():
-        state.pending = (label, -1)
+        state.pending = (label, -1, False)
         return True
     found = _list_items(collector, label.kind, v_start, v_end)
     line = (line[0], v_end)
@@ -205,7 +241,7 @@ def _label_line(
             if len(items) == 1 and collector.rule(kind, label.kind):
                 subject = items[0]
     subject = subject or state.scope
-    placed = _emit(collector, subject, label.kind, found, line, "list")
+    placed = _emit(collector, subject, label.kind, found, line, "list", label.subtype)
     if len(placed) == 1:  # a single item may be the subject of later record lines
         for kind, items, span in state.record:
             rel = collector.rule(label.kind, kind)
@@ -214,6 +250,42 @@ def _label_line(
                     collector.relation(placed[0], rel, t, [(span[0], line[1]), line], "list")
     state.record.append((label.kind, placed, line))
     return True
+
+
+def _list_head(
+    collector: Collector, state: _State, lines: list[Line], n: int, start: int, end: int
+) -> None:
+    """A short line right above a list names it like a label ("Types of autoencoders")."""
+    text = collector.text[start:end]
+    following = [ln for ln in lines[n + 1 : n + 3] if not ln.blank][:1]
+    if (
+        len(text.split()) > MAX_LABEL_WORDS + 1
+        or text.rstrip()[-1:] in ".,;!?"
+        or not following
+        or _BULLET.match(following[0].text) is None
+        or following[0].index - lines[n].index > 2
+    ):
+        return
+    label = parse_label(collector, start, end, strict=True, source="list")
+    if label is not None:
+        state.pending = (label, -1, False)
+
+
+def _list_item(
+    collector: Collector,
+    state: _State,
+    label: Label | Section,
+    line: tuple[int, int],
+    start: int,
+    end: int,
+    extractor: str,
+) -> None:
+    """One bullet of a list whose kind a label or heading named."""
+    assert label.kind is not None
+    s, e = _bullet_item(collector, label.kind, start, end)
+    found = _list_items(collector, label.kind, s, e)
+    subject = label.scope or (None if label.subtype else state.scope)
+    _emit(collector, subject, label.kind, found, line, extractor, label.subtype)
 
 
 def extract_sections(collector: Collector, lines: list[Line], skip: set[int]) -> None:
@@ -230,11 +302,14 @@ def extract_sections(collector: Collector, lines: list[Line], skip: set[int]) ->
         nxt = lines[n + 1] if n + 1 < len(lines) else None
         atx = _ATX.match(ln.text)
         setext = (
-            nxt is not None and nxt.index not in skip and not nxt.code
-            and _SETEXT.match(nxt.text) and not _BULLET.match(ln.text)
+            nxt is not None
+            and nxt.index not in skip
+            and not nxt.code
+            and _SETEXT.match(nxt.text)
+            and not _BULLET.match(ln.text)
         )
         if atx or setext:
-            state.record, state.pending, state.list_indent = [], None, None
+            state.record, state.pending, state.list_shape = [], None, None
             if atx:
                 level, start = len(atx.group(1)), ln.start + atx.start(2)
                 end = ln.start + atx.end(2)
@@ -255,23 +330,20 @@ def extract_sections(collector: Collector, lines: list[Line], skip: set[int]) ->
             state.record = []
         if bullet is None:
             state.pending = None
+            _list_head(collector, state, lines, n, start, end)
             continue
-        indent = len(bullet.group(1).expandtabs(4))
+        shape = (len(bullet.group(1).expandtabs(4)), bullet.group(0).strip()[0].isdigit())
         if state.pending is not None:
-            label, base = state.pending
+            label, base, numbered = state.pending
             if base < 0:
-                state.pending = (label, indent)
-                base = indent
-            if indent == base:
-                s, e = _bullet_item(collector, label.kind, start, end)
-                found = _list_items(collector, label.kind, s, e)
-                _emit(collector, label.scope or state.scope, label.kind, found, line, "list")
+                state.pending = (label, *shape)
+                base, numbered = shape
+            if shape == (base, numbered):
+                _list_item(collector, state, label, line, start, end, "list")
             continue
         section = state.sections[-1]
         if section.kind is not None:
-            if state.list_indent is None or indent < state.list_indent:
-                state.list_indent = indent
-            if indent == state.list_indent:
-                s, e = _bullet_item(collector, section.kind, start, end)
-                found = _list_items(collector, section.kind, s, e)
-                _emit(collector, state.scope, section.kind, found, line, "heading")
+            if state.list_shape is None or shape[0] < state.list_shape[0]:
+                state.list_shape = shape
+            if shape == state.list_shape:
+                _list_item(collector, state, section, line, start, end, "heading")
