@@ -45,6 +45,8 @@ _GENERIC = {
     "homework", "quiz", "todo", "done", "none", "n/a", "na", "tbd", "yes", "no", "more",
     "general", "usecase", "use case", "theory", "code", "demo", "project", "course", "book",
     "slides", "lecture slides", "lecture notes", "video", "videos", "recording", "nothing",
+    "training", "selection", "evaluation", "testing", "learning", "analysis", "prediction", "data",
+    "model", "models", "algorithm", "algorithms", "method", "methods", "things",
 }
 _MONTHS = (
     "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|"
