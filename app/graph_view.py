@@ -115,6 +115,97 @@ def _unit_layout(graph: nx.Graph) -> dict[str, tuple[float, float]]:
     return {node: ((p[0] - min(xs)) / span_x, (p[1] - min(ys)) / span_y) for node, p in raw.items()}
 
 
+CHAR_W = 6.4  # px per character of an 11 px label, on the generous side (fonts vary)
+LABEL_H = 13.0
+MAX_LABEL = 24  # characters; the full name is in the node's <title> (shown on hover)
+MIN_GAP = 46.0  # px between node centres
+
+
+def spread(
+    pos: dict[str, tuple[float, float]], width: int, height: int, margin: int = 40
+) -> dict[str, tuple[float, float]]:
+    """Push apart nodes closer than ``MIN_GAP`` (a spring layout packs a hub's leaves tight)."""
+    pts = {k: [x, y] for k, (x, y) in pos.items()}
+    keys = sorted(pts)
+    for _ in range(60):
+        moved = False
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                (ax, ay), (bx, by) = pts[a], pts[b]
+                dx, dy = bx - ax, by - ay
+                dist = math.hypot(dx, dy)
+                if dist >= MIN_GAP:
+                    continue
+                if dist < 1e-6:  # same spot: separate along a fixed direction
+                    dx, dy, dist = 1.0, 0.5, math.hypot(1.0, 0.5)
+                push = (MIN_GAP - dist) / 2 / dist
+                pts[a] = [ax - dx * push, ay - dy * push]
+                pts[b] = [bx + dx * push, by + dy * push]
+                moved = True
+        for p in pts.values():
+            p[0] = min(max(p[0], margin), width - margin)
+            p[1] = min(max(p[1], margin), height - margin)
+        if not moved:
+            break
+    return {k: (x, y) for k, (x, y) in pts.items()}
+
+
+Box = tuple[float, float, float, float]
+
+
+def _hits(box: Box, others: list[Box]) -> bool:
+    return any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in others)
+
+
+def place_labels(
+    sub: Subgraph,
+    pos: dict[str, tuple[float, float]],
+    radius: dict[str, float],
+    width: int,
+    height: int,
+) -> dict[str, tuple[str, float, float]]:
+    """(text, x, baseline y) for each label that fits: centre entities first, then by degree;
+    a label tries below, above, right and left of its node, then a shorter form; one that
+    cannot be placed without covering another label or a node is left to the hover title."""
+    circles: list[Box] = [
+        (x - radius[k] - 1, y - radius[k] - 1, x + radius[k] + 1, y + radius[k] + 1)
+        for k, (x, y) in pos.items()
+    ]
+    placed: list[Box] = []
+    out: dict[str, tuple[str, float, float]] = {}
+    order = sorted(sub.nodes, key=lambda n: (not n.highlighted, -radius.get(n.id, 0), n.label))
+    for n in order:
+        if n.id not in pos:
+            continue
+        x, y = pos[n.id]
+        r = radius[n.id]
+        for text in _label_forms(n.label):
+            w = len(text) * CHAR_W
+            spots = [  # (centre x of the text, top of the text box)
+                (x, y + r + 2), (x, y - r - 2 - LABEL_H),
+                (x + r + 4 + w / 2, y - LABEL_H / 2), (x - r - 4 - w / 2, y - LABEL_H / 2),
+            ]  # fmt: skip
+            for cx, top in spots:
+                box = (cx - w / 2, top, cx + w / 2, top + LABEL_H)
+                inside = box[0] >= 2 and box[2] <= width - 2 and box[1] >= 2
+                if inside and box[3] <= height - 2 and not _hits(box, placed + circles):
+                    placed.append(box)
+                    out[n.id] = (text, cx, top + LABEL_H - 3)
+                    break
+            if n.id in out:
+                break
+    return out
+
+
+def _label_forms(label: str) -> list[str]:
+    forms = []
+    for limit in (MAX_LABEL, 14, 8):
+        text = label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
+        if text not in forms:
+            forms.append(text)
+    return forms
+
+
 def render_svg(
     sub: Subgraph,
     selected: str | None = None,
@@ -125,11 +216,13 @@ def render_svg(
     """The whole graph view: an SVG with edges, labelled nodes and a type legend."""
     if not sub.nodes:
         return f'<div class="kg-graph kg-graph-empty">{_esc(empty_text)}</div>'
-    pos = layout(sub, width, height)
+    pos = spread(layout(sub, width, height), width, height)
     degree: dict[str, int] = {}
     for e in sub.edges:
         degree[e.source] = degree.get(e.source, 0) + 1
         degree[e.target] = degree.get(e.target, 0) + 1
+    radius = {n.id: _radius(degree.get(n.id, 0)) for n in sub.nodes}
+    labels = place_labels(sub, pos, radius, width, height)
     parts = [
         f'<svg class="kg-graph-svg" viewBox="0 0 {width} {height}" width="100%" '
         f'role="img" aria-label="knowledge graph, {len(sub.nodes)} entities" '
@@ -138,7 +231,7 @@ def render_svg(
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         'fill="#9aa5b1"/></marker></defs>',
     ]
-    show_edge_labels = len(sub.edges) <= 12
+    show_edge_labels = len(sub.edges) <= 8  # more would cross the node labels
     for e in sub.edges:
         if e.source not in pos or e.target not in pos or e.source == e.target:
             continue
@@ -159,7 +252,7 @@ def render_svg(
         parts.append("</g>")
     for n in sub.nodes:
         x, y = pos[n.id]
-        r = _radius(degree.get(n.id, 0))
+        r = radius[n.id]
         ring = (
             ' stroke="#111" stroke-width="3"'
             if n.id == selected
@@ -169,14 +262,19 @@ def render_svg(
                 else ' stroke="#fff" stroke-width="1"'
             )
         )
-        label = n.label if len(n.label) <= 28 else n.label[:27] + "…"
+        text = ""
+        if n.id in labels:
+            label, lx, ly = labels[n.id]
+            text = (
+                f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="middle" class="kg-node-label">'
+                f"{_esc(label)}</text>"
+            )
         parts.append(
             f'<g class="kg-node{" kg-node-hl" if n.highlighted else ""}" '
             f'data-node="{_esc(n.id)}" data-type="{_esc(n.type)}" style="cursor:pointer">'
             f"<title>{_esc(n.label)} ({_esc(n.type)})</title>"
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{type_colour(n.type)}"{ring}/>'
-            f'<text x="{x:.1f}" y="{y + r + 12:.1f}" text-anchor="middle" class="kg-node-label">'
-            f"{_esc(label)}</text></g>"
+            f"{text}</g>"
         )
     parts.append("</svg>")
     return (

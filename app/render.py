@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from app.document_page import span_url
 from app.graph_view import _esc
-from kg.models import Answer, Citation, EntityDetail, GraphFact, Status
+from kg.models import Answer, Citation, EntityDetail, GraphFact, SkippedFile, Status
 
 
 def sources_html(citations: Sequence[Citation]) -> str:
@@ -15,9 +16,12 @@ def sources_html(citations: Sequence[Citation]) -> str:
     items = []
     for c in citations:
         body = c.text or c.snippet
+        link = _esc(span_url(c.doc_id, c.start, c.end))
         items.append(
             f'<details class="kg-source"><summary><b>[{c.n}]</b> '
-            f"<code>{_esc(c.path)}</code> <small>chars {c.start}–{c.end}</small><br>"
+            f"<code>{_esc(c.path)}</code> <small>chars {c.start}–{c.end}</small> "
+            f'<a class="kg-open" href="{link}" target="_blank" rel="noopener" '
+            f'title="open the document at this passage">open ↗</a><br>'
             f'<span class="kg-snippet">{_esc(_one_line(c.snippet, 220))}</span></summary>'
             f'<div class="kg-chunk">{_block(body)}</div></details>'
         )
@@ -45,9 +49,28 @@ def answer_message(answer: Answer) -> str:
     elif not answer.citations:
         parts.append("_No sources matched._")
     if answer.timings:
-        took = sum(v for k, v in answer.timings.items() if k.endswith("_s"))
-        parts.append(f"<small>mode {answer.mode} · {took:.2f} s</small>")
+        parts.append(f"<small>mode {answer.mode} · {answer_seconds(answer.timings):.2f} s</small>")
     return "\n\n".join(parts)
+
+
+def answer_seconds(timings: dict[str, float]) -> float:
+    """Wall time of an answer: retrieval plus the answer step (which includes the LLM's
+    ``llm_s``, so adding every ``*_s`` would count the model twice)."""
+    if "retrieval_s" in timings or "answer_s" in timings:
+        return float(timings.get("retrieval_s", 0.0)) + float(timings.get("answer_s", 0.0))
+    return float(timings.get("llm_s", 0.0))
+
+
+def skipped_md(skipped: Sequence[SkippedFile], first: Sequence[str] = (), limit: int = 8) -> str:
+    """Skipped files as "name: reason" lines, the ones named in ``first`` (uploads) first."""
+    if not skipped:
+        return ""
+    wanted = set(first)
+    ordered = sorted(skipped, key=lambda s: s.path.rsplit("/", 1)[-1] not in wanted)
+    lines = [f"- **{_md(s.path)}**: {_md(s.reason)}" for s in ordered[:limit]]
+    if len(ordered) > limit:
+        lines.append(f"- … {len(ordered) - limit} more (`kg status` lists them)")
+    return f"Skipped {len(skipped)}:\n" + "\n".join(lines)
 
 
 def status_md(status: Status) -> str:

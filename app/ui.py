@@ -8,6 +8,7 @@ Gradio 6, hence ``THEME``/``CSS`` here for ``kg.api`` and ``launch``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ import gradio as gr
 from app import render
 from app.errors import message
 from app.graph_view import CLICK_JS, GRAPH_CSS, render_svg
-from kg.models import MODES, Answer, Subgraph, entity_id
+from kg.models import MODES, Answer, Subgraph
 
 if TYPE_CHECKING:
     from kg.service import KG
@@ -59,16 +60,26 @@ def build_app(kg: KG) -> gr.Blocks:
         graph_state = gr.State(Subgraph())
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                chat_tab(kg, graph_state)
+                answered = chat_tab(kg, graph_state)
             with gr.Tab("Graph", id="graph"):
                 graph_tab(kg, graph_state)
             with gr.Tab("Cypher", id="cypher"):
                 cypher_tab(kg)
             with gr.Tab("Corpus", id="corpus"):
-                corpus_tab(kg, demo)
+                corpus_status = corpus_tab(kg, demo)
         demo.load(lambda: health_banner(kg), None, banner)
+
+        def refresh() -> tuple[str, str]:
+            """An answer may have started the LLM (or found the store down): say so."""
+            return health_banner(kg), status_text(kg)
+
+        for event in answered:
+            event.then(refresh, None, [banner, corpus_status], queue=False)
     demo.queue(default_concurrency_limit=4)
     return demo
+
+
+_LLM_OFF = re.compile(r"off\b")
 
 
 def health_banner(kg: KG) -> str:
@@ -84,7 +95,7 @@ def health_banner(kg: KG) -> str:
         notes.append(f"Graph store unavailable ({render._md(status.store_error)}): Cypher is off.")
     if status.llm_error:
         notes.append(f"{render._md(status.llm_error)}: answers are retrieval-only.")
-    elif status.llm.startswith("off"):
+    elif _LLM_OFF.match(status.llm or ""):  # "off (…)", not "offline qwen…"
         notes.append("LLM off: answers are extractive, built from the retrieved chunks.")
     return " ".join(f"⚠️ {n}" if "unavailable" in n else f"ℹ️ {n}" for n in notes)
 
@@ -92,7 +103,8 @@ def health_banner(kg: KG) -> str:
 # ---- Chat ----
 
 
-def chat_tab(kg: KG, graph_state: gr.State) -> None:
+def chat_tab(kg: KG, graph_state: gr.State) -> list[Any]:
+    """The chat; returns its ask events so the page can refresh its status after an answer."""
     turns = gr.State([])  # (question, answer text) pairs for follow-up questions
     chatbot = gr.Chatbot(
         label="Conversation",
@@ -125,9 +137,12 @@ def chat_tab(kg: KG, graph_state: gr.State) -> None:
 
     outputs = [chatbot, question, turns, graph_state]
     inputs = [question, chatbot, turns, mode, k]
-    send.click(on_ask, inputs, outputs, concurrency_id="chat")
-    question.submit(on_ask, inputs, outputs, concurrency_id="chat")
+    asked = [
+        send.click(on_ask, inputs, outputs, concurrency_id="chat"),
+        question.submit(on_ask, inputs, outputs, concurrency_id="chat"),
+    ]
     clear.click(lambda: ([], [], Subgraph()), None, [chatbot, turns, graph_state], queue=False)
+    return asked
 
 
 def respond(
@@ -167,20 +182,11 @@ def respond(
     yield [*history], "", [*pairs, (q, final.answer)], answer_subgraph(kg, final)
 
 
-def answer_subgraph(kg: KG, answer: Answer, limit: int = 40) -> Subgraph:
-    """Entities behind an answer (its graph facts and the entities named in the question)."""
-    ids: list[str] = []
-    for f in answer.facts:
-        if f.head_type:
-            ids.append(entity_id(f.head, f.head_type))
-        if f.tail_type:
-            ids.append(entity_id(f.tail, f.tail_type))
-    try:
-        ids += [e.id for e in kg.find_entities(answer.question, limit=5)]
-        return kg.subgraph(list(dict.fromkeys(ids)), hops=1, limit=limit)
-    except Exception as exc:  # the graph is a bonus: never fail the answer for it
-        log.warning("no subgraph for the answer: %s", message(exc))
-        return Subgraph()
+def answer_subgraph(kg: KG, answer: Answer) -> Subgraph:
+    """Entities behind an answer: those it and its question name, and their best neighbours."""
+    from app.answer_graph import answer_subgraph as centred_subgraph
+
+    return centred_subgraph(kg, answer)
 
 
 # ---- Graph + entity explorer ----
@@ -213,8 +219,8 @@ def graph_tab(kg: KG, graph_state: gr.State) -> gr.HTML:
     def on_show(entity: str | None, sub: Subgraph) -> tuple[Any, ...]:
         return show_entity(kg, entity, sub)
 
-    def on_find(q: str) -> Any:
-        return find_entities(kg, q)
+    def on_find(q: str) -> tuple[Any, Any, Any]:
+        return search_entities(kg, q)
 
     def clicked(sub: Subgraph, evt: gr.EventData) -> Any:
         node_id = getattr(evt, "node", None) or (evt._data or {}).get("node")
@@ -224,7 +230,8 @@ def graph_tab(kg: KG, graph_state: gr.State) -> gr.HTML:
     graph_state.change(redraw, [graph_state, node], [graph_html, node])
     node.input(on_show, [node, graph_state], shown)
     graph_html.click(clicked, graph_state, node).then(on_show, [node, graph_state], shown)
-    search.submit(on_find, search, node).then(on_show, [node, graph_state], shown)
+    found = search.submit(on_find, search, [node, detail, mentions])
+    found.then(on_show, [node, graph_state], shown)
     return graph_html
 
 
@@ -266,10 +273,17 @@ def find_entities(kg: KG, q: str) -> Any:
     except Exception as exc:
         gr.Warning(message(exc))
         return gr.skip()
-    if not found:
-        gr.Info(f"No entity matches {q!r}.")
     opts = [(f"{e.name} ({e.type})", e.id) for e in found]
     return gr.update(choices=opts, value=opts[0][1] if opts else None)
+
+
+def search_entities(kg: KG, q: str) -> tuple[Any, Any, Any]:
+    """(dropdown, entity markdown, mentions) for a search; no match empties them and says so,
+    rather than leaving the previous entity on screen as if it were the answer."""
+    update = find_entities(kg, q)
+    if isinstance(update, dict) and update.get("value") is None:
+        return update, f"No entity matches “{render._md(q.strip())}”.", ""
+    return update, gr.skip(), gr.skip()
 
 
 # ---- Cypher ----
@@ -334,7 +348,7 @@ def _cell(value: Any) -> Any:
 # ---- Corpus ----
 
 
-def corpus_tab(kg: KG, demo: gr.Blocks) -> None:
+def corpus_tab(kg: KG, demo: gr.Blocks) -> gr.Markdown:
     status = gr.Markdown(elem_id="kg-status")
     refresh = gr.Button("Refresh", size="sm")
     gr.Markdown(
@@ -357,6 +371,7 @@ def corpus_tab(kg: KG, demo: gr.Blocks) -> None:
     demo.load(show_status, None, status)
     refresh.click(show_status, None, status)
     ingest.click(on_ingest, files, [result, status], concurrency_limit=1, concurrency_id="ingest")
+    return status
 
 
 def status_text(kg: KG) -> str:
@@ -377,5 +392,6 @@ def ingest_files(
     except Exception as exc:
         return f"⚠️ {render._md(message(exc))}", status_text(kg)
     counts = ", ".join(f"{v:,} {k}" for k, v in sorted(manifest.counts.items()))
-    skipped = f" Skipped: {len(manifest.skipped)}." if manifest.skipped else ""
-    return f"✅ Ingested {len(paths)} file(s). Workspace now: {counts}.{skipped}", status_text(kg)
+    skipped = render.skipped_md(manifest.skipped, first=[Path(p).name for p in paths])
+    message_ = f"✅ Ingested {len(paths)} file(s). Workspace now: {counts}."
+    return message_ + (f"\n\n{skipped}" if skipped else ""), status_text(kg)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -292,6 +292,26 @@ def create_app(
         if detail is None:
             raise ProblemError(404, "Not found", f"no entity with id {entity_id!r}")
         return detail
+
+    @v1.get(
+        "/documents/{doc_id}",
+        response_class=HTMLResponse,
+        summary="A document as a page, the cited span marked",
+        responses={200: {"content": {"text/html": {}}, "description": "the document"}},
+    )
+    def document(
+        doc_id: Annotated[str, PathParam(max_length=200)],
+        start: Annotated[int | None, Query(ge=0)] = None,
+        end: Annotated[int | None, Query(ge=0)] = None,
+    ) -> HTMLResponse:
+        """Where the chat's sources link to: ``start``/``end`` are document offsets."""
+        from app.document_page import document_page, find_document
+
+        with _facade_errors():
+            doc = find_document(kg.workspace, doc_id)
+        if doc is None:
+            raise ProblemError(404, "Not found", f"no document with id {doc_id!r}")
+        return HTMLResponse(document_page(doc, start, end))
 
     @v1.post("/cypher", response_model=CypherTable, summary="A read-only Cypher query")
     def cypher(body: CypherRequest) -> CypherTable:

@@ -190,3 +190,121 @@ def test_layout_keeps_nodes_inside_and_a_stray_node_does_not_squeeze_the_graph()
     xs = [pos[n.id][0] for n in hub]
     assert max(xs) - min(xs) > (width - 2 * margin) / 2
     assert len({(round(x), round(y)) for x, y in pos.values()}) == len(pos)  # no overlaps
+
+
+class _LLMOnKG(FakeKG):
+    """The facade once the offline model is running: its status names the model."""
+
+    def status(self):  # type: ignore[override]
+        status = super().status()
+        status.llm = "offline qwen2.5-coder-1.5b-instruct-q4_k_m"
+        return status
+
+
+def test_banner_does_not_call_a_running_offline_llm_off() -> None:
+    assert "LLM off" not in health_banner(_LLMOnKG())
+    assert health_banner(FakeKG()).startswith("ℹ️ LLM off")  # really off: still said
+
+
+def test_answer_time_counts_the_llm_once() -> None:
+    answer = FakeKG().ask("BERT")
+    # answer_s is the whole answer step; llm_s is the model's share of it
+    answer.timings = {"retrieval_s": 0.4, "answer_s": 141.0, "llm_s": 139.4, "prompt_tokens": 9}
+    out = render.answer_message(answer)
+    assert "141.40 s" in out and "280" not in out
+
+
+def test_ingest_result_names_each_skipped_file_and_why(tmp_path) -> None:
+    from kg.models import Manifest, SkippedFile
+
+    class _SkippingKG(FakeKG):
+        def ingest(self, paths, progress=None):  # type: ignore[override]
+            return Manifest(
+                kg_version="0",
+                created_at="now",
+                counts={"documents": 3},
+                skipped=[
+                    SkippedFile(path="uploads/broken.pdf", reason="unreadable PDF (EOF marker)"),
+                    SkippedFile(path="uploads/<b>x</b>.png", reason="unsupported file type .png"),
+                ],
+            )
+
+    f = tmp_path / "broken.pdf"
+    f.write_bytes(b"%PDF-1.4")
+    result, _ = ingest_files(_SkippingKG(), [str(f)], lambda *_: None)
+    assert "Skipped 2" in result
+    assert "broken.pdf" in result and "unreadable PDF (EOF marker)" in result
+    assert "unsupported file type .png" in result and "<b>" not in result
+
+
+class _DenseKG(FakeKG):
+    """A hub with 40 neighbours, generic names beside the specific ones (as spaCy finds them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from kg.models import Entity
+
+        names = [("Andrew Ng", "Person"), ("K-means clustering", "Method"),
+                 ("course", "Concept"), ("technique", "Concept")]  # fmt: skip
+        names += [(f"Neighbour number {i:02d} with a long name", "Concept") for i in range(40)]
+        self.ents = {f"e{i}": Entity(id=f"e{i}", name=n, type=t) for i, (n, t) in enumerate(names)}
+        self.rels = [("e0", "TEACHES", "e1"), ("e2", "COVERS", "e3"), ("e2", "COVERS", "e1")]
+        self.rels += [("e1", "RELATED_TO", f"e{4 + i}") for i in range(40)]
+        self.rels += [("e0", "KNOWS", f"e{4 + i}") for i in range(0, 40, 7)]  # linked to both
+
+    def find_entities(self, q: str, limit: int = 10):  # type: ignore[override]
+        q = q.lower()
+        return [e for e in self.ents.values() if e.name.lower() in q][:limit]
+
+    def subgraph(self, entity_ids, hops=1, limit=60):  # type: ignore[override]
+        seeds = set(entity_ids)
+        edges = [GraphEdge(source=h, target=t, type=r) for h, r, t in self.rels
+                 if h in seeds or t in seeds]  # fmt: skip
+        ids = seeds | {e.source for e in edges} | {e.target for e in edges}
+        nodes = [GraphNode(id=i, label=self.ents[i].name, type=self.ents[i].type,
+                           highlighted=i in seeds) for i in sorted(ids)][:limit]  # fmt: skip
+        return Subgraph(nodes=nodes, edges=edges)
+
+
+def test_answer_graph_centres_on_the_answers_entities_and_caps_neighbours() -> None:
+    from kg.models import Answer, GraphFact
+
+    kg = _DenseKG()
+    answer = Answer(
+        question="Who teaches the course on K-means clustering?",
+        answer="Andrew Ng teaches it [1].",
+        facts=[GraphFact(head="course", head_type="Concept", type="COVERS", tail="technique",
+                         tail_type="Concept")],  # fmt: skip
+    )
+    sub = answer_subgraph(kg, answer)
+    centre = {n.label for n in sub.nodes if n.highlighted}
+    assert centre == {"Andrew Ng", "K-means clustering"}  # not the generic "course"/"technique"
+    others = [n for n in sub.nodes if not n.highlighted]
+    assert 0 < len(others) <= 12
+    # the neighbours linked to both centre entities rank first
+    both = {f"e{4 + i}" for i in range(0, 40, 7)}
+    assert both <= {n.id for n in others}
+    kept = {n.id for n in sub.nodes}
+    assert all(e.source in kept and e.target in kept for e in sub.edges)
+
+
+def test_entity_search_with_no_match_clears_and_says_so() -> None:
+    from app.ui import search_entities
+
+    update, detail, mentions = search_entities(FakeKG(), "zzzqqq-no-such")
+    assert update["value"] is None and update["choices"] == []
+    assert "No entity matches" in detail and "zzzqqq-no-such" in detail and mentions == ""
+    update, detail, _ = search_entities(FakeKG(), "bert")
+    assert update["value"] == "ent_bert"
+
+
+def test_banner_and_corpus_status_refresh_after_each_answer() -> None:
+    demo = build_app(FakeKG())
+    config = demo.get_config_file()
+    ids = {c.get("props", {}).get("elem_id"): c["id"] for c in config["components"]}
+    ask_button = ids["kg-ask"]
+    deps = config["dependencies"]
+    asks = [i for i, d in enumerate(deps) if [ask_button, "click"] in [list(t) for t in d["targets"]]]
+    assert asks
+    chained = [d for d in deps if d.get("trigger_after") in asks]
+    assert any({ids["kg-banner"], ids["kg-status"]} <= set(d["outputs"]) for d in chained)
