@@ -115,6 +115,9 @@ class Ontology(BaseModel):
         for sr in self.structure.relations:
             if sr.head not in kinds or sr.tail not in kinds or sr.type not in rel_names:
                 raise ValueError(f"structure relation {sr} names an unknown kind or relation")
+            types = {k.name: k.type for k in self.structure.kinds}
+            if not self.allows(sr.type, types[sr.head], types[sr.tail]):
+                raise ValueError(f"structure relation {sr}: {sr.type} does not allow those types")
         return self
 
     @property

@@ -380,6 +380,9 @@ def test_structure_rules_are_validated():
     data["structure"]["relations"].append({"head": "resource", "tail": "nope", "type": "COVERS"})
     with pytest.raises(ValueError, match="unknown kind"):
         Ontology.model_validate(data)
+    data["structure"]["relations"][-1] = {"head": "person", "tail": "topic", "type": "COVERS"}
+    with pytest.raises(ValueError, match="does not allow"):
+        Ontology.model_validate(data)
     assert extract_structure(Document.from_text("a", TABLE), [], ONTOLOGY) == {}
     scierc = load_ontology("scierc")
     assert run(TABLE, ontology=scierc)[2] == {}
