@@ -27,6 +27,8 @@ class Settings(BaseModel):
     chunk_size: int = 1500
     chunk_overlap: int = 150
     max_file_bytes: int = 20_000_000
+    # extraction: two names in one sentence become a weak RELATED_TO only when asked for
+    cooccurrence: bool = False
     follow_links: bool = False  # read links that point outside the folder given to extract
     # LLM: any OpenAI-compatible server; None starts kg's offline model
     llm_base_url: str | None = None
@@ -57,6 +59,7 @@ class Settings(BaseModel):
                 _env("KG_LLM_API_KEY") or _env("OPENAI_API_KEY") or "not-needed"
             ),
             "llm_concurrency": int(_env("KG_LLM_CONCURRENCY", "1") or 1),
+            "cooccurrence": (_env("KG_COOCCURRENCE") or "").lower() in {"1", "true", "yes"},
             "store": "neo4j" if _env("KG_STORE") == "neo4j" else "falkordb",
             "graph_name": _env("KG_GRAPH", "kg"),
             "falkordb_url": _env("KG_FALKORDB_URL"),
@@ -71,4 +74,6 @@ class Settings(BaseModel):
     def extraction_fingerprint(self) -> str:
         """What changes extraction output; part of the manifest and the LLM cache key."""
         keys = f"{self.ontology}|{self.chunk_size}|{self.chunk_overlap}|{self.llm_model}"
+        if self.cooccurrence:  # appended only when on: default fingerprints stay as they were
+            keys += "|cooccurrence"
         return hashlib.sha256(keys.encode()).hexdigest()[:16]

@@ -221,6 +221,7 @@ class Manifest(_Model):
     skipped: list[SkippedFile] = Field(default_factory=list)
     seconds: float = 0.0
     sources: list[str] = Field(default_factory=list)  # the paths given to `kg extract`
+    entities_per_10kb: float = 0.0  # graph density: entities per 10,000 bytes of document text
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----
