@@ -135,11 +135,17 @@ def extract(
             "--follow-links", help="Also read links that point outside the given folders."
         ),
     ] = False,
+    cooccurrence: Annotated[
+        bool,
+        typer.Option(
+            "--cooccurrence", help="Also relate names that share a sentence (weak RELATED_TO)."
+        ),
+    ] = False,
 ) -> None:
     """Read documents, find entities (spaCy) and relations (LLM), write the graph to the workspace.
 
     Re-runs only redo what changed; an unchanged corpus makes no LLM calls."""
-    from pipelines.extract import run_extract
+    from pipelines.extraction.pipeline import run_extract
 
     with _friendly_errors():
         settings = _settings(
@@ -148,6 +154,7 @@ def extract(
             llm_concurrency=concurrency,
             chunk_size=chunk_size,
             follow_links=follow_links or None,
+            cooccurrence=cooccurrence or None,
         )
         for p in paths:
             if not p.exists():

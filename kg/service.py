@@ -298,7 +298,7 @@ class KG:
         self, paths: Sequence[Path], progress: Callable[[float, str], None] | None = None
     ) -> Manifest:
         """Extract new files into the workspace and load the difference into the store."""
-        from pipelines.extract import run_extract
+        from pipelines.extraction.pipeline import run_extract
         from pipelines.load import load_workspace
 
         notify = progress or (lambda _f, _m: None)

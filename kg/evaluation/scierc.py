@@ -109,9 +109,11 @@ def evaluate_scierc(
     from kg.chunking import chunk_document
     from kg.config import Settings, default_cache_dir
     from kg.llm_cache import LLMCache
-    from kg.mentions import MentionFinder
     from kg.models import Document, LLMUsage
-    from pipelines.extract import ChunkExtractor, ChunkResult, extract_chunk_spacy
+    from pipelines.extraction.candidates import MentionFinder
+    from pipelines.extraction.dependency import extract_chunk_spacy
+    from pipelines.extraction.llm import ChunkExtractor
+    from pipelines.extraction.results import ChunkResult
 
     t0 = time.perf_counter()
     rows = _read(Path(path), limit)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from kg.models import Chunk, Document, Entity, Evidence, Mention, Relation, entity_id
 from kg.ontology import Ontology, StructureKind
 from pipelines.extraction.results import ChunkResult, RelationSpan
-from pipelines.extraction.structure_text import Item, suffix_type
+from pipelines.extraction.structure_text import Item
+from pipelines.extraction.structure_vocab import suffix_type
 
 CONFIDENCE = {"table": 0.9, "list": 0.85, "heading": 0.8, "enumeration": 0.7, "versus": 0.7}
 

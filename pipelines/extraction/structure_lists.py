@@ -15,14 +15,8 @@ from dataclasses import dataclass, field
 
 from kg.ontology import StructureKind
 from pipelines.extraction.structure import Collector, Line, Placed
-from pipelines.extraction.structure_text import (
-    clean_item,
-    items_in,
-    kind_of,
-    looks_like_prose,
-    only_kind_words,
-    words,
-)
+from pipelines.extraction.structure_text import clean_item, items_in
+from pipelines.extraction.structure_vocab import kind_of, looks_like_prose, only_kind_words, words
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _SETEXT = re.compile(r"^ {0,3}(={3,}|-{3,})\s*$")
@@ -114,7 +108,7 @@ def parse_label(
 
 
 def _subtype_label(collector: Collector, start: int, end: int, source: str) -> Label | None:
-    """ "Types of autoencoders", "Different kinds of regularization": items are kinds of X."""
+    """A label like "Types of autoencoders" or "Different kinds of X": items are kinds of X."""
     rules = collector.rules
     m = _SUBTYPE.match(collector.text, start, end)
     if not m or not rules.subtype_labels or words(m.group("word"))[0] not in rules.subtype_labels:

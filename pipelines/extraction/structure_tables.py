@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from kg.ontology import StructureKind
 from pipelines.extraction.structure import Collector, Line, Placed
-from pipelines.extraction.structure_text import clean_item, is_junk, items_in, kind_of, words
+from pipelines.extraction.structure_text import clean_item, items_in
+from pipelines.extraction.structure_vocab import is_junk, kind_of, words
 
 Cells = list[tuple[int, int]]
 _SEPARATOR_CELL = re.compile(r"^\s*:?-+:?\s*$")
