@@ -63,7 +63,7 @@ def extract_run(
 ) -> dict[str, Any]:
     from kg.config import Settings
     from kg.workspace import Workspace
-    from pipelines.extract import run_extract
+    from pipelines.extraction.pipeline import run_extract
 
     settings = Settings.from_env(llm_timeout=timeout)
     ws = Workspace(ws_root)

@@ -17,7 +17,7 @@ EXAMPLES = ROOT / "examples" / "notes"
 def build_workspace(tmp: Path) -> Settings:
     """Extract the notes into ``tmp/.kg`` (spaCy only); returns the settings that point at it."""
     from kg.workspace import Workspace
-    from pipelines.extract import run_extract
+    from pipelines.extraction.pipeline import run_extract
 
     settings = Settings(workspace=tmp / ".kg", graph_name="kgtest")
     run_extract(

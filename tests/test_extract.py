@@ -17,7 +17,8 @@ from kg.config import Settings
 from kg.models import Chunk, Document
 from kg.ontology import load_ontology
 from kg.workspace import Workspace
-from pipelines.extract import run_extract, validate_extraction
+from pipelines.extraction.pipeline import run_extract
+from pipelines.extraction.validation import validate_extraction
 
 OUTPUTS = ("documents", "chunks", "entities", "relations", "summaries", "rejected", "merges")
 _CAPS = re.compile(r"\b[A-Z][A-Za-z-]{2,}(?: [A-Z][A-Za-z-]{2,})*\b")
@@ -312,7 +313,7 @@ def test_concurrency_gives_the_same_output(tmp_path: Path) -> None:
 @pytest.mark.parametrize("spacy_only", [False, True])
 def test_rerun_parses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                               spacy_only: bool) -> None:
-    import pipelines.extract as extract
+    import pipelines.extraction.analysis as extract
 
     root = corpus(tmp_path / "notes")
     ws = Workspace(tmp_path / "ws")

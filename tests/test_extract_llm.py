@@ -9,7 +9,7 @@ import pytest
 from kg.config import Settings
 from kg.models import normalize_name
 from kg.workspace import Workspace
-from pipelines.extract import run_extract
+from pipelines.extraction.pipeline import run_extract
 
 SEED = (Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "seeds"
         / "000_4485d3515797c64c.txt")

@@ -22,9 +22,9 @@ def seed_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     if not SEEDS.is_dir():
         pytest.skip(f"seed corpus not found at {SEEDS}")
     try:
-        from pipelines.extract import run_extract
+        from pipelines.extraction.pipeline import run_extract
     except ImportError as exc:
-        pytest.skip(f"pipelines.extract.run_extract is not importable yet: {exc}")
+        pytest.skip(f"pipelines.extraction.pipeline.run_extract is not importable yet: {exc}")
     root = tmp_path_factory.mktemp("seeds") / "ws"
     ws = Workspace(root)
     settings = Settings(workspace=root)

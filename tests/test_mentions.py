@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from kg.chunking import chunk_document
-from kg.mentions import MentionFinder
 from kg.models import Chunk, Document
-from kg.ontology import load_ontology
+from kg.ontology import BUILTIN_DIR, Ontology, load_ontology
+from pipelines.extraction.candidates import MentionFinder
 
 TEXT = (
     "Today I watched the course CS229 and read Grokking Machine Learning.\n"
@@ -14,16 +18,35 @@ TEXT = (
 )
 
 
-def candidates(text: str = TEXT) -> tuple[Document, list]:
+GAZETTEER = {
+    "Book": ["Grokking Machine Learning"],
+    "Method": ["K-means clustering", "PCA"],
+    "Tool": ["scikit-learn"],
+}
+
+
+def ontology_with_names(tmp_path: Path, names: dict[str, list[str]]) -> Ontology:
+    """The default ontology as a user's YAML file that lists ``names`` under their types."""
+    data = yaml.safe_load((BUILTIN_DIR / "default.yaml").read_text(encoding="utf-8"))
+    data["name"] = "mine"
+    for t in data["entity_types"]:
+        if t["name"] in names:
+            t["names"] = names[t["name"]]
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_ontology(path)
+
+
+def candidates(text: str = TEXT, ontology: Ontology | None = None) -> tuple[Document, list]:
     doc = Document.from_text("n.txt", "Preface line.\n\n" + text)
     chunks = chunk_document(doc, 1500, 150)
-    finder = MentionFinder(load_ontology("default"))
+    finder = MentionFinder(ontology or load_ontology("default"))
     found = [c for cands in finder.find_many(chunks) for c in cands]
     return doc, found
 
 
-def test_candidates_have_document_offsets_and_types() -> None:
-    doc, found = candidates()
+def test_candidates_have_document_offsets_and_types(tmp_path: Path) -> None:
+    doc, found = candidates(ontology=ontology_with_names(tmp_path, GAZETTEER))
     assert found
     for c in found:
         assert doc.text[c.start : c.end] == c.text
@@ -36,6 +59,15 @@ def test_candidates_have_document_offsets_and_types() -> None:
     assert by_text["PCA"].type == "Method"
     assert by_text["scikit-learn"].type == "Tool"
     assert by_text["London"].type == "Location"
+    assert by_text["PCA"].source == by_text["scikit-learn"].source == "ruler"
+
+
+def test_the_builtin_ontology_lists_no_names() -> None:
+    assert all(not t.names for t in load_ontology("default").entity_types)
+    _, found = candidates()
+    by_text = {c.text: c for c in found}
+    assert "ruler" not in {by_text[n].source for n in ("PCA", "scikit-learn") if n in by_text}
+    assert by_text["CS229"].type == "Course"  # the course-code pattern is a rule, not a name
 
 
 def test_junk_is_filtered() -> None:

@@ -13,10 +13,10 @@ from langchain_core.messages import AIMessage
 
 from kg.config import Settings
 from kg.llm_cache import LLMCache
-from kg.mentions import MentionFinder
 from kg.models import Chunk, Document
 from kg.ontology import load_ontology
-from pipelines.extract import ChunkExtractor
+from pipelines.extraction.candidates import MentionFinder
+from pipelines.extraction.llm import ChunkExtractor
 
 TEXT = ("Andrew Ng teaches Machine Learning on Coursera. The course covers PCA and K-means "
         "clustering, and I practised both in scikit-learn.")
@@ -126,7 +126,7 @@ def test_think_block_and_truncation(tmp_path: Path) -> None:
 
 def test_unusable_twice_falls_back_to_spacy_in_the_stage(tmp_path: Path) -> None:
     from kg.workspace import Workspace
-    from pipelines.extract import run_extract
+    from pipelines.extraction.pipeline import run_extract
 
     (tmp_path / "n.txt").write_text(TEXT, encoding="utf-8")
     chat = GenericFakeChatModel(messages=iter([AIMessage(content="no"), AIMessage(content="[1")]))

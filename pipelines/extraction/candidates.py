@@ -1,8 +1,9 @@
-"""Entity candidates from spaCy: NER, noun chunks, and an EntityRuler of known names.
+"""Entity candidates from spaCy: NER, noun chunks, and an EntityRuler of the ontology's names.
 
 Candidates feed the LLM prompt (so a small model sees what to look at), anchor relation arguments
-to real text, and are the whole extraction in ``--spacy-only`` mode. Every candidate carries
-document character offsets.
+to real text, and are the entities of ``--spacy-only`` mode. Every candidate carries document
+character offsets. The code lists no names: a user who wants a gazetteer lists them under an
+entity type's ``names:`` in the ontology YAML, and the ruler labels them with that type.
 """
 
 from __future__ import annotations
@@ -15,84 +16,15 @@ from typing import Any
 
 from kg.models import Chunk
 from kg.ontology import Ontology
+from pipelines.extraction.junk import VAGUE_ADJECTIVES, junk_filter
 
 SPACY_MODEL = "en_core_web_sm"
 
 # NER labels that are never entities of a knowledge graph about notes
 JUNK_LABELS = frozenset(
-    {"DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "NORP", "LANGUAGE"}
-)
-# nouns too vague to be a node on their own
-GENERIC_NOUNS = frozenset(
-    [
-        "today", "tomorrow", "yesterday", "day", "days", "week", "weeks", "month", "year", "time",
-        "times", "thing", "things", "lot", "lots", "bit", "way", "ways", "part", "parts", "end",
-        "start", "beginning", "example", "examples", "question", "questions", "answer", "answers",
-        "summary", "idea", "ideas", "something", "anything", "everything", "nothing", "someone",
-        "people", "person", "one", "ones", "kind", "kinds", "sort", "type", "types", "number",
-        "numbers", "amount", "case", "cases", "point", "points", "fact", "reason", "result",
-        "results", "today's", "post", "posts", "blog", "hello", "hi", "morning", "evening", "night",
-        "first", "second", "third", "rest", "others", "other", "fun", "stuff", "word", "words",
-        "section", "sections", "piece", "pieces",
-    ]
+    {"DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "NORP", "LANGUAGE",
+     "LAW"}
 )  # fmt: skip
-
-# names that study notes about ML keep mentioning; the ruler labels them with ontology types
-KNOWN_NAMES: dict[str, list[str]] = {
-    "Tool": [
-        "PyTorch", "TensorFlow", "Keras", "scikit-learn", "sklearn", "NumPy", "pandas",
-        "Matplotlib", "seaborn", "Jupyter", "Colab", "SciPy", "spaCy", "NLTK", "LangChain",
-        "LlamaIndex", "unsloth", "diffusers", "XGBoost", "LightGBM", "OpenCV", "Streamlit",
-        "Gradio", "FastAPI", "Flask", "Docker", "Kubernetes", "Kafka", "Spark", "PySpark",
-        "Airflow", "dbt", "Excel", "Tableau", "Git", "GitHub", "VideoPad", "Python", "SQL",
-        "PostgreSQL", "MySQL", "Neo4j", "Ollama", "MLflow", "JAX", "Pinecone", "FAISS", "ChromaDB",
-        "Plotly", "Polars", "BigQuery", "Snowflake", "Google Colab", "Jupyter Notebook",
-        "Hugging Face", "Power BI", "VS Code", "llama.cpp", "Weights & Biases", "Apache Spark",
-        "Apache Kafka",
-    ],
-    "Organization": [
-        "Coursera", "Udemy", "edX", "DeepLearning.AI", "Stanford", "MIT", "Manning", "OpenAI",
-        "Google", "Meta", "Microsoft", "Kaggle", "Anthropic", "DeepMind", "NVIDIA", "Amazon", "AWS",
-        "LinkedIn", "YouTube", "Harvard", "Udacity", "fast.ai", "Manning.com",
-        "Stanford University", "TU Eindhoven", "Hugging Face Hub",
-    ],
-    "Method": [
-        "K-means", "k-means clustering", "K-means clustering", "k means", "PCA",
-        "principal component analysis", "gradient descent", "stochastic gradient descent",
-        "backpropagation", "backprop", "linear regression", "logistic regression", "decision tree",
-        "decision trees", "random forest", "random forests", "SVM", "support vector machine",
-        "support vector machines", "k-nearest neighbors", "KNN", "naive Bayes", "LoRA",
-        "fine-tuning", "finetuning", "t-SNE", "UMAP", "DBSCAN", "hierarchical clustering",
-        "cross-validation", "regularization", "dropout", "batch normalization", "self-attention",
-        "chain-of-thought", "few-shot", "zero-shot", "RAG", "retrieval-augmented generation",
-        "factor analysis", "one-hot encoding", "feature scaling", "standardization",
-        "normalization", "gradient boosting", "Adam", "bagging", "boosting", "ridge regression",
-        "lasso regression", "word2vec", "TF-IDF", "BM25",
-    ],
-    "Model": [
-        "GPT-4", "GPT-3", "GPT-2", "ChatGPT", "BERT", "ResNet", "transformer", "transformers",
-        "LLaMA", "Llama 2", "Mistral", "Stable Diffusion", "diffusion model", "diffusion models",
-        "CNN", "RNN", "LSTM", "GAN", "VAE", "LLM", "LLMs", "large language model",
-        "large language models", "neural network", "neural networks", "Claude", "Gemini", "T5",
-        "U-Net",
-    ],
-    "Concept": [
-        "eigenvalues", "eigenvalue", "eigenvectors", "eigenvector", "overfitting", "underfitting",
-        "multicollinearity", "bias-variance tradeoff", "variance", "covariance matrix",
-        "loss function", "activation function", "deep learning", "machine learning",
-        "supervised learning", "unsupervised learning", "reinforcement learning",
-        "dimensionality reduction", "clustering", "scree plot", "precision", "recall", "accuracy",
-        "embeddings", "embedding", "attention", "prompt engineering", "linear algebra",
-        "statistics", "probability", "calculus", "feature engineering", "hyperparameters",
-        "learning rate",
-    ],
-    "Book": [
-        "Grokking Machine Learning", "Grokking ML", "Hands-On Machine Learning",
-        "Deep Learning with Python", "Pattern Recognition and Machine Learning",
-        "The Elements of Statistical Learning", "An Introduction to Statistical Learning",
-        "Designing Machine Learning Systems", "The Hundred-Page Machine Learning Book",
-    ],
-}  # fmt: skip
 
 # token patterns: course codes (CS109, CS229n), "<Title Case> Course/Specialization/Bootcamp"
 COURSE_PATTERNS: list[list[dict[str, Any]]] = [
@@ -156,6 +88,21 @@ def _nlp_with_ruler(key: str, patterns: tuple[tuple[str, str], ...], token_rules
     return nlp
 
 
+def ruler_patterns(
+    ontology: Ontology, known: Mapping[str, Iterable[str]] | None = None
+) -> set[tuple[str, str]]:
+    """(type, name) pairs for the ruler: each type's ``names`` plus any ``known`` extra names."""
+    patterns = {(t.name, n.strip()) for t in ontology.entity_types for n in t.names if n.strip()}
+    type_names = set(ontology.entity_names)
+    for type_, values in (known or {}).items():
+        canonical = ontology.canonical_entity_type(type_) or (
+            type_ if type_ in type_names else None
+        )
+        if canonical:
+            patterns.update((canonical, v.strip()) for v in values if v.strip())
+    return patterns
+
+
 class MentionFinder:
     """spaCy candidates typed with the ontology; build once, reuse for every chunk."""
 
@@ -163,25 +110,15 @@ class MentionFinder:
         self, ontology: Ontology, known: Mapping[str, Iterable[str]] | None = None
     ) -> None:
         self.ontology = ontology
-        names = {t.name for t in ontology.entity_types}
-        patterns: set[tuple[str, str]] = set()
-        sources = [KNOWN_NAMES] if ontology.name == "default" else []
-        if known:
-            sources.append({k: list(v) for k, v in known.items()})
-        for table in sources:
-            for type_, values in table.items():
-                canonical = ontology.canonical_entity_type(type_) or (
-                    type_ if type_ in names else None
-                )
-                if canonical:
-                    patterns.update((canonical, v) for v in values if v.strip())
+        patterns = ruler_patterns(ontology, known)
         self._label_map: dict[str, str] = {}
         for t in ontology.entity_types:
             for label in t.spacy_labels:
                 self._label_map[label] = t.name
         self.fallback = ontology.fallback_entity_type
+        self.junk = junk_filter(ontology)
         key = ontology.fingerprint() + str(sorted(patterns))
-        token_rules = "Course" in names
+        token_rules = ontology.entity_type("Course") is not None
         self.nlp = (
             _nlp_with_ruler(key, tuple(sorted(patterns)), token_rules)
             if patterns or token_rules
@@ -210,7 +147,7 @@ class MentionFinder:
             return label
         if label in self._label_map:
             return self._label_map[label]
-        if label in JUNK_LABELS or label in {"LAW", "PERCENT"}:
+        if label in JUNK_LABELS:
             return None
         return self.fallback
 
@@ -239,13 +176,17 @@ class MentionFinder:
         self, chunk: Chunk, span: Any, type_: str, label: str, source: str
     ) -> Candidate | None:
         tokens = list(span)
-        # drop leading determiners, pronouns, numbers and stop words ("the", "my", "3")
+        # drop leading determiners, pronouns, numbers and stop words ("the", "my", "3"), and
+        # the vague or comparative adjectives of noun chunks ("different bounding boxes",
+        # "smaller learning rate" -> "bounding boxes", "learning rate")
         while (
             source != "ruler"
             and tokens
             and (
                 tokens[0].pos_ in {"DET", "PRON", "NUM", "PUNCT", "SYM", "CCONJ"}
-                or (tokens[0].is_stop and source == "noun_chunk")
+                or (source == "noun_chunk" and tokens[0].is_stop)
+                or (source == "noun_chunk" and tokens[0].lower_ in VAGUE_ADJECTIVES)
+                or (source == "noun_chunk" and tokens[0].tag_ in {"JJR", "JJS"} and len(tokens) > 1)
             )
         ):
             tokens = tokens[1:]
@@ -264,7 +205,7 @@ class MentionFinder:
         text = text.strip(_EDGE_JUNK)
         start += lead
         end = start + len(text)
-        if not _good(text, tokens):
+        if not self._good(text, tokens):
             return None
         return Candidate(
             text=text,
@@ -276,19 +217,16 @@ class MentionFinder:
             chunk_id=chunk.id,
         )
 
+    def _good(self, text: str, tokens: list[Any]) -> bool:
+        if len(text) < 2 or len(text) > 80 or _URLISH.search(text):
+            return False
+        if len(tokens) > 6:
+            return False
+        content = [
+            t for t in tokens if not (t.is_stop or t.is_punct or t.like_num or t.pos_ == "PRON")
+        ]
+        return bool(content) and not self.junk(text)
+
 
 _EDGE_JUNK = "*_`#>|•~=\"' \t"
 _URLISH = re.compile(r"https?://|www\.|@\w+\.|^\W+$")
-
-
-def _good(text: str, tokens: list[Any]) -> bool:
-    if len(text) < 2 or len(text) > 80 or _URLISH.search(text):
-        return False
-    if not re.search(r"[A-Za-z]", text):
-        return False
-    content = [t for t in tokens if not (t.is_stop or t.is_punct or t.like_num or t.pos_ == "PRON")]
-    if not content:
-        return False
-    if len(tokens) > 6:
-        return False
-    return not (len(content) == 1 and content[0].lower_ in GENERIC_NOUNS)

@@ -1,0 +1,204 @@
+"""``kg extract`` in one readable place: load -> chunk -> analyse -> extractors -> merge -> graph.
+
+The extractors are an ordered list of stages. A stage takes one document and its chunks and
+returns a ``ChunkResult`` for any of those chunks (chunk id -> result); the pipeline merges the
+results of all stages per chunk (``merge_results``). Adding an extractor is one line in
+``build_stages``. The workspace is rebuilt from cached per-chunk work on every run, so unchanged
+files cost no LLM calls and no parsing, and deleted files drop out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kg.llm_cache import LLMCache
+from kg.models import Chunk, Document, LLMUsage, Manifest
+from kg.ontology import Ontology, load_ontology
+from pipelines.extraction.analysis import SPACY_MODEL_NAME, Analysis
+from pipelines.extraction.assembly import assemble
+from pipelines.extraction.chunking import chunk_documents
+from pipelines.extraction.junk import junk_filter
+from pipelines.extraction.llm import ChunkExtractor, LazyChat, LLMTier
+from pipelines.extraction.loading import load_documents
+from pipelines.extraction.merge import merge_results
+from pipelines.extraction.plan import print_plan, print_warnings
+from pipelines.extraction.progress import ChunkProgress
+from pipelines.extraction.results import ChunkResult
+from pipelines.extraction.structure import extract_structure
+from pipelines.extraction.summaries import summarize_documents
+
+if TYPE_CHECKING:
+    from kg.config import Settings
+    from kg.workspace import Workspace
+
+Stage = Callable[[Document, list[Chunk]], dict[str, ChunkResult]]
+
+
+@dataclass
+class ExtractionPipeline:
+    """Ordered extractors whose per-chunk results are merged into one result per chunk."""
+
+    stages: list[tuple[str, Stage]] = field(default_factory=list)
+    is_junk: Callable[[str], bool] | None = None
+
+    def add(self, name: str, stage: Stage) -> ExtractionPipeline:
+        self.stages.append((name, stage))
+        return self
+
+    def run(self, document: Document, chunks: list[Chunk]) -> dict[str, ChunkResult]:
+        outputs = [stage(document, chunks) for _, stage in self.stages]
+        return {
+            c.id: merge_results(
+                c, [o[c.id] for o in outputs if c.id in o] or [ChunkResult(chunk=c)], self.is_junk
+            )
+            for c in chunks
+        }
+
+
+def build_stages(
+    ontology: Ontology,
+    settings: Settings,
+    analysis: Analysis,
+    *,
+    spacy_only: bool,
+    chat: Callable[[], Any],
+    cache: LLMCache,
+    progress: ChunkProgress,
+) -> ExtractionPipeline:
+    """The extractors ``kg extract`` runs, in order (earlier stages win ties in a merge)."""
+    pipeline = ExtractionPipeline(is_junk=junk_filter(ontology))
+    if spacy_only:
+        pipeline.add("spacy", analysis.spacy_stage)
+    else:
+        extractor = ChunkExtractor(
+            ontology, chat, cache, settings.llm_model, cooccurrence=settings.cooccurrence
+        )
+        pipeline.add(
+            "llm", LLMTier(extractor, analysis.candidates, analysis.doc, tick=progress.tick)
+        )
+    pipeline.add("structure", lambda doc, chunks: extract_structure(doc, chunks, ontology))
+    return pipeline
+
+
+def run_extract(
+    paths: Sequence[Path],
+    workspace: Workspace,
+    settings: Settings,
+    *,
+    spacy_only: bool = False,
+    dry_run: bool = False,
+    progress: bool = True,
+    chat: Any = None,
+) -> Manifest:
+    """Extract ``paths`` into ``workspace``; returns the manifest it wrote."""
+    from kg import __version__
+
+    t0 = time.perf_counter()
+    ontology = load_ontology(settings.ontology)
+    documents, skipped = load_documents(paths, settings)
+    chunks = chunk_documents(documents, settings)
+    all_chunks = [c for d in documents for c in chunks[d.id]]
+    cache = LLMCache.for_workspace(workspace.root)
+    manifest = Manifest(
+        kg_version=__version__,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        models={
+            "llm": "none (spacy-only)" if spacy_only else settings.llm_model,
+            "spacy": SPACY_MODEL_NAME,
+        },
+        ontology=ontology.name,
+        ontology_hash=ontology.fingerprint(),
+        config_hash=settings.extraction_fingerprint(),
+        skipped=skipped,
+        sources=[str(Path(p).resolve()) for p in paths],
+    )
+    if dry_run:
+        print_plan(documents, chunks, ontology, spacy_only, manifest)
+        manifest.seconds = round(time.perf_counter() - t0, 3)
+        return manifest
+    if not documents:  # never replace a workspace with an empty one
+        manifest.counts = {"documents": 0, "chunks": 0, "skipped": len(skipped)}
+        manifest.seconds = round(time.perf_counter() - t0, 3)
+        return manifest
+    if progress:
+        print_warnings(documents)
+    lazy = LazyChat(settings, chat)
+    with workspace.lock("extract"):
+        analysis = Analysis(
+            ontology,
+            LLMCache(workspace.cache_dir / "spacy"),
+            spacy_only,
+            cooccurrence=settings.cooccurrence,
+        )
+        analysis.prepare(all_chunks)
+        with ChunkProgress(len(all_chunks), progress) as bar:
+            pipeline = build_stages(
+                ontology, settings, analysis, spacy_only=spacy_only, chat=lazy, cache=cache,
+                progress=bar,
+            )  # fmt: skip
+            workers = 1 if spacy_only else max(1, settings.llm_concurrency)
+            results = _run_documents(pipeline, documents, chunks, workers, bar)
+        usage = LLMUsage()
+        for r in results.values():
+            usage.add(r.usage)
+        ordered = [results[c.id] for c in all_chunks]
+        entities, relations, merges = assemble(ordered, ontology.fallback_entity_type)
+        summaries = (
+            []
+            if spacy_only
+            else summarize_documents(documents, chunks, results, lazy, cache, settings, usage)
+        )
+        rejected = [rej for r in ordered for rej in r.rejected]
+        outputs = {
+            "documents": documents,
+            "chunks": all_chunks,
+            "entities": entities,
+            "relations": relations,
+            "summaries": summaries,
+            "rejected": rejected,
+            "merges": merges,
+        }
+        for name, rows in outputs.items():
+            workspace.write(name, rows)
+        manifest.counts = {name: len(rows) for name, rows in outputs.items()}
+        manifest.counts["skipped"] = len(skipped)
+        text_bytes = sum(len(d.text.encode("utf-8")) for d in documents)
+        manifest.entities_per_10kb = round(len(entities) * 10_000 / max(1, text_bytes), 2)
+        manifest.llm_usage = usage
+        manifest.seconds = round(time.perf_counter() - t0, 3)
+        workspace.write_manifest(manifest)
+    return manifest
+
+
+def _run_documents(
+    pipeline: ExtractionPipeline,
+    documents: list[Document],
+    chunks: dict[str, list[Chunk]],
+    workers: int,
+    bar: ChunkProgress,
+) -> dict[str, ChunkResult]:
+    """Each document through the pipeline; documents in parallel when ``workers`` > 1."""
+    results: dict[str, ChunkResult] = {}
+
+    def run_doc(doc: Document) -> None:
+        out = pipeline.run(doc, chunks[doc.id])
+        results.update(out)  # one document's chunk ids: no two threads write the same key
+        bar.done(doc, chunks[doc.id])
+
+    if workers == 1 or len(documents) < 2:
+        for doc in documents:
+            run_doc(doc)
+    else:
+        # chunks of one document run in order (each is told what came before)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for fut in [
+                pool.submit(run_doc, d) for d in sorted(documents, key=lambda d: -len(chunks[d.id]))
+            ]:
+                fut.result()
+    return results
