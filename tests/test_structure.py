@@ -315,9 +315,16 @@ def test_types_of_x_lists_kinds_of_x():
 
 
 def test_label_with_prose_value_is_not_a_list():
-    text = "Model: a trained function that maps inputs to outputs.\nDataset: MNIST\n"
+    text = (
+        "Model: a trained function that maps inputs to outputs.\nDataset: MNIST\n\n"
+        "Topics: the basics of the whole thing\n"
+        "Book: The Hundred-Page Machine Learning Book\n"
+    )
     _, _, results = run(text)
-    assert {n for n, _ in entities(results)} == {"MNIST"}
+    assert {n for n, _ in entities(results)} == {
+        "MNIST",
+        "Hundred-Page Machine Learning Book",  # the leading article is no part of the name
+    }
 
 
 def test_versus_acronyms_and_enumerations():

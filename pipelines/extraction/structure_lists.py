@@ -139,7 +139,7 @@ def _list_items(
 ) -> list[tuple[Placed, Placed | None]]:
     """Items of a label value or bullet; nothing when any part of it is prose."""
     text = collector.text
-    if looks_like_prose(text[start:end], collector.rules.max_words):
+    if looks_like_prose(text[start:end], collector.rules.max_words, title=not kind.split_and):
         return []
     out = []
     for item, versus in items_in(text, start, end, kind, collector.rules, colon=False):

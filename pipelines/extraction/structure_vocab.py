@@ -186,12 +186,16 @@ def is_junk(name: str, max_words: int) -> bool:
     return low.strip(".") in _GENERIC or (len(text) == 2 and not text.isupper())
 
 
-def looks_like_prose(text: str, max_words: int) -> bool:
-    """A value that is a sentence, not a list of names: a long part, a verb, a leading article."""
+def looks_like_prose(text: str, max_words: int, title: bool = False) -> bool:
+    """A value that is a sentence, not a list of names: a long part, a verb, a leading article.
+
+    A ``title`` ("The Hundred-Page Machine Learning Book") may start with an article.
+    """
     parts = re.split(r"[,;]", text)
     if any(len(p.split()) > max_words for p in parts):
         return True
     ws = [w.strip(".,;:!?()\"'“”").lower() for w in text.split()]
     if any(w in _VERBS for w in ws) or any(w in {"i", "we", "you"} for w in ws):
         return True
-    return bool(ws) and ws[0] in {"the", "a", "an", "this", "it", "there"} and len(ws) >= 4
+    leads = {"this", "it", "there"} if title else {"the", "a", "an", "this", "it", "there"}
+    return bool(ws) and ws[0] in leads and len(ws) >= 4
