@@ -7,6 +7,7 @@ import pytest
 from kg.chunking import chunk_document
 from kg.models import Chunk, Document
 from kg.ontology import Ontology, load_ontology
+from pipelines.extraction.merge import merge_results
 from pipelines.extraction.results import ChunkResult
 from pipelines.extraction.structure import extract_structure
 
@@ -32,8 +33,10 @@ def check_spans(doc: Document, chunks: list[Chunk], results: dict[str, ChunkResu
                 chunk = by_id[m.chunk_id]
                 assert doc.text[m.start : m.end] == m.text
                 assert chunk.start <= m.start and m.end <= chunk.end
+        ids = {e.id for e in res.entities}
         for rs in res.relations:
             assert rs.relation.extractor in {"table", "heading", "list"}
+            assert {rs.relation.head_id, rs.relation.tail_id} <= ids  # both ends in the chunk
             for ev in rs.relation.evidence:
                 assert ev.chunk_id == cid and ev.doc_id == doc.id
                 assert doc.text[ev.start : ev.end] == ev.text
@@ -63,6 +66,7 @@ TABLE = """# Study log
 |------|----------------|-----------|
 | Day 1 | Linear regression, gradient descent and PCA | Machine Learning Specialization |
 | Day 2 | Decision trees; **Random forest** | [Deep Learning Book](https://example.org/dl) |
+| Day 3 | (Decision trees | Deep Learning Book) |
 | Week 3 | 42 | - |
 """
 
@@ -77,6 +81,10 @@ def test_markdown_table_rows_relate_resource_to_each_topic():
         assert ("Machine Learning Specialization", "COVERS", topic) in got
     assert ("Deep Learning Book", "COVERS", "Random forest") in got
     assert ("Deep Learning Book", "COVERS", "Decision trees") in got
+    assert {n for n, _ in ents} == {
+        "Machine Learning Specialization", "Deep Learning Book", "Linear regression",
+        "gradient descent", "PCA", "Decision trees", "Random forest",
+    }  # fmt: skip
     assert ("Machine Learning Specialization", "COVERS", "Random forest") not in got
     assert {t for _, t in ents} <= {"Course", "Book", "Concept"}
     assert all(e.source == "table" for e in ents.values())
@@ -359,6 +367,9 @@ def test_chunk_assignment_across_two_chunks():
     assert rel_chunk != head_chunk.id  # the relation lives where its evidence is
     course = entities(results)[("Applied Statistics", "Course")]
     assert {m.chunk_id for m in course.mentions} == {head_chunk.id}
+    # the pipeline's per-chunk merge keeps a relation only with both ends in that chunk
+    merged = merge_results(results[rel_chunk].chunk, [results[rel_chunk]], is_junk=lambda _: False)
+    assert {doc.text[slice(*rs.tail_span)] for rs in merged.relations} >= {"Hypothesis testing"}
     table = [rs for rs in relation_spans(results) if rs.relation.extractor == "table"]
     assert [doc.text[slice(*rs.tail_span)] for rs in table] == ["Bayes rule"]
     assert table[0].relation.evidence[0].chunk_id == chunks[-1].id

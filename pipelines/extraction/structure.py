@@ -165,6 +165,8 @@ class Collector:
         else:
             return False
         self._result(chunk)
+        for end_point in (head, tail):
+            self._carry(end_point, chunk)
         ev = Evidence(
             chunk_id=chunk.id, doc_id=self.doc.id, start=start, end=end,
             text=self.text[start:end],
@@ -188,6 +190,23 @@ class Collector:
         rels[rel_id] = span
         self.results[chunk.id].relations.append(span)
         return True
+
+    def _carry(self, placed: Placed, chunk: Chunk) -> None:
+        """Put a relation's argument into the chunk that holds the relation, if it is elsewhere.
+
+        A heading's entity lives in the heading's chunk; the relations it scopes live with their
+        bullets. Each chunk's result must hold both ends of its relations (merges drop the rest),
+        so the entity is copied there with the mentions it has, which name their own chunk.
+        """
+        ents = self._entities[chunk.id]
+        if placed.id in ents:
+            return
+        home = self.chunk_for(placed.item.start, placed.item.end)
+        if home is None:
+            return
+        ent = self._entities[home.id][placed.id].model_copy(deep=True)
+        ents[ent.id] = ent
+        self.results[chunk.id].entities.append(ent)
 
     def rule(self, head: StructureKind | None, tail: StructureKind | None) -> str | None:
         """The relation type the ontology declares for a (head kind, tail kind) pair."""

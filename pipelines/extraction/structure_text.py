@@ -143,6 +143,15 @@ def _trim(doc: str, start: int, end: int) -> tuple[int, int]:
             # keep a closing quote/emphasis when it wraps an inner word, e.g. "`n_init`"
             changed = (s2, e2) != (start, end)
             start, end = s2, e2
+        piece = doc[start:end]
+        if piece.endswith(")") and piece.count(")") > piece.count("("):
+            end -= 1  # "Introduction to Deeplearning)": a bracket the note never opened
+            changed = True
+            continue
+        if piece.startswith("(") and piece.count("(") > piece.count(")"):
+            start += 1
+            changed = True
+            continue
         low = doc[start:end].lower()
         for lead in ("and ", "or ", "also ", "the ", "e.g. ", "e.g ", "i.e. ", "eg "):
             if low.startswith(lead) and end - start > len(lead):
