@@ -1,21 +1,22 @@
-"""Load a workspace into a graph store: batched, idempotent, incremental, verified.
+"""Load a workspace into a graph store: batched, pipelined, idempotent, incremental, verified.
 
-``<workspace>/loaded.json`` records what the store holds: a hash per document (its record,
-chunks, summaries, embeddings), the chunk ids, and per entity/relation JSONL line its digest
-with what was decided for it (kg.store.rows.plan_update). The next load writes only the
-difference: new, changed and deleted documents; entity and relation lines that are new, or
-whose chunks came or went (an entity owns its MENTIONS, which are replaced with it); and the
-entities/relations that lost their support. If that file is missing, belongs to another store
-or ontology, or the store's counts disagree with it (a crashed load), the graph is cleared and
-loaded in full. Every load ends by comparing the store's counts with what the workspace says
-it should hold (LoadMismatch otherwise). A repeated load of untouched files costs a stat().
+A full load clears the graph and writes every row with ``UNWIND … MERGE`` from
+``cypher/upsert``, stage by stage, through the store's batch writer (kg.store.bulk: on FalkorDB
+the next batch is serialised while the server runs the previous one). What the load decided is
+kept next to the workspace (kg.store.loaded): ``loaded.json`` (per-document counts, chunk ids,
+the store's counts; written last, it marks a finished load), ``loaded/`` (the input files as
+loaded, hard-linked) and ``loaded.sqlite`` (per entity/relation its verdict and the chunks it
+points at). The next load diffs the files against those copies and writes only the difference
+(kg.store.diff). If the record is missing, belongs to another store or ontology, or the store's
+counts disagree with it (a crashed load), the load is full. Every load ends by comparing the
+store's counts with what the workspace says it should hold (LoadMismatch otherwise). A repeated
+load of untouched files costs a stat().
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -23,24 +24,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from kg.cypher import cypher
-from kg.store.base import COUNT_KEYS, GraphStore, StoreUnavailable
-from kg.store.rows import (
-    FILES,
-    GraphRows,
-    Update,
-    _dumps,
-    _loads,
-    plan_update,
-    rows_from_workspace,
-    workspace_ontology,
-)
+from kg.store.base import COUNT_KEYS, GraphStore
+from kg.store.diff import Update, plan_update
+from kg.store.loaded import INDEX_FILE, SNAPSHOT_DIR, LoadIndex, open_index, snapshot, stamp
+from kg.store.rows import FILES, GraphRows, _dumps, _loads, staged_rows, workspace_ontology
 from kg.workspace import Workspace, atomic_write_text
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "loaded.json"
-STATE_VERSION = 2
-RETRIES = 4
+STATE_VERSION = 3
+DEFAULT_BATCH = 1000
+BATCH_BYTES = 2_000_000  # parameter bytes per batch, at most
 
 
 class LoadMismatch(RuntimeError):
@@ -66,60 +61,72 @@ class LoadReport(BaseModel):
         return sum(self.rows.values())
 
 
-def _transient() -> tuple[type[BaseException], ...]:
-    """Errors worth a retry, from the drivers already imported (importing neo4j costs ~2 s)."""
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    if "redis" in sys.modules:
-        import redis.exceptions as rx
-
-        errors += [rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError]
-    if "neo4j" in sys.modules:
-        import neo4j.exceptions as nx
-
-        errors += [nx.TransientError, nx.ServiceUnavailable, nx.SessionExpired]
-    return tuple(errors)
-
-
 class _Writer:
-    """Runs batches (one transaction each) with retries, counting rows and driving progress."""
+    """Sends batches (one transaction each) through the store's batch writer (pipelined on
+    FalkorDB, retried on transient errors), counting rows and driving progress."""
 
     def __init__(self, store: GraphStore, batch_size: int, advance: Callable[[int], None]):
-        self.store, self.batch_size, self.advance = store, max(1, batch_size), advance
+        self.batch_size, self.advance = max(1, batch_size), advance
         self.rows: dict[str, int] = {}
-        self.transient = _transient()
+        self.bulk = store.batch_writer()
 
     def write(self, name: str, rows: Sequence[Any], key: str = "rows", **ids: str) -> None:
         if not rows:
             return
         query = cypher(name, **ids)
-        total = (len(rows) + self.batch_size - 1) // self.batch_size
-        for n, start in enumerate(range(0, len(rows), self.batch_size), 1):
-            batch = list(rows[start : start + self.batch_size])
-            self._run(query, {key: batch}, f"{name} batch {n}/{total}")
+        size = _batch_rows(rows, self.batch_size)
+        total = (len(rows) + size - 1) // size
+        for n, start in enumerate(range(0, len(rows), size), 1):
+            batch = list(rows[start : start + size])
+            self.bulk.submit(query, {key: batch}, f"{name} batch {n}/{total}")
             self.rows[name] = self.rows.get(name, 0) + len(batch)
             self.advance(len(batch))
 
-    def _run(self, query: str, params: dict[str, Any], what: str) -> None:
-        delay = 0.25
-        for attempt in range(1, RETRIES + 1):
-            try:
-                self.store.run(query, params)
-                return
-            except self.transient as exc:
-                if attempt == RETRIES:
-                    raise StoreUnavailable(
-                        f"lost the graph store while writing {what} ({type(exc).__name__}: "
-                        f"{exc}); the workspace is intact, re-run `kg load` when it is back"
-                    ) from exc
-                log.warning("%s failed (%s), retry %d in %.2fs", what, exc, attempt, delay)
-                time.sleep(delay)
-                delay *= 2
+    def finish(self) -> None:
+        """Wait for the batches still in flight; raise the first failure."""
+        self.bulk.flush()
+
+
+def _batch_rows(rows: Sequence[Any], batch_size: int) -> int:
+    """Rows per batch: ``batch_size``, fewer for wide rows (chunk texts) so that one batch
+    stays near BATCH_BYTES of parameters (long statements parse and allocate slowly)."""
+    sample = rows[: min(len(rows), 50)]
+    width = max(1, len(_dumps(list(sample))) // max(1, len(sample)))
+    return max(1, min(batch_size, BATCH_BYTES // width))
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
-    if not enabled or total == 0:
-        yield lambda _n: None
+def _writer(
+    store: GraphStore, batch_size: int, advance: Callable[[int], None]
+) -> Iterator[_Writer]:
+    w = _Writer(store, batch_size, advance)
+    try:
+        yield w
+        w.finish()
+    finally:
+        w.bulk.close()
+
+
+class _Bar:
+    """Progress callback whose total can grow (a full load learns its size stage by stage)."""
+
+    def __init__(self, prog: Any = None) -> None:
+        self.prog = prog
+        self.task = prog.add_task("load", total=0) if prog is not None else None
+
+    def __call__(self, n: int) -> None:
+        if self.prog is not None:
+            self.prog.advance(self.task, n)
+
+    def grow(self, n: int) -> None:
+        if self.prog is not None:
+            self.prog.update(self.task, total=self.prog.tasks[0].total + n)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[_Bar]:
+    if not enabled:
+        yield _Bar()
         return
     from rich.progress import (
         BarColumn,
@@ -132,8 +139,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
     with Progress(
         TextColumn("loading graph"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
     ) as prog:
-        task = prog.add_task("load", total=total)
-        yield lambda n: prog.advance(task, n)
+        yield _Bar(prog)
 
 
 def _write_documents(w: _Writer, rows: GraphRows, embedding_file: str) -> None:
@@ -161,23 +167,9 @@ def _size(*parts: Any) -> int:
     return total
 
 
-def _state_of(
-    store: GraphStore, rows: GraphRows, expected: dict[str, int], ontology: str
-) -> dict[str, Any]:
-    return {
-        "version": STATE_VERSION,
-        "store": store.identity,
-        "ontology": ontology,
-        "counts": expected,
-        "documents": rows.doc_hashes,
-        "chunks": rows.chunk_docs,
-        "entity_lines": rows.entity_lines,
-        "relation_lines": rows.relation_lines,
-    }
-
-
 def _file_stamps(workspace: Workspace) -> dict[str, list[int]]:
-    """Size and mtime of each input file: equal stamps let a repeated load skip all parsing."""
+    """Inode, size, mtime and ctime of each input file: equal stamps let a repeated load skip
+    all reading."""
     stamps: dict[str, list[int]] = {}
     for name in FILES:
         with contextlib.suppress(OSError):
@@ -196,27 +188,26 @@ def _untouched(state: Any, store: GraphStore, files: dict[str, list[int]]) -> bo
 
 
 def _read_state(workspace: Workspace) -> Any:
-    path = workspace.root / STATE_FILE
     try:
-        return _loads(path.read_bytes())
+        return _loads((workspace.root / STATE_FILE).read_bytes())
     except (OSError, ValueError):
         return None
 
 
-def _write_state(workspace: Workspace, state: dict[str, Any]) -> None:
-    atomic_write_text(workspace.root / STATE_FILE, _dumps(state).decode("utf-8"))
-
-
-def _usable_state(state: Any, store: GraphStore, ontology: str) -> tuple[bool, str]:
+def _usable_state(state: Any, store: GraphStore, ontology: str, ws: Workspace) -> str:
+    """Why the last load's record cannot drive an incremental load ("" when it can)."""
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        return False, "first load (no loaded.json)"
+        return "first load (no loaded.json)"
     if state.get("store") != store.identity:
-        return False, f"loaded.json describes another store ({state.get('store')})"
+        return f"loaded.json describes another store ({state.get('store')})"
     if state.get("ontology") != ontology:
-        return False, "the ontology changed"
+        return "the ontology changed"
+    snaps = ws.root / SNAPSHOT_DIR
+    if any(stamp(snaps / f"{n}.jsonl") != state["snapshots"].get(n) for n in FILES):
+        return "the copies of the last load's files changed"
     if store.counts() != state.get("counts"):
-        return False, "the store differs from loaded.json (an interrupted load?)"
-    return True, ""
+        return "the store differs from loaded.json (an interrupted load?)"
+    return ""
 
 
 def load_workspace(
@@ -224,14 +215,15 @@ def load_workspace(
     store: GraphStore,
     *,
     rebuild: bool = False,
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH,
     progress: bool = True,
     embeddings: Mapping[str, Sequence[float]] | None = None,
 ) -> LoadReport:
     """Make the store hold exactly the workspace graph; raise LoadMismatch if it does not.
 
-    ``embeddings`` (chunk id -> vector) fills ``Chunk.embedding`` for the vector index.
-    Holds ``workspace.lock("load")``: a second load of the same workspace fails fast.
+    ``embeddings`` (chunk id -> vector) fills ``Chunk.embedding`` for the vector index (always
+    a full load). Holds ``workspace.lock("load")``: a second load of the same workspace fails
+    fast.
     """
     started = time.perf_counter()
     with workspace.lock("load"):
@@ -246,88 +238,129 @@ def load_workspace(
             )  # fmt: skip
         ontology = workspace_ontology(workspace)
         fingerprint = ontology.fingerprint() if ontology else "regex"
-        usable, reason = (False, "--rebuild") if rebuild else (True, "")
-        if usable:
-            usable, reason = _usable_state(state, store, fingerprint)
+        reason = "--rebuild" if rebuild else ""
+        reason = reason or ("embeddings given" if embeddings is not None else "")
+        reason = reason or _usable_state(state, store, fingerprint, workspace)
+        index = None if reason else open_index(workspace.root / INDEX_FILE)
         update = None
-        if usable:
-            update = plan_update(workspace, state, ontology=ontology, embeddings=embeddings)
-            reason = "" if update else "duplicate ids in the workspace"
-        embedding_file = f"upsert/chunk_embeddings_{store.name}"
-        if update is not None:
-            rows, expected = update.rows, update.expected
-            report = _report(store, "incremental", reason, expected, rows)
-            _apply_update(workspace, store, update, report, batch_size, progress, embedding_file)
-        else:
-            rows = rows_from_workspace(workspace, ontology=ontology, embeddings=embeddings)
-            expected = rows.expected()
-            report = _report(store, "full", reason, expected, rows)
+        if index is not None:
+            update = plan_update(workspace, state, index, workspace.root / SNAPSHOT_DIR, ontology)
+            reason = "" if update else "the workspace diff is ambiguous (duplicate ids?)"
+        elif not reason:
+            reason = "no loaded.sqlite"
+        try:
+            if update is not None and index is not None:
+                report = _apply_update(workspace, store, update, batch_size, progress)
+                index.replace(*update.forget, update.index)
+                next_state = update.state
+            else:
+                if index is not None:
+                    index.close()
+                index, report, next_state = _full_load(
+                    workspace, store, ontology, embeddings, reason, batch_size, progress
+                )
+            report.written = store.counts()
+            if report.written != report.expected:
+                diff = {
+                    k: f"{report.written.get(k, 0)} != {v}"
+                    for k, v in report.expected.items()
+                    if report.written.get(k, 0) != v
+                }
+                raise LoadMismatch(f"store counts differ from the workspace after loading: {diff}")
+            if report.rows:
+                store.persist()
+            index.commit()
+        finally:
+            if index is not None:
+                index.close()
+        snaps = {n: snapshot(workspace.path(n), workspace.root / SNAPSHOT_DIR) for n in FILES}
+        after = _file_stamps(workspace)
+        if any(after.get(n, [0])[:3] != files.get(n, [0])[:3] for n in FILES):
+            # a file was replaced while loading: the copies are not what was loaded
             (workspace.root / STATE_FILE).unlink(missing_ok=True)
-            store.clear()  # leaves the schema (indexes before MERGE) in place
-            total = _size(rows.documents, rows.chunks, rows.next, rows.summaries, rows.embeddings,
-                          rows.entities, rows.mentions, rows.relations)  # fmt: skip
-            with _progress(progress, total) as advance:
-                w = _Writer(store, batch_size, advance)
+            return _finish(report, started)
+        atomic_write_text(
+            workspace.root / STATE_FILE,
+            _dumps({
+                "version": STATE_VERSION, "store": store.identity, "ontology": fingerprint,
+                "counts": report.expected, "files": after, "snapshots": snaps, **next_state,
+            }).decode("utf-8"),
+        )  # fmt: skip
+        return _finish(report, started)
+
+
+def _finish(report: LoadReport, started: float) -> LoadReport:
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _full_load(
+    workspace: Workspace,
+    store: GraphStore,
+    ontology: Any,
+    embeddings: Mapping[str, Sequence[float]] | None,
+    reason: str,
+    batch_size: int,
+    progress: bool,
+) -> tuple[LoadIndex, LoadReport, dict[str, Any]]:
+    """Clear the store and write every row, stage by stage: the documents go out while the
+    entities are read and built, and so on (the writer pipelines on FalkorDB)."""
+    (workspace.root / STATE_FILE).unlink(missing_ok=True)
+    store.clear()  # leaves the schema (indexes before MERGE) in place
+    embedding_file = f"upsert/chunk_embeddings_{store.name}"
+    report = LoadReport(store=store.identity, mode="full", reason=reason)
+    rows = GraphRows()
+    with _progress(progress) as bar, _writer(store, batch_size, bar) as w:
+        for stage, rows in staged_rows(workspace, ontology=ontology, embeddings=embeddings):
+            if stage == "documents":
+                bar.grow(_size(rows.documents, rows.chunks, rows.next, rows.summaries,
+                               rows.embeddings))  # fmt: skip
                 _write_documents(w, rows, embedding_file)
+            elif stage == "entities":
+                bar.grow(_size(rows.entities, rows.mentions))
                 _write_entities(w, rows.entities)
                 w.write("upsert/mentions", rows.mentions)
+            else:
+                bar.grow(_size(rows.relations))
                 _write_relations(w, rows.relations)
-            report.rows = w.rows
-            report.added_docs = sorted(rows.doc_hashes)
-        report.written = store.counts()
-        report.seconds = round(time.perf_counter() - started, 3)
-        if report.written != expected:
-            diff = {
-                k: f"{report.written.get(k, 0)} != {v}"
-                for k, v in expected.items()
-                if report.written.get(k, 0) != v
-            }
-            raise LoadMismatch(f"store counts differ from the workspace after loading: {diff}")
-        if report.rows:
-            store.persist()
-        _write_state(workspace, {**_state_of(store, rows, expected, fingerprint), "files": files})
-        return report
-
-
-def _report(
-    store: GraphStore, mode: Any, reason: str, expected: dict[str, int], rows: GraphRows
-) -> LoadReport:
-    return LoadReport(
-        store=store.identity, mode=mode, reason=reason, expected=expected,
-        skipped=dict(rows.skipped), warnings=list(rows.warnings),
-    )  # fmt: skip
+        # while the server works through the queue
+        index = LoadIndex.build(workspace.root / INDEX_FILE, rows.index)
+    report.rows, report.expected = w.rows, rows.expected()
+    report.skipped, report.warnings = dict(rows.skipped), list(rows.warnings)
+    report.added_docs = sorted(d["id"] for d in rows.documents)
+    state = {
+        "documents": rows.doc_counts(), "chunks": rows.chunk_docs,
+        "summaries": {s["id"]: s["doc_id"] for s in rows.summaries}, "orphans": rows.orphans,
+    }  # fmt: skip
+    return index, report, state
 
 
 def _apply_update(
-    workspace: Workspace,
-    store: GraphStore,
-    update: Update,
-    report: LoadReport,
-    batch_size: int,
-    progress: bool,
-    embedding_file: str,
-) -> None:
-    report.added_docs, report.changed_docs = update.added, update.changed
-    report.removed_docs = update.removed
+    workspace: Workspace, store: GraphStore, update: Update, batch_size: int, progress: bool
+) -> LoadReport:
+    report = LoadReport(
+        store=store.identity, mode="incremental", expected=update.expected,
+        skipped=dict(update.docs.skipped), added_docs=update.added,
+        changed_docs=update.changed, removed_docs=update.removed,
+    )  # fmt: skip
     if update.empty:
         report.mode = "unchanged"
-        return
+        return report
     docs = update.docs
-    resync = update.resync_ids
-    total = len(update.removed) + len(update.changed) + len(update.delete_relations)
-    total += len(update.delete_entities) + len(resync)
-    total += _size(docs.documents, docs.chunks, docs.next, docs.summaries, docs.embeddings,
-                   update.entities, update.mentions, update.relations)  # fmt: skip
     # from here on the store no longer matches loaded.json until the load finishes
     (workspace.root / STATE_FILE).unlink(missing_ok=True)
-    with _progress(progress, total) as advance:
-        w = _Writer(store, batch_size, advance)
+    with _progress(progress) as bar, _writer(store, batch_size, bar) as w:
+        bar.grow(len(update.removed) + len(update.changed) + len(update.delete_relations)
+                 + len(update.delete_entities) + len(update.resync)
+                 + _size(docs.documents, docs.chunks, docs.next, docs.summaries,
+                         update.entities, update.mentions, update.relations))  # fmt: skip
         w.write("delete/documents", update.removed + update.changed, key="ids")
-        w.write("delete/relations", update.delete_relations)  # gone, or about to be rewritten
+        w.write("delete/relations", update.delete_relations)
         w.write("delete/entities", update.delete_entities, key="ids")
-        _write_documents(w, docs, embedding_file)
+        _write_documents(w, docs, f"upsert/chunk_embeddings_{store.name}")
         _write_entities(w, update.entities)
-        w.write("delete/entity_mentions", resync, key="ids")
+        w.write("delete/entity_mentions", update.resync, key="ids")
         w.write("upsert/mentions", update.mentions)
         _write_relations(w, update.relations)
     report.rows = w.rows
+    return report

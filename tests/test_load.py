@@ -3,7 +3,6 @@ embeddings, the workspace lock and the final count check."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,123 +10,17 @@ from typing import Any
 import pytest
 
 from kg.config import Settings
-from kg.models import (
-    Chunk,
-    Document,
-    Entity,
-    Evidence,
-    Manifest,
-    Mention,
-    Relation,
-    Summary,
-)
+from kg.models import Document
 from kg.store import open_store
 from kg.store.base import GraphStore
 from kg.workspace import Workspace, WorkspaceLocked
 from pipelines.load import LoadMismatch, load_workspace
-
-DOCS = {
-    "notes/ml.md": (
-        "Alice studies Gradient descent with PyTorch. "
-        "Gradient descent minimises a loss. PyTorch computes gradients for Alice."
-    ),
-    "notes/pca.md": "PCA reduces dimensions. Alice used PCA on MNIST. MNIST is a dataset.",
-    "notes/kmeans.md": "K-means clusters points. K-means, like PCA, uses distances.",
-}
-ENTITY_TYPES = {
-    "Alice": "Person",
-    "Gradient descent": "Method",
-    "PyTorch": "Tool",
-    "PCA": "Method",
-    "MNIST": "Dataset",
-    "K-means": "Method",
-}
-RELATIONS = [
-    ("Alice", "USES", "PyTorch"),
-    ("Alice", "USES", "PCA"),
-    ("PCA", "APPLIED_TO", "MNIST"),
-    ("K-means", "RELATED_TO", "PCA"),
-    ("Gradient descent", "RELATED_TO", "PyTorch"),
-]
-CHUNK = 30
-
-
-def build_graph(docs: dict[str, str]) -> dict[str, list[Any]]:
-    """Model objects for ``docs`` as the extract stage would write them: fixed-size chunks,
-    entities with a mention per occurrence, relations evidenced by chunks naming both ends."""
-    documents, chunks, summaries = [], [], []
-    found: dict[str, list[Mention]] = {}
-    for path, text in docs.items():
-        doc = Document.from_text(path, text)
-        documents.append(doc)
-        mine = [
-            Chunk.make(doc.id, i, start, text[start : start + CHUNK])
-            for i, start in enumerate(range(0, len(text), CHUNK))
-        ]
-        chunks += mine
-        summaries.append(
-            Summary(id=f"sum_{doc.id}", doc_id=doc.id, level=1, text=f"about {path}",
-                    source_chunk_ids=[c.id for c in mine])
-        )  # fmt: skip
-        for name in ENTITY_TYPES:
-            start = text.find(name)
-            while start != -1:
-                chunk = next(c for c in mine if c.start <= start < c.end)
-                found.setdefault(name, []).append(
-                    Mention(chunk_id=chunk.id, doc_id=doc.id, start=start,
-                            end=start + len(name), text=name)
-                )  # fmt: skip
-                start = text.find(name, start + 1)
-    entities = {
-        name: Entity.make(name, ENTITY_TYPES[name], mentions=mentions, source="test")
-        for name, mentions in found.items()
-    }
-    relations = []
-    for head, rel, tail in RELATIONS:
-        if head in entities and tail in entities:
-            chunk_ids = {m.chunk_id for m in found[head]} | {m.chunk_id for m in found[tail]}
-            evidence = [
-                Evidence(chunk_id=c.id, doc_id=c.doc_id, start=c.start, end=c.end)
-                for c in chunks
-                if c.id in chunk_ids
-            ]
-            relations.append(
-                Relation.make(entities[head].id, rel, entities[tail].id, evidence=evidence,
-                              confidence=0.8)
-            )  # fmt: skip
-    return {
-        "documents": documents,
-        "chunks": chunks,
-        "entities": list(entities.values()),
-        "relations": relations,
-        "summaries": summaries,
-    }
-
-
-def write_workspace(root: Path, docs: dict[str, str] | None = None) -> Workspace:
-    ws = Workspace(root)
-    for name, items in build_graph(DOCS if docs is None else docs).items():
-        ws.write(name, items)
-    ws.write_manifest(Manifest(kg_version="test", created_at=dt.datetime.now(dt.UTC).isoformat()))
-    return ws
-
-
-def expected_counts(docs: dict[str, str]) -> dict[str, int]:
-    """Counted from the model objects directly, independently of kg.store.rows."""
-    g = build_graph(docs)
-    mentions = {(m.chunk_id, e.id, m.start, m.end) for e in g["entities"] for m in e.mentions}
-    n_chunks = len(g["chunks"])
-    return {
-        "Document": len(g["documents"]),
-        "Chunk": n_chunks,
-        "Entity": len(g["entities"]),
-        "Summary": len(g["summaries"]),
-        "HAS_CHUNK": n_chunks,
-        "NEXT": n_chunks - len(g["documents"]),
-        "MENTIONS": len(mentions),
-        "SUMMARIZES": len(g["summaries"]),
-        "relations": len(g["relations"]),
-    }
+from tests.synthetic_graph import (
+    DOCS,
+    build_graph,
+    expected_counts,
+    write_workspace,
+)
 
 
 @pytest.fixture
@@ -373,19 +266,34 @@ def test_incremental_loads_match_a_full_load_after_every_edit(tmp_path: Path) ->
 
 def test_entity_edit_touches_only_that_entity(ws: Workspace, store: GraphStore) -> None:
     load_workspace(ws, store, progress=False)
+    store.run("MATCH ()-[m:MENTIONS]->() SET m.marker = 1")
     g = build_graph(DOCS)
     target = next(e for e in g["entities"] if e.name == "MNIST")
     target.description = "a dataset of digits"
     ws.write("entities", g["entities"])
     report = load_workspace(ws, store, progress=False)
     assert report.mode == "incremental" and not report.added_docs and not report.removed_docs
+    assert report.rows == {"upsert/entities": 1}  # same mentions: its MENTIONS stay as they are
+    got = store.read("MATCH (e:Entity {name: 'MNIST'}) RETURN e.description AS d")
+    assert got == [{"d": "a dataset of digits"}]
+    assert store.read("MATCH ()-[m:MENTIONS]->() WHERE m.marker IS NULL RETURN count(m) AS n") == [
+        {"n": 0}
+    ]
+
+    # a changed mention text replaces that entity's MENTIONS, and only those
+    target.mentions[0].text = "MNIST!"
+    ws.write("entities", g["entities"])
+    report = load_workspace(ws, store, progress=False)
     assert report.rows == {
         "upsert/entities": 1,
         "delete/entity_mentions": 1,
         "upsert/mentions": len({(m.chunk_id, m.start) for m in target.mentions}),
     }
-    got = store.read("MATCH (e:Entity {name: 'MNIST'}) RETURN e.description AS d")
-    assert got == [{"d": "a dataset of digits"}]
+    assert report.written == expected_counts(DOCS)
+    fresh = store.read(
+        "MATCH ()-[m:MENTIONS]->(e:Entity) WHERE m.marker IS NULL RETURN DISTINCT e.name AS n"
+    )
+    assert fresh == [{"n": "MNIST"}]
 
 
 def test_duplicate_ids_fall_back_to_a_full_load(ws: Workspace, store: GraphStore) -> None:

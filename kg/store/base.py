@@ -82,6 +82,12 @@ class GraphStore(abc.ABC):
     def persist(self) -> None:  # noqa: B027 - optional hook, most stores are durable anyway
         """Make recent writes durable (the embedded FalkorDB snapshots to disk)."""
 
+    def batch_writer(self) -> Any:
+        """How the loader sends its write batches (kg.store.bulk); FalkorDB pipelines them."""
+        from kg.store.bulk import BatchWriter
+
+        return BatchWriter(self)
+
     # ---- shared ----
 
     def read(

@@ -158,6 +158,13 @@ class FalkorDBStore(GraphStore):
         values["relations"] = edges - sum(values.get(k, 0) for k in STRUCTURAL_RELS)
         return {key: values.get(key, 0) for key in COUNT_KEYS}
 
+    def batch_writer(self) -> Any:
+        """Loader batches pipelined on this connection (kg.store.bulk.FalkorPipeline)."""
+        from kg.store.bulk import FalkorPipeline
+
+        graph = self._graph
+        return FalkorPipeline(self._db.connection, self.graph_name, graph._build_params_header)
+
     def persist(self) -> None:
         """Snapshot in the background (BGSAVE) so a later crash keeps this load."""
         with contextlib.suppress(redis.ResponseError):  # a save already in progress
