@@ -19,7 +19,7 @@ from kg.store.base import GraphStore
 from kg.store.falkordb import FalkorDBStore
 from kg.workspace import Workspace
 from pipelines.load import load_workspace
-from tests.test_load import DOCS, expected_counts, write_workspace
+from tests.synthetic_graph import DOCS, expected_counts, write_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 
