@@ -47,7 +47,9 @@ def kg(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def run_one(name: str, extract_args: list[str], seeds: Path) -> dict[str, Any]:
+def run_one(
+    name: str, extract_args: list[str], seeds: Path, label: str = "default"
+) -> dict[str, Any]:
     corpus, gold = CORPORA[name]
     corpus = seeds if name == "seeds" else corpus
     if not corpus.is_dir():
@@ -68,6 +70,7 @@ def run_one(name: str, extract_args: list[str], seeds: Path) -> dict[str, Any]:
         result = json.loads(proc.stdout)
     return {
         "corpus": name,
+        "run": label,
         "extract": f"--spacy-only {' '.join(extract_args)}".strip(),
         "extract_seconds": round(extract_s, 2),
         "eval_seconds": round(eval_s, 2),
@@ -85,13 +88,13 @@ def _missed(row: dict[str, Any]) -> str:
 
 
 def table(runs: list[dict[str, Any]]) -> str:
-    cols = ["corpus", *METRICS, "extract_seconds", "eval_seconds", "load_avg_1m_start"]
+    cols = ["corpus", "run", *METRICS, "extract_seconds", "eval_seconds", "load_avg_1m_start"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for run in runs:
         if "skipped" in run:
             lines.append(f"| {run['corpus']} | skipped: {run['skipped']} |")
             continue
-        lines.append("| " + " | ".join(str(run[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join(str(run.get(c, "")) for c in cols) + " |")
     return "\n".join(lines)
 
 
@@ -119,7 +122,8 @@ def write(out: dict[str, Any], results: Path) -> None:
     for run in out["runs"]:
         if "by_file" not in run:
             continue
-        parts += [f"## {run['corpus']}: per file", "", "| file | facts | fact recall | typed |",
+        parts += [f"## {run['corpus']} ({run.get('run', '')}): per file", "",
+                  "| file | facts | fact recall | typed |",
                   "|---|---|---|---|"]  # fmt: skip
         for file, s in run["by_file"].items():
             parts.append(
@@ -133,14 +137,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(CORPORA), action="append")
     parser.add_argument("--extract-args", default="", help="Extra `kg extract` arguments.")
+    parser.add_argument(
+        "--run", action="append", default=[], metavar="LABEL=ARGS",
+        help="A labelled configuration (extra `kg extract` arguments); repeat to compare several "
+        "in one run, e.g. --run 'spaCy rules=--no-trained --cooccurrence' --run 'trained='.",
+    )
     parser.add_argument("--seeds", type=Path, default=SEEDS, help="The seed corpus folder.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Where to write results.")
     parser.add_argument("--commit", default="", help="The commit measured (for an export).")
     parser.add_argument("--note", action="append", default=[], help="A line for the notes.")
     parser.add_argument("--no-write", action="store_true", help="Print only.")
     args = parser.parse_args()
-    extra = shlex.split(args.extract_args)
-    runs = [run_one(name, extra, args.seeds) for name in (args.only or list(CORPORA))]
+    configs = [tuple(r.split("=", 1)) for r in args.run] or [("default", args.extract_args)]
+    runs = [
+        run_one(name, shlex.split(extra), args.seeds, label)
+        for label, extra in configs
+        for name in (args.only or list(CORPORA))
+    ]
     commit = (
         args.commit
         or subprocess.run(

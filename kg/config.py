@@ -29,6 +29,8 @@ class Settings(BaseModel):
     max_file_bytes: int = 20_000_000
     # extraction: two names in one sentence become a weak RELATED_TO only when asked for
     cooccurrence: bool = False
+    # the trained tier (kg's SciERC joint model) types concepts, methods, tasks... and relates them
+    trained: bool = True
     follow_links: bool = False  # read links that point outside the folder given to extract
     # LLM: any OpenAI-compatible server; None starts kg's offline model
     llm_base_url: str | None = None
@@ -60,6 +62,7 @@ class Settings(BaseModel):
             ),
             "llm_concurrency": int(_env("KG_LLM_CONCURRENCY", "1") or 1),
             "cooccurrence": (_env("KG_COOCCURRENCE") or "").lower() in {"1", "true", "yes"},
+            "trained": (_env("KG_TRAINED") or "1").lower() not in {"0", "false", "no"},
             "store": "neo4j" if _env("KG_STORE") == "neo4j" else "falkordb",
             "graph_name": _env("KG_GRAPH", "kg"),
             "falkordb_url": _env("KG_FALKORDB_URL"),
@@ -76,4 +79,6 @@ class Settings(BaseModel):
         keys = f"{self.ontology}|{self.chunk_size}|{self.chunk_overlap}|{self.llm_model}"
         if self.cooccurrence:  # appended only when on: default fingerprints stay as they were
             keys += "|cooccurrence"
+        if not self.trained:
+            keys += "|no-trained"
         return hashlib.sha256(keys.encode()).hexdigest()[:16]

@@ -50,7 +50,7 @@ def _sets(sentences: Sequence[Any], preds: Sequence[Any]) -> dict[str, tuple[set
     gold_e, pred_e, gold_r, pred_r = set(), set(), set(), set()
     for s, p in zip(sentences, preds, strict=True):
         span = [(s.starts[i], s.ends[j]) for i, j, _ in s.entities]
-        for (i, j, t), sp in zip(s.entities, span, strict=True):
+        for (_, _, t), sp in zip(s.entities, span, strict=True):
             gold_e.add((s.doc_id, *sp, t))
         for h, t, r in s.relations:
             gold_r.add(rel_key(s.doc_id, span[h], span[t], r))

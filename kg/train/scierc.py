@@ -11,10 +11,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kg.trained.joint import ENTITY_LABELS, RELATION_LABELS, SYMMETRIC
+from kg.trained.joint import ENTITY_LABELS, PTB, RELATION_LABELS, SYMMETRIC
 
 __all__ = ["ENTITY_LABELS", "RELATION_LABELS", "SYMMETRIC", "Sentence", "load_sentences"]
-PTB = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
 _ENDS = frozenset({".", "?", "!"})
 
 

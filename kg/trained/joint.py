@@ -22,6 +22,8 @@ RELATION_LABELS = (
 )  # fmt: skip
 SYMMETRIC = frozenset({"COMPARE", "CONJUNCTION"})
 NEG = -1e4
+# SciERC spells brackets as PTB tokens; the encoder is shown the brackets, as notes have them
+PTB = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
 MAX_WORDS = 120  # longer sentences are cut into windows of this many words
 
 

@@ -33,8 +33,10 @@ class Analysis:
         spacy_tier: bool,
         *,
         cooccurrence: bool = False,
+        named_only: bool = False,
     ) -> None:
         self.ontology = ontology
+        self.named_only = named_only
         self.cache = cache
         self.spacy_tier = spacy_tier
         self.cooccurrence = cooccurrence
@@ -45,11 +47,13 @@ class Analysis:
     def finder(self) -> MentionFinder:
         with self._lock:
             if self._finder is None:
-                self._finder = MentionFinder(self.ontology)
+                self._finder = MentionFinder(self.ontology, named_only=self.named_only)
             return self._finder
 
     def key(self, chunk: Chunk) -> str:
         mode = f"result:cooccurrence={self.cooccurrence}" if self.spacy_tier else "candidates"
+        if self.named_only:
+            mode += ":named-only"
         return cache_key(SPACY_CACHE_VERSION, SPACY_MODEL_NAME, self.ontology.fingerprint(), mode,
                          chunk.id, chunk.text)  # fmt: skip
 

@@ -107,9 +107,16 @@ class MentionFinder:
     """spaCy candidates typed with the ontology; build once, reuse for every chunk."""
 
     def __init__(
-        self, ontology: Ontology, known: Mapping[str, Iterable[str]] | None = None
+        self,
+        ontology: Ontology,
+        known: Mapping[str, Iterable[str]] | None = None,
+        *,
+        named_only: bool = False,
     ) -> None:
+        """``named_only``: only named entities (people, places, organisations, works, gazetteer
+        names), no noun phrases: what the trained tier leaves to spaCy's general English NER."""
         self.ontology = ontology
+        self.named_only = named_only
         patterns = ruler_patterns(ontology, known)
         self._label_map: dict[str, str] = {}
         for t in ontology.entity_types:
@@ -156,14 +163,14 @@ class MentionFinder:
         taken: list[tuple[int, int]] = []
         for ent in doc.ents:
             type_ = self.entity_type(ent.label_)
-            if type_ is None:
+            if type_ is None or (self.named_only and type_ == self.fallback):
                 continue
             source = "ruler" if self.ontology.entity_type(ent.label_) else "ner"
             cand = self._make(chunk, ent, type_, ent.label_, source)
             if cand:
                 found.append(cand)
                 taken.append((cand.start, cand.end))
-        for span in doc.noun_chunks:
+        for span in [] if self.named_only else doc.noun_chunks:
             cand = self._make(chunk, span, self.fallback, "NOUN_CHUNK", "noun_chunk")
             if cand and not any(s < cand.end and cand.start < e for s, e in taken):
                 found.append(cand)

@@ -32,6 +32,7 @@ from pipelines.extraction.progress import ChunkProgress
 from pipelines.extraction.results import ChunkResult
 from pipelines.extraction.structure import extract_structure
 from pipelines.extraction.summaries import summarize_documents
+from pipelines.extraction.trained import TrainedStage, model_version, settle_overlaps, vote_types
 
 if TYPE_CHECKING:
     from kg.config import Settings
@@ -46,6 +47,7 @@ class ExtractionPipeline:
 
     stages: list[tuple[str, Stage]] = field(default_factory=list)
     is_junk: Callable[[str], bool] | None = None
+    settle: Callable[[ChunkResult], ChunkResult] | None = None  # after the merge, per chunk
 
     def add(self, name: str, stage: Stage) -> ExtractionPipeline:
         self.stages.append((name, stage))
@@ -53,12 +55,15 @@ class ExtractionPipeline:
 
     def run(self, document: Document, chunks: list[Chunk]) -> dict[str, ChunkResult]:
         outputs = [stage(document, chunks) for _, stage in self.stages]
-        return {
+        merged = {
             c.id: merge_results(
                 c, [o[c.id] for o in outputs if c.id in o] or [ChunkResult(chunk=c)], self.is_junk
             )
             for c in chunks
         }
+        if self.settle is not None:
+            merged = {cid: self.settle(r) for cid, r in merged.items()}
+        return merged
 
 
 def build_stages(
@@ -70,6 +75,7 @@ def build_stages(
     chat: Callable[[], Any],
     cache: LLMCache,
     progress: ChunkProgress,
+    trained_cache: LLMCache | None = None,
 ) -> ExtractionPipeline:
     """The extractors ``kg extract`` runs, in order (earlier stages win ties in a merge)."""
     pipeline = ExtractionPipeline(is_junk=junk_filter(ontology))
@@ -82,6 +88,10 @@ def build_stages(
         pipeline.add(
             "llm", LLMTier(extractor, analysis.candidates, analysis.doc, tick=progress.tick)
         )
+    if settings.trained and trained_cache is not None:
+        pipeline.add("trained", TrainedStage(ontology, trained_cache))
+        fallback = ontology.fallback_entity_type
+        pipeline.settle = lambda result: settle_overlaps(result, fallback)
     pipeline.add("structure", lambda doc, chunks: extract_structure(doc, chunks, ontology))
     return pipeline
 
@@ -111,6 +121,7 @@ def run_extract(
         models={
             "llm": "none (spacy-only)" if spacy_only else settings.llm_model,
             "spacy": SPACY_MODEL_NAME,
+            **({"trained": model_version()} if settings.trained else {}),
         },
         ontology=ontology.name,
         ontology_hash=ontology.fingerprint(),
@@ -135,12 +146,13 @@ def run_extract(
             LLMCache(workspace.cache_dir / "spacy"),
             spacy_only,
             cooccurrence=settings.cooccurrence,
+            named_only=settings.trained,
         )
         analysis.prepare(all_chunks)
         with ChunkProgress(len(all_chunks), progress) as bar:
             pipeline = build_stages(
                 ontology, settings, analysis, spacy_only=spacy_only, chat=lazy, cache=cache,
-                progress=bar,
+                progress=bar, trained_cache=LLMCache(workspace.cache_dir / "trained"),
             )  # fmt: skip
             workers = 1 if spacy_only else max(1, settings.llm_concurrency)
             results = _run_documents(pipeline, documents, chunks, workers, bar)
@@ -148,6 +160,8 @@ def run_extract(
         for r in results.values():
             usage.add(r.usage)
         ordered = [results[c.id] for c in all_chunks]
+        if settings.trained:
+            vote_types(ordered)
         entities, relations, merges = assemble(ordered, ontology.fallback_entity_type)
         summaries = (
             []
