@@ -133,59 +133,63 @@ def _write(path: Path, header: list[str], records: Iterable[list[Any]]) -> None:
 
 
 def write_csv(rows: GraphRows, folder: Path) -> Path:
-    """Node and relationship files in the ``neo4j-admin database import`` header format, with
-    the import command in ``import.sh``. One global id space (kg ids carry a type prefix)."""
+    """Node and relationship files in the ``neo4j-admin database import`` header format
+    (``name:type``, ``:ID(space)`` / ``:START_ID(space)`` / ``:END_ID(space)`` with one id space
+    per node label, ``:LABEL``, ``:TYPE``, ``string[]`` arrays split on ARRAY_DELIMITER), with
+    the import command in ``import.sh`` and the indexes in ``schema.cypher``. See
+    docs/neo4j.md."""
     folder.mkdir(parents=True, exist_ok=True)
     _write(
         folder / "documents.csv",
-        ["id:ID", "path", "title", "chars:long", "sha256", "format", ":LABEL"],
+        ["id:ID(Document)", "path", "title", "chars:long", "sha256", "format", ":LABEL"],
         ([d["id"], d["path"], d["title"], d["chars"], d["sha256"], d["format"], "Document"]
          for d in rows.documents),
     )  # fmt: skip
     _write(
         folder / "chunks.csv",
-        ["id:ID", "doc_id", "index:long", "start:long", "end:long", "text", ":LABEL"],
+        ["id:ID(Chunk)", "doc_id", "index:long", "start:long", "end:long", "text", ":LABEL"],
         ([c["id"], c["doc_id"], c["index"], c["start"], c["end"], c["text"], "Chunk"]
          for c in rows.chunks),
     )  # fmt: skip
     _write(
         folder / "entities.csv",
-        ["id:ID", "name", "type", "aliases:string[]", "description", "source", ":LABEL"],
+        ["id:ID(Entity)", "name", "type", "aliases:string[]", "description", "source", ":LABEL"],
         ([e["id"], e["name"], e["type"], _array(e["aliases"]), e["description"], e["source"],
           f"Entity{ARRAY_DELIMITER}{label}"]
          for label, items in sorted(rows.entities.items()) for e in items),
     )  # fmt: skip
     _write(
         folder / "summaries.csv",
-        ["id:ID", "doc_id", "level:long", "text", "source_chunk_ids:string[]",
+        ["id:ID(Summary)", "doc_id", "level:long", "text", "source_chunk_ids:string[]",
          "source_summary_ids:string[]", ":LABEL"],
         ([s["id"], s["doc_id"], s["level"], s["text"], _array(s["source_chunk_ids"]),
           _array(s["source_summary_ids"]), "Summary"] for s in rows.summaries),
     )  # fmt: skip
     _write(
         folder / "has_chunk.csv",
-        [":START_ID", ":END_ID", ":TYPE"],
+        [":START_ID(Document)", ":END_ID(Chunk)", ":TYPE"],
         ([c["doc_id"], c["id"], "HAS_CHUNK"] for c in rows.chunks),
     )
     _write(
         folder / "next.csv",
-        [":START_ID", ":END_ID", ":TYPE"],
+        [":START_ID(Chunk)", ":END_ID(Chunk)", ":TYPE"],
         ([n["prev_id"], n["next_id"], "NEXT"] for n in rows.next),
     )
     _write(
         folder / "mentions.csv",
-        [":START_ID", ":END_ID", ":TYPE", "start:long", "end:long", "text"],
+        [":START_ID(Chunk)", ":END_ID(Entity)", ":TYPE", "start:long", "end:long", "text"],
         ([m["chunk_id"], m["entity_id"], "MENTIONS", m["start"], m["end"], m["text"]]
          for m in rows.mentions),
     )  # fmt: skip
     _write(
         folder / "summarizes.csv",
-        [":START_ID", ":END_ID", ":TYPE"],
+        [":START_ID(Summary)", ":END_ID(Document)", ":TYPE"],
         ([s["id"], s["doc_id"], "SUMMARIZES"] for s in rows.summaries),
     )
     _write(
         folder / "relations.csv",
-        [":START_ID", ":END_ID", ":TYPE", "id", "chunk_ids:string[]", "doc_ids:string[]",
+        [":START_ID(Entity)", ":END_ID(Entity)", ":TYPE", "id", "chunk_ids:string[]",
+         "doc_ids:string[]",
          "confidence:double", "extractor", "description"],
         ([r["head_id"], r["tail_id"], rel_type, r["id"], _array(r["chunk_ids"]),
           _array(r["doc_ids"]), r["confidence"], r["extractor"], r["description"]]
@@ -201,7 +205,7 @@ def write_csv(rows: GraphRows, folder: Path) -> Path:
         "# Import into an EMPTY, stopped database (Neo4j 5); then create the indexes with\n"
         "# cypher-shell -f schema.cypher (the id constraints come first: MERGE needs them).\n"
         'cd "$(dirname "$0")"\n'
-        "neo4j-admin database import full ${1:-neo4j} --overwrite-destination "
+        "neo4j-admin database import full ${1:-neo4j} --overwrite-destination --id-type=string "
         f"--multiline-fields=true --array-delimiter='{ARRAY_DELIMITER}' {nodes} {rels}\n",
         encoding="utf-8",
     )

@@ -4,18 +4,21 @@ CSV follows the neo4j-admin header format, GraphML reads back with networkx."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
 from kg.config import Settings
-from kg.export import cypher_statements, export_workspace, literal
+from kg.export import ARRAY_DELIMITER, cypher_statements, export_workspace, literal
 from kg.store import open_store
 from kg.store.rows import rows_from_workspace
 from pipelines.load import load_workspace
-from tests.test_load import DOCS, expected_counts, write_workspace
+from tests.synthetic_graph import DOCS, expected_counts, write_workspace
 
+RELATIONSHIP_FILES = {"has_chunk.csv", "next.csv", "mentions.csv", "summarizes.csv",
+                      "relations.csv"}  # fmt: skip
 TRICKY = dict(DOCS)
 TRICKY["notes/tricky.md"] = (
     "PCA's \"quotes\" and back\\slashes \\' end; new\nline\ttab \\n literal, "
@@ -57,37 +60,118 @@ def test_cypher_export_rebuilds_the_same_graph(tmp_path: Path) -> None:
             assert store.read(q) == other.read(q)
 
 
-def test_csv_export_uses_neo4j_admin_headers(tmp_path: Path) -> None:
+# neo4j-admin's CSV header rules (Operations Manual, "Import header format"): each field is
+# <name>:<field_type>; :ID / :START_ID / :END_ID take an optional (id space); properties take a
+# type, with [] for arrays split on --array-delimiter; a node file has one :ID and :LABEL, a
+# relationship file :START_ID, :END_ID and :TYPE.
+_FIELD = re.compile(
+    r"^(?P<name>[^:()]*)(?::(?P<type>ID|START_ID|END_ID|LABEL|TYPE|IGNORE|int|long|float|double"
+    r"|boolean|byte|short|char|string|point|date|localtime|time|localdatetime|datetime|duration)"
+    r"(?P<array>\[\])?(?:\((?P<space>[A-Za-z0-9_-]+)\))?)?$"
+)
+_PARSE = {"int": int, "long": int, "float": float, "double": float, "short": int, "byte": int,
+          "boolean": lambda v: {"true": True, "false": False}[v], "string": str, "char": str}
+
+
+def check_neo4j_admin_csv(folder: Path, delimiter: str) -> dict[str, int]:
+    """Apply the header rules to every CSV file; returns rows per node label / rel type."""
+    spaces: dict[str, set[str]] = {}
+    rel_files: list[tuple[str, list[dict[str, str]], list[list[str]]]] = []
+    counts: dict[str, int] = {}
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as fh:
+            header, *body = list(csv.reader(fh))
+        fields = []
+        for raw in header:
+            m = _FIELD.match(raw)
+            assert m, f"{path.name}: {raw!r} is not <name>:<type>"
+            f = m.groupdict()
+            if f["space"] or f["array"]:
+                assert f["type"] in {"ID", "START_ID", "END_ID"} or not f["space"], raw
+            if f["type"] in {"LABEL", "TYPE", "START_ID", "END_ID"}:
+                assert f["name"] == "", f"{raw}: no property name on {f['type']}"
+            fields.append(f)
+        kinds = [f["type"] for f in fields]
+        names = [f["name"] for f in fields if f["name"]]
+        assert len(names) == len(set(names)), f"{path.name}: a property twice"
+        assert all(len(r) == len(header) for r in body), f"{path.name}: ragged rows"
+        for f, column in zip(fields, zip(*body, strict=True), strict=True):
+            parse = _PARSE.get(f["type"] or "string")
+            for value in column if parse else ():
+                for part in (value.split(delimiter) if f["array"] and value else [value]):
+                    if value or not f["array"]:
+                        parse(part)  # raises when a typed value does not parse
+        if "ID" in kinds:
+            assert kinds.count("ID") == 1 and "LABEL" in kinds and "TYPE" not in kinds, path.name
+            i = kinds.index("ID")
+            ids = {r[i] for r in body}
+            assert len(ids) == len(body), f"{path.name}: duplicate ids"
+            space = fields[i]["space"] or ""
+            assert not spaces.get(space, set()) & ids, f"{path.name}: ids clash in {space}"
+            spaces.setdefault(space, set()).update(ids)
+            for r in body:
+                for label in r[kinds.index("LABEL")].split(delimiter):
+                    counts[label] = counts.get(label, 0) + 1
+        else:
+            assert {"START_ID", "END_ID", "TYPE"} <= set(kinds), path.name
+            rel_files.append((path.name, fields, body))
+    for name, fields, body in rel_files:
+        kinds = [f["type"] for f in fields]
+        for end in ("START_ID", "END_ID"):
+            i = kinds.index(end)
+            space = fields[i]["space"] or ""
+            assert space in spaces, f"{name}: unknown id space {space!r}"
+            assert all(r[i] in spaces[space] for r in body), f"{name}: dangling {end}"
+        for r in body:
+            t = r[kinds.index("TYPE")]
+            counts[t] = counts.get(t, 0) + 1
+    return counts
+
+
+def test_csv_export_follows_the_neo4j_admin_header_rules(tmp_path: Path) -> None:
     ws = write_workspace(tmp_path / "ws", TRICKY)
     folder = export_workspace(ws, "csv", tmp_path / "csv")
+    counts = check_neo4j_admin_csv(folder, ARRAY_DELIMITER)
     expected = expected_counts(TRICKY)
-    files = {
-        "documents.csv": "Document", "chunks.csv": "Chunk", "entities.csv": "Entity",
-        "summaries.csv": "Summary", "has_chunk.csv": "HAS_CHUNK", "next.csv": "NEXT",
-        "mentions.csv": "MENTIONS", "summarizes.csv": "SUMMARIZES", "relations.csv": "relations",
-    }  # fmt: skip
-    ids: set[str] = set()
-    for name, key in files.items():
-        with (folder / name).open(encoding="utf-8", newline="") as fh:
-            records = list(csv.reader(fh))
-        header, body = records[0], records[1:]
-        assert len(body) == expected[key], name
-        if "id:ID" in header:
-            assert ":LABEL" in header
-            ids |= {r[header.index("id:ID")] for r in body}
-        else:
-            assert header[:3] == [":START_ID", ":END_ID", ":TYPE"]
-            assert all(r[0] in ids and r[1] in ids for r in body), name  # no dangling ends
+    for key in ("Document", "Chunk", "Entity", "Summary", "HAS_CHUNK", "NEXT", "MENTIONS",
+                "SUMMARIZES"):  # fmt: skip
+        assert counts.get(key, 0) == expected[key], key
+    structural = {"Document", "Chunk", "Entity", "Summary", "HAS_CHUNK", "NEXT", "MENTIONS",
+                  "SUMMARIZES"}  # fmt: skip
+    labels = {e["type"] for e in (x.model_dump() for x in ws.read("entities"))}
+    rels = sum(v for k, v in counts.items() if k not in structural | labels)
+    assert rels == expected["relations"]
     with (folder / "chunks.csv").open(encoding="utf-8", newline="") as fh:
-        texts = {r["id:ID"]: r["text"] for r in csv.DictReader(fh)}
+        texts = {r["id:ID(Chunk)"]: r["text"] for r in csv.DictReader(fh)}
     assert texts == {c.id: c.text for c in ws.read("chunks")}  # multi-line text survives
     with (folder / "entities.csv").open(encoding="utf-8", newline="") as fh:
-        labels = {r["name"]: r[":LABEL"] for r in csv.DictReader(fh)}
-    assert labels["Alice"] == "Entity;Person"
+        labels_of = {r["name"]: r[":LABEL"] for r in csv.DictReader(fh)}
+    assert labels_of["Alice"] == f"Entity{ARRAY_DELIMITER}Person"
     script = (folder / "import.sh").read_text()
-    assert (
-        "neo4j-admin database import full" in script and "--relationships=relations.csv" in script
-    )
+    assert "neo4j-admin database import full" in script
+    assert f"--array-delimiter='{ARRAY_DELIMITER}'" in script
+    assert "--multiline-fields=true" in script
+    for name in sorted(p.name for p in folder.glob("*.csv")):
+        kind = "--relationships" if name in RELATIONSHIP_FILES else "--nodes"
+        assert f"{kind}={name}" in script
+
+
+def test_header_check_rejects_what_neo4j_admin_would(tmp_path: Path) -> None:
+    """The rules above can fail: a bad type, a dangling end, an unknown id space."""
+    cases = {
+        "bad type": ("id:ID(A),n:integer,:LABEL\n1,2,A\n", ""),
+        "dangling": ("id:ID(A),:LABEL\n1,A\n", ":START_ID(A),:END_ID(A),:TYPE\n1,9,R\n"),
+        "unknown space": ("id:ID(A),:LABEL\n1,A\n", ":START_ID(B),:END_ID(A),:TYPE\n1,1,R\n"),
+        "bad long": ("id:ID(A),n:long,:LABEL\n1,x,A\n", ""),
+    }
+    for name, (nodes, rels) in cases.items():
+        folder = tmp_path / name.replace(" ", "_")
+        folder.mkdir()
+        (folder / "a.csv").write_text(nodes)
+        if rels:
+            (folder / "r.csv").write_text(rels)
+        with pytest.raises((AssertionError, ValueError)):
+            check_neo4j_admin_csv(folder, ARRAY_DELIMITER)
 
 
 def test_graphml_export_reads_back(tmp_path: Path) -> None:
