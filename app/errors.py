@@ -21,6 +21,9 @@ class Problem(NamedTuple):
 # class name -> (HTTP status, title); the first name found along the exception's MRO wins
 _KNOWN: dict[str, tuple[int, str]] = {
     "UnsafeCypherError": (400, "Query refused"),
+    "MissingParameter": (400, "Missing parameter"),
+    "QueryError": (400, "Bad query"),
+    "QueryTimeout": (504, "Query timed out"),
     "StoreUnavailable": (503, "Graph store unavailable"),
     "LLMUnavailable": (503, "Language model unavailable"),
     "WorkspaceLocked": (409, "Workspace busy"),

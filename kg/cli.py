@@ -16,7 +16,9 @@ from rich.table import Table
 
 from kg import __version__
 from kg.config import Settings
+from kg.cli_help import KgCommand
 
+from kg.models import Mode
 app = typer.Typer(
     help=(
         "kg turns a folder of notes into a knowledge graph and answers questions from it.\n\n"
@@ -44,7 +46,15 @@ Neo4jOpt = Annotated[
     ),
 ]
 ModeOpt = Annotated[
-    str, typer.Option("--mode", "-m", help="Retrieval: hybrid, bm25, vector, graph or cypher.")
+    Mode,
+    typer.Option(
+        "--mode",
+        "-m",
+        help=(
+            "bm25: words, vector: meaning, graph: entities, hybrid: all three, "
+            "cypher: LLM-written Cypher."
+        ),
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -72,11 +82,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ConnectionError,
     ]
     for module, name in (
-        ("kg.store.base", "StoreUnavailable"),
+        ("kg.store.base", "StoreError"),
         ("kg.llm.client", "LLMUnavailable"),
         ("kg.cypher_guard", "UnsafeCypherError"),
         ("pipelines.load", "LoadMismatch"),
     ):
+        ("redis", "RedisError"),
         with suppress(ImportError, AttributeError):
             errors.append(getattr(__import__(module, fromlist=[name]), name))
     return tuple(errors)
@@ -94,8 +105,27 @@ def _friendly_errors() -> Iterator[None]:
     except Exception as exc:
         if not isinstance(exc, _known_errors()) or os.environ.get("KG_DEBUG"):
             raise
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        err.print(f"[bold red]error:[/] {' '.join(str(exc).split())}")
+        raise typer.Exit(2 if _is_bad_query(exc) else 1) from None
+
+
+def _is_bad_query(exc: BaseException) -> bool:
+    """A refused, invalid or under-parameterised query: a usage error (exit 2, like Click's)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"UnsafeCypherError", "MissingParameter", "QueryError"})
+
+
+def _existing_workspace(settings: Settings) -> Settings:
+    """Refuse a workspace folder that is not there (opening the store would create it)."""
+    from kg.workspace import WorkspaceError
+
+    embedded = settings.store == "falkordb" and not settings.falkordb_url
+    if embedded and not settings.workspace.is_dir():
+        raise WorkspaceError(
+            f"workspace {settings.workspace} does not exist (run `kg extract PATH` first, "
+            "or pass --workspace)"
+        )
+    return settings
 
 
 def _print_json(data: Any) -> None:
@@ -111,7 +141,7 @@ def _main(
         raise typer.Exit()
 
 
-@app.command()
+@app.command(cls=KgCommand)
 def extract(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to read (recursive).")],
     workspace: WorkspaceOpt = None,
@@ -186,7 +216,7 @@ def _workspace(settings: Settings) -> Any:
     return Workspace(settings.workspace)
 
 
-@app.command()
+@app.command(cls=KgCommand)
 def load(
     workspace: WorkspaceOpt = None,
     neo4j: Neo4jOpt = False,
@@ -215,12 +245,12 @@ def _fmt_counts(counts: Any) -> str:
     return ", ".join(f"{v} {k}" for k, v in data.items())
 
 
-@app.command()
+@app.command(cls=KgCommand)
 def ask(
     question: Annotated[str, typer.Argument(help="A question about your documents.")],
     workspace: WorkspaceOpt = None,
     mode: ModeOpt = "hybrid",
-    k: Annotated[int, typer.Option("-k", help="Chunks to retrieve.")] = 6,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Chunks to retrieve.")] = 6,
     no_llm: Annotated[
         bool, typer.Option("--no-llm", help="Retrieval only: quote the best sentences.")
     ] = False,
@@ -249,12 +279,12 @@ def ask(
                 out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}")
 
 
-@app.command()
+@app.command(cls=KgCommand)
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     workspace: WorkspaceOpt = None,
     mode: ModeOpt = "hybrid",
-    k: Annotated[int, typer.Option("-k")] = 10,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Chunks to show.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
     """Rank chunks for a query (no LLM)."""
@@ -277,7 +307,7 @@ def search(
         out.print(table)
 
 
-@app.command()
+@app.command(cls=KgCommand)
 def query(
     cypher: Annotated[str, typer.Argument(help="A read-only Cypher query.")],
     workspace: WorkspaceOpt = None,
@@ -298,7 +328,7 @@ def query(
                 params[name] = json.loads(value)
             except json.JSONDecodeError:
                 params[name] = value
-        kg = KG(_settings(workspace, neo4j), use_llm=False)
+        kg = KG(_existing_workspace(_settings(workspace, neo4j)), use_llm=False)
         try:
             result = kg.cypher(cypher, params)
         finally:
@@ -314,7 +344,7 @@ def query(
         out.print(table)
 
 
-@app.command()
+@app.command(cls=KgCommand)
 def status(
     workspace: WorkspaceOpt = None, neo4j: Neo4jOpt = False, as_json: JsonOpt = False
 ) -> None:
@@ -322,7 +352,7 @@ def status(
     from kg.service import KG
 
     with _friendly_errors():
-        kg = KG(_settings(workspace, neo4j), use_llm=False)
+        kg = KG(_existing_workspace(_settings(workspace, neo4j)), use_llm=False)
         try:
             st = kg.status()
         finally:
@@ -344,7 +374,7 @@ def status(
         )
 
 
-@app.command()
+@app.command(cls=KgCommand)
 def serve(
     workspace: WorkspaceOpt = None,
     host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it private.")] = (
@@ -352,6 +382,8 @@ def serve(
     ),
     port: Annotated[int, typer.Option(help="Port for the chatbot and the API.")] = 7860,
     auth: Annotated[
+        if st.store_warning:
+            err.print(f"[yellow]warning:[/] {st.store_warning}")
         str | None, typer.Option(help="user:password for the chatbot (or $KG_AUTH).")
     ] = None,
     api_key: Annotated[
@@ -379,7 +411,7 @@ def serve(
         )
 
 
-@app.command()
+@app.command(cls=KgCommand)
 def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="cypher, csv or graphml.")] = "csv",
     output: Annotated[Path, typer.Option("--out", "-o", help="Output file or folder.")] = Path(
@@ -417,7 +449,7 @@ def _run_eval(fn: Callable[[], dict[str, Any]], as_json: bool, title: str) -> No
         _report(fn(), as_json, title)
 
 
-@eval_app.command("beir")
+@eval_app.command("beir", cls=KgCommand)
 def eval_beir(
     folder: Annotated[
         Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
@@ -435,7 +467,7 @@ def eval_beir(
     )
 
 
-@eval_app.command("2wiki")
+@eval_app.command("2wiki", cls=KgCommand)
 def eval_2wiki(
     folder: Annotated[Path, typer.Argument(help="Folder with corpus.json and questions.json.")],
     mode: ModeOpt = "hybrid",
@@ -461,7 +493,7 @@ def eval_scierc(
     _run_eval(lambda: evaluate_scierc(path, limit, spacy_only=spacy_only), as_json, "SciERC")
 
 
-@eval_app.command("graph")
+@eval_app.command("graph", cls=KgCommand)
 def eval_graph(
     gold: Annotated[Path, typer.Argument(help="Gold facts JSONL: file, head, relation, tail, …")],
     workspace: WorkspaceOpt = None,
@@ -495,7 +527,7 @@ def eval_graph(
             out.print(facts_table(result))
 
 
-@eval_app.command("qa")
+@eval_app.command("qa", cls=KgCommand)
 def eval_qa(
     path: Annotated[Path, typer.Argument(help="JSONL: question, answer_contains, gold_docs.")],
     workspace: WorkspaceOpt = None,

@@ -67,6 +67,10 @@ class UnsafeCypherError(ValueError):
     """The query could write, administer, or could not be proven read-only."""
 
 
+class MissingParameter(ValueError):
+    """The query uses a ``$parameter`` the caller did not pass."""
+
+
 def _mask(query: str, *, comment_as: str) -> str:
     """The query with strings → ``''``, backtick names → `` `_` `` and comments → ``comment_as``.
 
@@ -215,3 +219,20 @@ def ensure_read_only(query: str) -> str:
             _check_code(_mask(text, comment_as=comment_as))
     cleaned = query.strip()
     return cleaned[:-1].rstrip() if cleaned.endswith(";") else cleaned
+
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def missing_parameters(query: str, params: dict[str, object] | None) -> None:
+    """Raise MissingParameter naming every ``$name`` in the query's code that ``params`` lacks
+    (stores report these obliquely, e.g. "Limit operates only on non-negative integers")."""
+    used = dict.fromkeys(_PARAM.findall(_mask(query, comment_as=" ")))
+    missing = [name for name in used if name not in (params or {})]
+    if missing:
+        names = ", ".join(f"${n}" for n in missing)
+        how = " ".join(f"-p {n}=…" for n in missing)
+        raise MissingParameter(
+            f"the query needs parameter{'s' if len(missing) > 1 else ''} {names}: pass "
+            f"{how} to kg query, or \"params\" to the API"
+        )

@@ -347,5 +347,6 @@ class Status(_Model):
     store: str = ""
     store_counts: dict[str, int] = Field(default_factory=dict)
     store_error: str | None = None
+    store_warning: str | None = None  # the store does not hold the workspace (kg load needed)
     llm: str = ""
     llm_error: str | None = None

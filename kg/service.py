@@ -6,7 +6,8 @@ object, so a chatbot process pays for them once.
 
 from __future__ import annotations
 
-import shutil
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,9 @@ from kg.ontology import Ontology, load_ontology
 from kg.workspace import Workspace, WorkspaceError
 
 RETRIEVAL_MODES = ("hybrid", "bm25", "vector", "graph")
+CYPHER_TIMEOUT_MS = 10_000  # user and chatbot Cypher; enforced by the store and its client
+
+log = logging.getLogger(__name__)
 
 
 class KG:
@@ -46,6 +50,7 @@ class KG:
         self._store: Any = None
         self._chat: Any = None
         self._llm_error: str | None = None
+        self.cypher_timeout_ms = CYPHER_TIMEOUT_MS
 
     # ---- lazily opened parts ----
 
@@ -69,12 +74,25 @@ class KG:
 
     @property
     def store(self) -> Any:
+        """The open store; one whose server died (killed, or crashed by a query) is closed
+        and opened again here, which restarts the embedded FalkorDB on its data."""
         with self._lock:
+            if self._store is not None and not _alive(self._store):
+                self._drop_store()
             if self._store is None:
                 from kg.store import open_store
 
                 self._store = open_store(self.settings, self.workspace)
             return self._store
+
+    def _drop_store(self) -> None:
+        with self._lock:
+            store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception as exc:  # a dead server cannot be shut down cleanly
+                log.warning("closing the lost store: %s", exc)
 
     @property
     def chat(self) -> Any:
@@ -99,6 +117,9 @@ class KG:
             status.store_counts = self.store.counts()
         except Exception as exc:
             status.store_error = str(exc)
+        else:
+            if status.manifest is not None:
+                status.store_warning = store_behind(self.workspace, status.store_counts)
         if not self.use_llm:
             status.llm = "off (retrieval-only answers)"
         elif self._chat is not None:
@@ -276,10 +297,11 @@ class KG:
         return list(self.workspace.iter("relations"))
 
     def cypher(self, query: str, params: dict[str, Any] | None = None) -> CypherTable:
-        from kg.cypher_guard import ensure_read_only
+        from kg.cypher_guard import ensure_read_only, missing_parameters
 
         query = ensure_read_only(_check_query(query, limit=20_000))
-        rows = self.store.read(query, params or {})
+        missing_parameters(query, params)
+        rows = self.store.read(query, params or {}, timeout_ms=self.cypher_timeout_ms)
         columns = list(rows[0].keys()) if rows else []
         return CypherTable(
             query=query,
@@ -297,33 +319,47 @@ class KG:
     def ingest(
         self, paths: Sequence[Path], progress: Callable[[float, str], None] | None = None
     ) -> Manifest:
-        """Extract new files into the workspace and load the difference into the store."""
+        """Extract new files into the workspace and load the difference into the store.
+
+        All or nothing: a store that is down fails the ingest before anything is written, a
+        store lost mid-load is restarted and the load redone once, and any other failure puts
+        the workspace back as it was (kg.rollback) so it never runs ahead of the store."""
+        from kg.rollback import Snapshot
         from pipelines.extraction.pipeline import run_extract
-        from pipelines.load import load_workspace
 
         notify = progress or (lambda _f, _m: None)
         if not self._ingest_lock.acquire(blocking=False):
             raise ValueError("another upload is being processed; try again when it finishes")
         try:
-            notify(0.05, "extracting")
-            uploads = self.workspace.root / "uploads"
-            uploads.mkdir(parents=True, exist_ok=True)
-            for path in paths:
-                shutil.copy2(path, uploads / Path(path).name)
-            previous = self.workspace.manifest().sources if self.workspace.exists() else []
-            sources = [Path(p) for p in previous if Path(p).exists()]
-            if uploads.resolve() not in {p.resolve() for p in sources}:
-                sources.append(uploads)
-            manifest = run_extract(
-                sources,
-                self.workspace,
-                self.settings,
-                spacy_only=not self.use_llm,
-                progress=False,
-                chat=self.chat,
-            )
-            notify(0.7, "loading into the graph store")
-            load_workspace(self.workspace, self.store, progress=False)
+            self.store  # noqa: B018 - opens (or restarts) the store: down means no changes
+            snapshot = Snapshot(self.workspace.root)
+            loading = False
+            try:
+                notify(0.05, "extracting")
+                uploads = self.workspace.root / "uploads"
+                for path in paths:
+                    snapshot.add_file(Path(path), uploads / Path(path).name)
+                previous = self.workspace.manifest().sources if self.workspace.exists() else []
+                sources = [Path(p) for p in previous if Path(p).exists()]
+                if uploads.resolve() not in {p.resolve() for p in sources}:
+                    sources.append(uploads)
+                manifest = run_extract(
+                    sources,
+                    self.workspace,
+                    self.settings,
+                    spacy_only=not self.use_llm,
+                    progress=False,
+                    chat=self.chat,
+                )
+                notify(0.7, "loading into the graph store")
+                loading = True
+                self._load()
+            except BaseException:
+                snapshot.restore(drop=("loaded.json",) if loading else ())
+                if loading:
+                    self._resync()
+                raise
+            snapshot.discard()
             notify(0.9, "refreshing indexes")
             from kg.retrieval import Retriever
 
@@ -337,11 +373,56 @@ class KG:
         finally:
             self._ingest_lock.release()
 
+    def _load(self) -> None:
+        """Load the workspace; a store lost on the way is restarted and the load redone."""
+        from kg.store import StoreUnavailable
+        from pipelines.load import load_workspace
+
+        try:
+            load_workspace(self.workspace, self.store, progress=False)
+        except StoreUnavailable as exc:
+            log.warning("store lost during the load (%s); restarting it", exc)
+            self._drop_store()
+            load_workspace(self.workspace, self.store, progress=False)
+
+    def _resync(self) -> None:
+        """After a failed load and a restored workspace: make the store match it again."""
+        from pipelines.load import load_workspace
+
+        try:
+            load_workspace(self.workspace, self.store, progress=False)
+        except Exception as exc:  # the store stays behind; status says so, `kg load` fixes it
+            log.warning("could not reload the restored workspace: %s", exc)
+
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+
+def _alive(store: Any) -> bool:
+    """Whether the store still answers (stores without the check are assumed to)."""
+    check = getattr(store, "alive", None)
+    return bool(check()) if callable(check) else True
+
+
+def store_behind(workspace: Workspace, counts: dict[str, int]) -> str | None:
+    """Why the store does not hold the workspace's graph (an interrupted or missing load)."""
+    from pipelines.load import STATE_FILE
+
+    state_path = workspace.root / STATE_FILE
+    try:
+        state = json.loads(state_path.read_bytes())
+        loaded_at = state_path.stat().st_mtime_ns
+    except (OSError, ValueError):
+        what = "partly loaded" if any(counts.values()) else "not loaded"
+        return f"the workspace is {what} into the store (no completed load): run `kg load`"
+    if not isinstance(state, dict) or state.get("counts") != counts:
+        return "the store is behind the workspace (an interrupted load?): run `kg load`"
+    if workspace.manifest_path.stat().st_mtime_ns > loaded_at:
+        return "the workspace changed since the last load: run `kg load`"
+    return None
 
 
 MAX_QUERY_CHARS = 4000

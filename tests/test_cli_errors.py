@@ -79,3 +79,61 @@ def test_unreachable_store_is_clear(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") <= 2
+
+
+def test_help_shows_choices_and_ranges_without_placeholders(tmp_path: Path) -> None:
+    ask = kg("ask", "--help", workspace=tmp_path / ".kg", env={"COLUMNS": "200"})
+    assert ask.returncode == 0
+    assert "hybrid|bm25|vector|graph|cypher" in ask.stdout
+    assert "1<=x<=50" in ask.stdout  # -k's range
+    extract = kg("extract", "--help", workspace=tmp_path / ".kg", env={"COLUMNS": "200"})
+    assert "PATHS..." in extract.stdout
+    for text in (ask.stdout, extract.stdout):
+        assert "<bool>" not in text and "{" not in text
+
+
+def test_bad_mode_and_k_are_rejected_by_the_cli(tmp_path: Path) -> None:
+    ws = tmp_path / ".kg"
+    for args in (
+        ("search", "pca", "--mode", "bogus"),
+        ("ask", "pca", "--mode", "bogus", "--no-llm"),
+        ("ask", "pca", "-k", "0", "--no-llm"),
+        ("ask", "pca", "-k", "-1", "--no-llm"),
+        ("search", "pca", "-k", "-1"),
+    ):
+        proc = kg(*args, workspace=ws)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert "Invalid value" in proc.stderr and "Traceback" not in proc.stderr
+    assert not ws.exists()
+
+
+def test_missing_workspace_is_reported_not_created(tmp_path: Path) -> None:
+    ws = tmp_path / "nope"
+    for args in (("status",), ("query", "MATCH (n) RETURN count(n) AS n")):
+        proc = kg(*args, workspace=ws)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+        assert not ws.exists()
+
+
+def _loaded_workspace(tmp_path: Path) -> Path:
+    from tests.test_load import write_workspace
+
+    return write_workspace(tmp_path / "ws").root
+
+
+def test_bad_cypher_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    ws = _loaded_workspace(tmp_path)
+    top = Path(__file__).resolve().parents[1] / "cypher/browser/01_top_entities.cypher"
+    cases = {
+        top.read_text(encoding="utf-8"): "$top",  # the README's example, without -p top=…
+        "MATCH (n) RETURN nosuchfunction(n) AS x": "nosuchfunction",
+        "MATCH (n RETURN n": "rror",  # syntax error
+    }
+    for query, named in cases.items():
+        proc = kg("query", query, workspace=ws)
+        assert proc.returncode == 2, (query, proc.stderr)
+        assert named in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    ok = kg("query", top.read_text(encoding="utf-8"), "-p", "top=3", "--json", workspace=ws)
+    assert ok.returncode == 0, ok.stderr

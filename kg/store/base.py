@@ -27,6 +27,14 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached or started; the message says why in one line."""
 
 
+class QueryError(StoreError):
+    """The store refused a query (syntax, unknown function, wrong type): the caller's mistake."""
+
+
+class QueryTimeout(StoreError):
+    """A read ran past its timeout (enforced on the client side too, see FalkorDBStore)."""
+
+
 def plain(value: Any) -> Any:
     """Backend graph objects as JSON-friendly values, the same shape on every backend.
 

@@ -12,6 +12,8 @@ from typing import Any
 import redis
 from falkordb import Edge, FalkorDB, Node
 from falkordb import Path as FPath
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from kg.cypher import statements
 from kg.store.base import (
@@ -19,6 +21,8 @@ from kg.store.base import (
     NODE_LABELS,
     STRUCTURAL_RELS,
     GraphStore,
+    QueryError,
+    QueryTimeout,
     StoreError,
     StoreUnavailable,
     plain,
@@ -26,6 +30,10 @@ from kg.store.base import (
 from kg.store.embedded import EmbeddedServer
 
 log = logging.getLogger(__name__)
+
+# the client waits this much longer than a read's timeout before giving up on the server
+# (FalkorDB's own timeout does not cover parsing: a deeply nested query ran for minutes)
+READ_GRACE_S = 1.0
 
 
 def _value(value: Any) -> Any:
@@ -70,6 +78,8 @@ class FalkorDBStore(GraphStore):
         else:
             self._where = _redact(url)
         self.graph_name = graph
+        self._url = url
+        self._readers: dict[float, tuple[FalkorDB, Any]] = {}
         try:
             # a name per store: the embedded server is stopped only when no other is connected
             self._client_name = f"kg-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -89,18 +99,50 @@ class FalkorDBStore(GraphStore):
         """The embedded server (None when connected to an external one)."""
         return self._server
 
+    def _reader(self, timeout_ms: int) -> tuple[FalkorDB, Any]:
+        """A graph handle whose socket gives up shortly after ``timeout_ms``, without
+        redis-py's retries (a retried timeout would run the query again)."""
+        seconds = round(timeout_ms / 1000 + READ_GRACE_S, 1)
+        found = self._readers.get(seconds)
+        if found is None:
+            db = FalkorDB.from_url(
+                self._url,
+                socket_timeout=seconds,
+                client_name=self._client_name,
+                retry=Retry(NoBackoff(), 0),
+            )
+            found = self._readers.setdefault(seconds, (db, db.select_graph(self.graph_name)))
+        return found
+
     def _exec(
         self, query: str, params: dict[str, Any] | None, *, read_only: bool, timeout_ms: int | None
     ) -> list[dict[str, Any]]:
         try:
             if read_only:
-                result = self._graph.ro_query(query, params, timeout=timeout_ms)
+                _, graph = self._reader(timeout_ms or 10_000)
+                result = graph.ro_query(query, params, timeout=timeout_ms)
             else:
                 result = self._graph.query(query, params, timeout=timeout_ms)
         except redis.ResponseError as exc:
             if read_only and "empty key" in str(exc):
                 return []  # the graph does not exist yet: nothing to read
-            raise StoreError(f"FalkorDB rejected the query: {exc}") from exc
+            text = " ".join(str(exc).split())
+            if "timed out" in text.lower():
+                raise QueryTimeout(f"the query timed out after {timeout_ms} ms") from exc
+            raise QueryError(f"FalkorDB rejected the query: {text}") from exc
+        except redis.TimeoutError as exc:
+            if not read_only:
+                raise  # the loader retries its batches (kg.store.bulk)
+            raise QueryTimeout(
+                f"the query timed out after {timeout_ms} ms (FalkorDB did not answer in time)"
+            ) from exc
+        except (redis.ConnectionError, OSError) as exc:
+            if not read_only:
+                raise
+            raise StoreUnavailable(
+                f"lost the connection to FalkorDB at {self._where} "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())})"
+            ) from exc
         columns = [h[1] if isinstance(h, (list, tuple)) else str(h) for h in result.header]
         return [
             {col: _value(val) for col, val in zip(columns, row, strict=False)}
@@ -178,10 +220,21 @@ class FalkorDBStore(GraphStore):
         self._graph = self._db.select_graph(self.graph_name)
         self.apply_schema()
 
+    def alive(self) -> bool:
+        """Whether the server answers a PING now (the facade restarts a dead store)."""
+        try:
+            db, _ = self._reader(1000)
+            return bool(db.connection.ping())
+        except (redis.RedisError, OSError):
+            return False
+
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._db.connection.close()
-            self._db.connection.connection_pool.disconnect()  # not closed by the client
+        dbs = [self._db, *(db for db, _ in self._readers.values())]
+        self._readers = {}
+        for db in dbs:
+            with contextlib.suppress(Exception):
+                db.connection.close()
+                db.connection.connection_pool.disconnect()  # not closed by the client
         self._stop_server()
 
     def _stop_server(self) -> None:
