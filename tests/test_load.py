@@ -306,3 +306,42 @@ def test_duplicate_ids_fall_back_to_a_full_load(ws: Workspace, store: GraphStore
     assert report.written == expected_counts(DOCS)
     got = store.read("MATCH (e:Entity {id: $id}) RETURN e.description AS d", {"id": twin.id})
     assert got == [{"d": "second copy"}]
+
+
+TRICKY_TEXTS = ["a\nb", "tab\there", 'q"uote', "back\\slash", "end\\", "\\n literal", "ctl\x01",
+                "café 😀 \u2028", "it's", "", "x\r\ny", '"id":"x"', "$rows {a: 1}", "\b\f"]
+
+
+def test_pipelined_batches_keep_every_string_exactly(store: GraphStore) -> None:
+    """The orjson header (and its fallback for what FalkorDB cannot read) round-trips text."""
+    from kg.store.bulk import params_header
+
+    rows = [
+        {"id": f"t{i}", "text": t, "arr": [t, "z"], "f": 0.25} for i, t in enumerate(TRICKY_TEXTS)
+    ]
+    assert params_header({"rows": rows}) is None  # \x01 needs the library's own quoting
+    assert params_header({"rows": rows[:6]}) is not None
+    store.apply_schema()
+    w = store.batch_writer()
+    query = (
+        "UNWIND $rows AS row CREATE (:Probe {id: row.id, text: row.text, arr: row.arr, f: row.f})"
+    )
+    for part in (rows[:6], rows[6:], rows):  # fast path, fallback, fallback
+        w.submit(query, {"rows": part}, "probe")
+    w.flush()
+    w.close()
+    got = store.read("MATCH (p:Probe) RETURN p.id AS id, p.text AS t, p.arr AS a, p.f AS f")
+    assert len(got) == 2 * len(rows)
+    want = {r["id"]: (r["text"], r["arr"], r["f"]) for r in rows}
+    assert all((g["t"], g["a"], g["f"]) == want[g["id"]] for g in got)
+
+
+def test_a_failing_batch_surfaces_at_flush(store: GraphStore) -> None:
+    from kg.store.base import StoreError
+
+    w = store.batch_writer()
+    w.submit("UNWIND $rows AS row CREATE (:Probe {id: row.id})", {"rows": [{"id": 1}]}, "ok")
+    w.submit("UNWIND $rows AS row CREATE (:Probe {id: row.id}", {"rows": [{"id": 2}]}, "bad")
+    with pytest.raises(StoreError, match="bad"):
+        w.flush()
+    w.close()

@@ -57,6 +57,9 @@ def snapshot(src: Path, folder: Path) -> list[int] | None:
     if not src.is_file():
         dst.unlink(missing_ok=True)
         return None
+    with contextlib.suppress(OSError):
+        if os.path.samefile(src, dst):  # already this version (rename would be a no-op)
+            return stamp(dst)
     try:
         os.link(src, tmp)
     except OSError:  # no hard links here (another file system, a FUSE mount …)
