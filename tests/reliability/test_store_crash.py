@@ -69,7 +69,7 @@ def test_timeout_is_enforced_by_the_client(store: FalkorDBStore) -> None:
 
 
 def test_bad_query_is_query_error_with_the_store_message(store: FalkorDBStore) -> None:
-    with pytest.raises(QueryError, match="(?i)unknown function"):
+    with pytest.raises(QueryError, match=r"(?i)unknown function"):
         store.read("RETURN nosuchfunction(1) AS x")
 
 
@@ -183,4 +183,3 @@ def test_store_killed_during_ingest_still_ends_in_both(
         assert report.mode == "unchanged"
     finally:
         kg.close()
-
