@@ -6,7 +6,6 @@ bearer token when an API key is set; request bodies and query strings are capped
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -33,6 +32,7 @@ MAX_QUERY_CHARS = 4000
 MAX_CYPHER_CHARS = 20_000
 MAX_BODY_BYTES = 256 * 1024
 MAX_HISTORY = 20
+KEEPALIVE_S = 10.0  # an SSE comment this often while the model is busy (proxies drop idle)
 NOT_BLANK = r"\S"  # at least one non-space character
 
 
@@ -264,14 +264,27 @@ def create_app(
         responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
     )
     def ask_stream(body: AskRequest) -> StreamingResponse:
-        """Events: ``delta`` ({text}) while the answer is written, then ``answer`` (the Answer)."""
+        """Events: ``retrieval`` ({sources, facts}) as soon as they are found, ``delta``
+        ({text}) while the answer is written, then ``answer`` (the Answer); an SSE comment
+        (``: keep-alive``) at least every 15 s while the model is busy."""
+        from kg.answer_stream import AnswerStream
+
         question = _cap(body.question, MAX_QUERY_CHARS, "question")
+
+        def produce(on_retrieval: Any) -> Iterator[str | Answer]:
+            return kg.stream_ask(
+                question,
+                mode=body.mode,
+                k=body.k,
+                history=_history(body),
+                on_retrieval=on_retrieval,
+            )
+
+        stream = AnswerStream(produce, KEEPALIVE_S, describe)
         with _facade_errors():
-            items = kg.stream_ask(question, mode=body.mode, k=body.k, history=_history(body))
-            # retrieval runs before the first item: its errors still get a proper status
-            first = next(items, None)
+            stream.first()  # retrieval errors still get a proper status
         return StreamingResponse(
-            _sse(first, items),
+            stream.events(),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -386,27 +399,6 @@ def readiness(kg: KG) -> Readiness:
 
 def _history(body: AskRequest) -> list[tuple[str, str]]:
     return [(t.question, t.answer) for t in body.history]
-
-
-def _sse(first: str | Answer | None, rest: Iterator[str | Answer]) -> Iterator[str]:
-    def event(name: str, data: str) -> str:
-        return f"event: {name}\ndata: {data}\n\n"
-
-    def encode(item: str | Answer) -> str:
-        if isinstance(item, Answer):
-            return event("answer", item.model_dump_json())
-        return event("delta", json.dumps({"text": item}))
-
-    if first is not None:
-        yield encode(first)
-    try:
-        for item in rest:
-            yield encode(item)
-    except Exception as exc:  # the status line is gone by now: report it in the stream
-        p = describe(exc)
-        yield event(
-            "error", Problem(status=p.status, title=p.title, detail=p.detail).model_dump_json()
-        )
 
 
 def _mount_ui(app: FastAPI, kg: KG, auth: tuple[str, str] | None) -> None:

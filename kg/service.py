@@ -193,13 +193,18 @@ class KG:
         mode: str = "hybrid",
         k: int = 6,
         history: Sequence[tuple[str, str]] = (),
+        on_retrieval: Callable[[list[SearchHit], list[GraphFact]], None] | None = None,
     ) -> Iterator[str | Answer]:
+        """Text deltas, then the Answer; ``on_retrieval(hits, facts)`` is called as soon as
+        the sources are known, before the LLM is started or asked (the stream's first event)."""
         from kg.answer import stream_answer
 
         question = _check_query(question)
         started = time.perf_counter()
         hits, facts, cypher_query, warnings = self._context(question, mode, k)
         retrieved = time.perf_counter()
+        if on_retrieval is not None:
+            on_retrieval(hits, facts)
         chat = self.chat
         if self.use_llm and chat is None and self._llm_error:
             warnings.append(self._llm_error)

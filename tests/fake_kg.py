@@ -135,11 +135,14 @@ class FakeKG:
         mode: str = "hybrid",
         k: int = 6,
         history: Sequence[tuple[str, str]] = (),
+        on_retrieval: Callable[[list[SearchHit], list[GraphFact]], None] | None = None,
     ) -> Iterator[str | Answer]:
         hits = self.search(question, mode=mode, k=k)
         self.calls.append(("ask", (question, mode, k, list(history))))
         if self.store_down:
             raise StoreUnavailable("FalkorDB is not running")
+        if on_retrieval is not None:
+            on_retrieval(hits, [])
         text = hits[0].text if hits else "I found nothing about that in your notes."
         for word in text.split(" "):
             yield word + " "

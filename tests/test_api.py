@@ -55,8 +55,12 @@ def test_ask_stream_sends_deltas_then_the_answer(client: TestClient) -> None:
         text = "".join(r.iter_text())
     events = [block.split("\n") for block in text.strip().split("\n\n")]
     names = [lines[0].removeprefix("event: ") for lines in events]
-    assert names[-1] == "answer" and names.count("delta") >= 3
-    deltas = "".join(json.loads(lines[1].removeprefix("data: "))["text"] for lines in events[:-1])
+    assert names[0] == "retrieval" and names[-1] == "answer" and names.count("delta") >= 3
+    deltas = "".join(
+        json.loads(lines[1].removeprefix("data: "))["text"]
+        for lines, name in zip(events, names, strict=True)
+        if name == "delta"
+    )
     final = json.loads(events[-1][1].removeprefix("data: "))
     assert deltas.strip() in final["answer"]
 
