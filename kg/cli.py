@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from kg import __version__
-from kg.config import Settings
 from kg.cli_help import KgCommand
-
+from kg.config import Settings
 from kg.models import Mode
+
 app = typer.Typer(
     help=(
         "kg turns a folder of notes into a knowledge graph and answers questions from it.\n\n"
@@ -86,8 +86,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ("kg.llm.client", "LLMUnavailable"),
         ("kg.cypher_guard", "UnsafeCypherError"),
         ("pipelines.load", "LoadMismatch"),
-    ):
         ("redis", "RedisError"),
+    ):
         with suppress(ImportError, AttributeError):
             errors.append(getattr(__import__(module, fromlist=[name]), name))
     return tuple(errors)
@@ -372,6 +372,8 @@ def status(
             f"[bold]store[/] {st.store}: "
             + (st.store_error or _fmt_counts(st.store_counts) or "empty")
         )
+        if st.store_warning:
+            err.print(f"[yellow]warning:[/] {st.store_warning}")
 
 
 @app.command(cls=KgCommand)
@@ -382,8 +384,6 @@ def serve(
     ),
     port: Annotated[int, typer.Option(help="Port for the chatbot and the API.")] = 7860,
     auth: Annotated[
-        if st.store_warning:
-            err.print(f"[yellow]warning:[/] {st.store_warning}")
         str | None, typer.Option(help="user:password for the chatbot (or $KG_AUTH).")
     ] = None,
     api_key: Annotated[
