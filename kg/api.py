@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import describe
 from kg import __version__
+from kg.api_docs import mount_docs
 from kg.models import Answer, CypherTable, Entity, EntityDetail, Mode, SearchHit
 
 if TYPE_CHECKING:
@@ -205,7 +206,10 @@ def create_app(
         title="kg",
         version=__version__,
         description="Search and question answering over a knowledge graph built from your notes.",
+        docs_url=None,  # kg.api_docs serves /docs from local assets (no CDN)
+        redoc_url=None,
     )
+    mount_docs(app, "kg")
     app.state.kg = kg
     app.add_middleware(BodyLimit)
 
