@@ -34,25 +34,27 @@ def _specific(entity: Entity) -> bool:
 
 
 def centre_entities(kg: KG, answer: Answer, limit: int = MAX_CENTRE) -> list[str]:
-    """Entity ids named in the answer (weight 2) and the question (1); specific names first,
-    generic ones only when nothing specific is named."""
-    score: Counter[str] = Counter()
-    found: dict[str, Entity] = {}
-    for text, weight in ((answer.answer, 2), (answer.question, 1)):
-        text = (text or "").strip()[:4000]
-        if not text:
-            continue
-        try:
-            entities = kg.find_entities(text, limit=20)
-        except Exception as exc:  # the graph is a bonus: never fail the answer for it
-            log.warning("no entities for the answer graph: %s", message(exc))
-            continue
-        for e in entities:
-            found[e.id] = e
-            score[e.id] += weight
-    ranked = sorted(found, key=lambda i: (not _specific(found[i]), -score[i], found[i].name))
-    specific = [i for i in ranked if _specific(found[i])]
-    return (specific or ranked)[:limit]
+    """Entity ids at the centre: those named in both the question and the answer, then the
+    question's (what was asked about), then the answer's (an LLM answer names the result);
+    specific names only, unless nothing specific is named at all."""
+    question = _named(kg, answer.question)
+    said = _named(kg, answer.answer)
+    both = [e for e in question if e in said]
+    ordered = list(dict.fromkeys([*both, *question, *said]))
+    found = {**question, **said}
+    specific = [i for i in ordered if _specific(found[i])]
+    return (specific or ordered)[:limit]
+
+
+def _named(kg: KG, text: str) -> dict[str, Entity]:
+    text = (text or "").strip()[:4000]
+    if not text:
+        return {}
+    try:
+        return {e.id: e for e in kg.find_entities(text, limit=20)}
+    except Exception as exc:  # the graph is a bonus: never fail the answer for it
+        log.warning("no entities for the answer graph: %s", message(exc))
+        return {}
 
 
 def centred(sub: Subgraph, centre: Sequence[str], keep: int = MAX_NEIGHBOURS) -> Subgraph:

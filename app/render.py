@@ -10,7 +10,8 @@ from kg.models import Answer, Citation, EntityDetail, GraphFact, SkippedFile, St
 
 
 def sources_html(citations: Sequence[Citation]) -> str:
-    """Numbered sources; each expands (HTML ``<details>``) to the full chunk text."""
+    """Numbered sources; each expands (HTML ``<details>``) to the full chunk text and a link
+    to the passage in its document."""
     if not citations:
         return ""
     items = []
@@ -19,11 +20,11 @@ def sources_html(citations: Sequence[Citation]) -> str:
         link = _esc(span_url(c.doc_id, c.start, c.end))
         items.append(
             f'<details class="kg-source"><summary><b>[{c.n}]</b> '
-            f"<code>{_esc(c.path)}</code> <small>chars {c.start}–{c.end}</small> "
-            f'<a class="kg-open" href="{link}" target="_blank" rel="noopener" '
-            f'title="open the document at this passage">open ↗</a><br>'
+            f"<code>{_esc(c.path)}</code> <small>chars {c.start}–{c.end}</small><br>"
             f'<span class="kg-snippet">{_esc(_one_line(c.snippet, 220))}</span></summary>'
-            f'<div class="kg-chunk">{_block(body)}</div></details>'
+            f'<div class="kg-chunk">{_block(body)}</div>'
+            f'<a class="kg-open" href="{link}" target="_blank" rel="noopener">'
+            f"open {_esc(c.path)} at this passage ↗</a></details>"
         )
     return '<div class="kg-sources"><b>Sources</b>' + "".join(items) + "</div>"
 

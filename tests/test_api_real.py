@@ -101,6 +101,22 @@ def test_readyz_is_ready_without_an_llm(client: TestClient) -> None:
     assert r.json()["checks"]["store"] == "ok" and r.json()["checks"]["indexes"] == "ok"
 
 
+def test_document_page_marks_the_cited_span(client: TestClient, real_app: FastAPI) -> None:
+    """Where a chat source links to: the whole document, the cited characters in a <mark>."""
+    import html
+
+    hit = client.post("/v1/search", json={"query": "K-means", "k": 1}).json()["hits"][0]
+    span = {"start": hit["start"], "end": hit["end"]}
+    r = client.get(f"/v1/documents/{hit['doc_id']}", params=span)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    marked = r.text.split('<mark id="kg-span">', 1)[1].split("</mark>", 1)[0]
+    assert html.unescape(marked) == hit["text"]
+    doc = next(d for d in real_app.state.kg.workspace.iter("documents") if d.id == hit["doc_id"])
+    assert html.escape(doc.text[: hit["start"]]) in r.text  # the rest of the document is there
+    assert "<script" not in r.text
+    assert client.get("/v1/documents/doc_nope").status_code == 404
+
+
 def test_missing_workspace_is_503(tmp_path: Path) -> None:
     from kg.config import Settings
     from kg.service import KG
@@ -120,6 +136,7 @@ OPERATIONS = [
     ("POST", "/v1/ask/stream"),
     ("GET", "/v1/entities"),
     ("GET", "/v1/entities/{entity_id}"),
+    ("GET", "/v1/documents/{doc_id}"),
     ("POST", "/v1/cypher"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),

@@ -86,6 +86,9 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
 def page(browser_context, live_server: str) -> Iterator[object]:
     page = browser_context.new_page()
     page.set_default_timeout(90_000)  # two shared CPUs: the first answer loads the indexes
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)  # the same for expect(), whose default is 5 s
     page.goto(f"{live_server}/ui/")
     page.locator("#kg-question textarea").wait_for()
     try:

@@ -34,11 +34,11 @@ def test_a_source_links_to_its_span_in_the_document(page: Page) -> None:
     ask(page, "Which book explains K-means clustering?")
     first = last_answer(page).locator("details.kg-source").first
     link = first.locator("a.kg-open")
+    first.locator("summary").click()  # the source opens: its chunk, then the link
     expect(link).to_be_visible()
     href = link.get_attribute("href") or ""
     match = re.search(r"/v1/documents/[^?]+\?start=(\d+)&end=(\d+)#kg-span$", href)
     assert match, href
-    first.locator("summary").click()
     chunk_text = first.locator(".kg-chunk").inner_text()
     with page.context.expect_page() as opened:
         link.click()
@@ -140,3 +140,16 @@ def test_dense_graph_labels_do_not_overlap(browser_context, neighbours: int) -> 
             assert not _overlap(a, c), (a, c)
     for label in labels:
         assert label[0] >= 0 and label[2] <= 860 and label[1] >= 0 and label[3] <= 520
+
+
+def test_upload_result_names_a_skipped_file_and_why(page: Page, tmp_path) -> None:
+    broken = tmp_path / "broken_notes.pdf"
+    broken.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")  # no xref, no EOF
+    page.get_by_role("tab", name="Corpus").click()
+    page.locator("#kg-upload input[type=file]").set_input_files(str(broken))
+    expect(page.locator("#kg-upload")).to_contain_text(broken.name)
+    page.locator("#kg-ingest").click()
+    result = page.locator("#kg-ingest-result")
+    expect(result).to_contain_text("Skipped", timeout=180_000)
+    expect(result).to_contain_text(broken.name)
+    expect(result).to_contain_text("unreadable PDF")
