@@ -27,8 +27,12 @@ def file_hash(path: Path) -> str:
 
 
 def config_hash(path: Path) -> str:
-    """The hash a shipped model records; tests compare it with the config in the repo."""
-    return file_hash(path)[:16]
+    """The hash a shipped model records; tests compare it with the config in the repo.
+
+    It hashes the parsed values, not the bytes, so editing a comment does not orphan a model.
+    """
+    canonical = json.dumps(load_config(path), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def load_config(path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -132,7 +136,8 @@ def export(encoder: Any, heads: Any, folder: Path, quantize: bool) -> None:
             str(raw), str(target), weight_type=QuantType.QInt8,
             op_types_to_quantize=["MatMul", "Gemm", "Gather"],
         )  # fmt: skip
-        raw.unlink()
+        # the fp32 export stays beside the model (git-ignored, ~90 MB) for re-quantising
+        raw.replace(folder.parent / f"{folder.name.removesuffix('.tmp')}.fp32.onnx")
     else:
         raw.replace(target)
     np.savez_compressed(

@@ -113,8 +113,10 @@ class Heads:
         rprobs = _softmax(self._mlp(x, "pair_hidden", "pair_out"))
         seen: set[tuple[int, int, str]] = set()
         for (a, c), row in zip(pairs, rprobs, strict=True):
-            k = int(row.argmax())
-            if k == 0 or row[k] < rel_threshold:
+            # a relation when its label is the most likely outcome, or (with a threshold > 0)
+            # when the most likely label's probability reaches the threshold tuned on dev
+            k = int(row[1:].argmax()) + 1
+            if (row[k] < rel_threshold) if rel_threshold > 0 else (k != int(row.argmax())):
                 continue
             name = RELATION_LABELS[k - 1]
             key = (min(a, c), max(a, c), name) if name in SYMMETRIC else (a, c, name)

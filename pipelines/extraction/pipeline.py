@@ -91,7 +91,8 @@ def build_stages(
     if settings.trained and trained_cache is not None:
         pipeline.add("trained", TrainedStage(ontology, trained_cache))
         fallback = ontology.fallback_entity_type
-        pipeline.settle = lambda result: settle_overlaps(result, fallback)
+        typed = frozenset(t.name for t in ontology.entity_types if t.trained_labels)
+        pipeline.settle = lambda result: settle_overlaps(result, fallback, typed)
     pipeline.add("structure", lambda doc, chunks: extract_structure(doc, chunks, ontology))
     return pipeline
 

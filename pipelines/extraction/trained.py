@@ -23,6 +23,9 @@ from kg.trained.joint import MAX_WORDS, PTB, JointModel
 from pipelines.extraction.results import ChunkResult, RelationSpan
 
 EXTRACTOR = "trained"
+# sentences per encoder call: int8 activations are scaled per call, so with more than one the
+# result of a sentence would depend on its batch-mates (and differ between runs)
+BATCH = 1
 # words: letters/digits with inner hyphens, apostrophes, dots or slashes ("k-means", "e.g.",
 # "t-SNE", "TF/IDF"); any other non-space character is a word of its own, as in SciERC
 _WORD = re.compile(r"\w+(?:[-'./]\w+)*|[^\w\s]")
@@ -108,7 +111,7 @@ class TrainedTier:
     def extract(self, chunks: Sequence[Chunk]) -> dict[str, ChunkResult]:
         segs = [(c, s) for c in chunks for s in self.split(c.text)]
         words = [[PTB.get(w, w) for w in s.words] for _, s in segs]
-        preds = self.model.predict(words, batch_size=32)
+        preds = self.model.predict(words, batch_size=BATCH)
         results = {c.id: _Builder(c, self.ontology) for c in chunks}
         for (chunk, seg), pred in zip(segs, preds, strict=True):
             results[chunk.id].add(seg, pred)
@@ -254,18 +257,17 @@ def vote_types(results: Sequence[ChunkResult]) -> int:
     return changed
 
 
-# spaCy's English NER is the better judge of people, places and events; a one-word "ORG" in ML
-# notes is usually a method or a model ("PCA", "SVM"), which the trained tier types better
-_SPACY_WINS = frozenset({"Person", "Location", "Event"})
-
-
-def settle_overlaps(result: ChunkResult, fallback: str = "Concept") -> ChunkResult:
+def settle_overlaps(
+    result: ChunkResult, fallback: str = "Concept", trained_types: frozenset[str] = frozenset()
+) -> ChunkResult:
     """Where a trained span and another extractor's span overlap with different types, keep one.
 
     Structure rules and the LLM win with a specific type (the notes say what the cell is); with
-    the fallback type both stay, and resolution lets the typed entity absorb the other. spaCy wins
-    for people, places and events, and for organisations of two or more words; otherwise the
-    trained tier wins. Entities left without a mention in this chunk, and their relations, go.
+    the fallback type both stay, and resolution lets the typed entity absorb the other. spaCy
+    (English NER, its course rules, the gazetteer) wins with a type the trained tier never gives
+    (people, places, courses, books ...) and for organisations of two or more words; a one-word
+    "ORG" in ML notes is usually a method ("PCA", "SVM"), where the trained tier wins. Entities
+    left without a mention in this chunk, and their relations, go.
     """
     trained = [(m, e) for e in result.entities if e.source == EXTRACTOR for m in e.mentions]
     others = [(m, e) for e in result.entities if e.source != EXTRACTOR for m in e.mentions]
@@ -280,10 +282,10 @@ def settle_overlaps(result: ChunkResult, fallback: str = "Concept") -> ChunkResu
                 if oe.type == fallback:
                     continue
                 other_wins = True
+            elif oe.type == "Organization":
+                other_wins = len(oe.name.split()) > 1
             else:
-                other_wins = oe.type in _SPACY_WINS or (
-                    oe.type == "Organization" and len(oe.name.split()) > 1
-                )
+                other_wins = oe.type not in trained_types
             loser, mention = (te, tm) if other_wins else (oe, om)
             drop.add((loser.id, mention.start, mention.end))
     if not drop:
