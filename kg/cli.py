@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -171,6 +172,14 @@ def extract(
             "--cooccurrence", help="Also relate names that share a sentence (weak RELATED_TO)."
         ),
     ] = False,
+    no_trained: Annotated[
+        bool,
+        typer.Option(
+            "--no-trained",
+            help="Skip the trained tier (kg's SciERC model for methods, tasks, metrics, datasets, "
+            "concepts and their relations); spaCy noun phrases stand in for it.",
+        ),
+    ] = False,
 ) -> None:
     """Read documents, find entities (spaCy) and relations (LLM), write the graph to the workspace.
 
@@ -185,6 +194,7 @@ def extract(
             chunk_size=chunk_size,
             follow_links=follow_links or None,
             cooccurrence=cooccurrence or None,
+            trained=False if no_trained else None,
         )
         for p in paths:
             if not p.exists():
@@ -480,17 +490,28 @@ def eval_2wiki(
     _run_eval(lambda: evaluate_2wiki(folder, mode, limit=limit), as_json, "2WikiMultihopQA")
 
 
-@eval_app.command("scierc")
+class Tier(StrEnum):
+    trained = "trained"
+    spacy = "spacy"
+    llm = "llm"
+
+
+@eval_app.command("scierc", cls=KgCommand)
 def eval_scierc(
     path: Annotated[Path, typer.Argument(help="SciERC JSONL (e.g. dev.jsonl).")],
     limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
-    spacy_only: Annotated[bool, typer.Option("--spacy-only")] = False,
+    spacy_only: Annotated[bool, typer.Option("--spacy-only", help="Same as --tier spacy.")] = False,
+    tier: Annotated[
+        Tier,
+        typer.Option(help="Extractor: the shipped trained model, spaCy rules, or the LLM tier."),
+    ] = Tier.trained,
     as_json: JsonOpt = False,
 ) -> None:
     """Entity and relation P/R/F1 on SciERC with the SciERC ontology."""
     from kg.evaluation.scierc import evaluate_scierc
 
-    _run_eval(lambda: evaluate_scierc(path, limit, spacy_only=spacy_only), as_json, "SciERC")
+    chosen = "spacy" if spacy_only else tier.value
+    _run_eval(lambda: evaluate_scierc(path, limit, tier=chosen), as_json, "SciERC")
 
 
 @eval_app.command("graph", cls=KgCommand)
@@ -548,6 +569,15 @@ def eval_qa(
 
     _run_eval(run, as_json, f"QA {path.name}")
 
+
+def _register_train() -> None:
+    """`kg train` lives in kg.train (its heavy imports happen only when it runs)."""
+    from kg.train.cli import train_command
+
+    app.command("train")(train_command)
+
+
+_register_train()
 
 if __name__ == "__main__":
     app()
