@@ -119,7 +119,10 @@ def test_missing_workspace_is_reported_not_created(tmp_path: Path) -> None:
 def _loaded_workspace(tmp_path: Path) -> Path:
     from tests.test_load import write_workspace
 
-    return write_workspace(tmp_path / "ws").root
+    root = write_workspace(tmp_path / "ws").root
+    loaded = kg("load", workspace=root)  # an empty store answers every read with no rows
+    assert loaded.returncode == 0, loaded.stderr
+    return root
 
 
 def test_bad_cypher_is_one_line_and_exit_2(tmp_path: Path) -> None:

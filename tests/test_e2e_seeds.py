@@ -74,7 +74,7 @@ def test_query_is_read_only(seeded: Path) -> None:
     )["rows"]
     assert rows == [[5]]
     refused = kg("query", "MATCH (n) DETACH DELETE n", workspace=seeded, check=False)
-    assert refused.returncode == 1 and "error" in refused.stderr.lower()
+    assert refused.returncode == 2 and "error" in refused.stderr.lower()  # refused: exit 2
     after = json.loads(kg("status", "--json", workspace=seeded).stdout)["store_counts"]
     assert after["Document"] == 5
 
