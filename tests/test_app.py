@@ -273,8 +273,12 @@ def test_answer_graph_centres_on_the_answers_entities_and_caps_neighbours() -> N
     answer = Answer(
         question="Who teaches the course on K-means clustering?",
         answer="Andrew Ng teaches it [1].",
-        facts=[GraphFact(head="course", head_type="Concept", type="COVERS", tail="technique",
-                         tail_type="Concept")],  # fmt: skip
+        facts=[
+            GraphFact(
+                head="course", head_type="Concept", type="COVERS", tail="technique",
+                tail_type="Concept",
+            )
+        ],
     )
     sub = answer_subgraph(kg, answer)
     centre = {n.label for n in sub.nodes if n.highlighted}
@@ -304,7 +308,7 @@ def test_banner_and_corpus_status_refresh_after_each_answer() -> None:
     ids = {c.get("props", {}).get("elem_id"): c["id"] for c in config["components"]}
     ask_button = ids["kg-ask"]
     deps = config["dependencies"]
-    asks = [i for i, d in enumerate(deps) if [ask_button, "click"] in [list(t) for t in d["targets"]]]
+    asks = [i for i, d in enumerate(deps) if [ask_button, "click"] in map(list, d["targets"])]
     assert asks
     chained = [d for d in deps if d.get("trigger_after") in asks]
     assert any({ids["kg-banner"], ids["kg-status"]} <= set(d["outputs"]) for d in chained)
