@@ -191,11 +191,24 @@ def test_serve_warns_on_an_exposed_host_and_runs_uvicorn(
     from kg.config import Settings
 
     calls: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+
+    class FakeServer:  # records what kg would serve instead of binding a port
+        def __init__(self, config: uvicorn.Config) -> None:
+            self.config, self.started = config, False
+
+        def run(self) -> None:
+            c = self.config
+            calls.append({"app": c.app, "host": c.host, "port": c.port})
+            self.started = True
+
+    monkeypatch.setattr(uvicorn, "Server", FakeServer)
     monkeypatch.delenv("KG_AUTH", raising=False)
     monkeypatch.delenv("KG_API_KEY", raising=False)
     settings = Settings(workspace=tmp_path / "ws")
-    server.serve(settings, host="0.0.0.0", port=9999, use_llm=False, share=True)
+    code = server.serve(
+        settings, host="0.0.0.0", port=9999, use_llm=False, share=True, exit_process=False
+    )
+    assert code == 0
     err = capsys.readouterr().err
     assert "WARNING" in err and "--auth and --api-key" in err and "share links" in err
     assert calls[0]["host"] == "0.0.0.0" and calls[0]["port"] == 9999
@@ -204,7 +217,7 @@ def test_serve_warns_on_an_exposed_host_and_runs_uvicorn(
     assert client.post("/v1/search", json={"query": "x"}).status_code == 503  # no workspace yet
 
     monkeypatch.setenv("KG_API_KEY", "k")
-    server.serve(settings, auth="ann:pw", use_llm=False)
+    server.serve(settings, auth="ann:pw", use_llm=False, exit_process=False)
     assert "WARNING" not in capsys.readouterr().err
     assert calls[1]["host"] == "127.0.0.1"
     assert TestClient(calls[1]["app"]).post("/v1/search", json={"query": "x"}).status_code == 401
