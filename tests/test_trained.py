@@ -103,3 +103,17 @@ def test_tier_maps_labels_into_the_notes_ontology() -> None:
     ev = rel.evidence[0]
     assert text[ev.start - 100 : ev.end - 100] == ev.text
     assert all(rs.relation.type != "RELATED_TO" for rs in result.relations)
+
+
+def test_kg_train_without_the_train_extra_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from typer.testing import CliRunner\n"
+        "from kg.cli import app\n"
+        "r = CliRunner().invoke(app, ['train', '--max-steps', '1'])\n"
+        "print(r.exit_code); print(r.output)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code_line, *rest = done.stdout.splitlines()
+    assert code_line == "2", done.stdout + done.stderr
+    assert '".[train]"' in " ".join(rest) and "Traceback" not in done.stdout

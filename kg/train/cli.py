@@ -57,10 +57,14 @@ def train_command(
     from kg.trained import MODELS_DIR
 
     try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+
         from kg.train.run import train_joint
-    except ImportError as exc:  # torch/transformers missing
+    except ImportError as exc:  # the train extra is not installed
         console.print(f"[red]error:[/red] kg train needs the train extra "
-                      f'(pip install -e ".[train]"): {exc}')  # fmt: skip
+                      f'(pip install -e ".\\[train]"): {exc}')  # fmt: skip
         raise typer.Exit(2) from None
     names = models or list(MODELS)
     unknown = [n for n in names if n not in MODELS]
