@@ -42,14 +42,9 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> dict[str
     return dict(cfg.interpolate())
 
 
-def _sets(sentences: Sequence[Any], preds: Sequence[Any]) -> dict[str, tuple[set, set]]:
-    from kg.trained.joint import SYMMETRIC
-
-    def rel_key(doc: str, h: tuple, t: tuple, label: str) -> tuple:
-        if label in SYMMETRIC and t < h:
-            h, t = t, h
-            return (doc, *h, *t, label)
-        return (doc, *h, *t, label)
+def score(sentences: Sequence[Any], preds: Sequence[Any]) -> dict[str, float]:
+    """Micro entity and Rel F1, keyed and scored as `kg eval scierc` does (one implementation)."""
+    from kg.evaluation.scierc import _rel_key, prf
 
     gold_e, pred_e, gold_r, pred_r = set(), set(), set(), set()
     for s, p in zip(sentences, preds, strict=True):
@@ -57,23 +52,13 @@ def _sets(sentences: Sequence[Any], preds: Sequence[Any]) -> dict[str, tuple[set
         for (_, _, t), sp in zip(s.entities, span, strict=True):
             gold_e.add((s.doc_id, *sp, t))
         for h, t, r in s.relations:
-            gold_r.add(rel_key(s.doc_id, span[h], span[t], r))
+            gold_r.add(_rel_key(s.doc_id, span[h], span[t], r))
         pspan = [(s.starts[i], s.ends[j]) for i, j, _, _ in p.entities]
         for (_, _, t, _), sp in zip(p.entities, pspan, strict=True):
             pred_e.add((s.doc_id, *sp, t))
         for h, t, r, _ in p.relations:
-            pred_r.add(rel_key(s.doc_id, pspan[h], pspan[t], r))
-    return {"ent": (pred_e, gold_e), "rel": (pred_r, gold_r)}
-
-
-def f1(pred: set, gold: set) -> float:
-    tp = len(pred & gold)
-    return round(200 * tp / (len(pred) + len(gold)), 2) if pred or gold else 0.0
-
-
-def score(sentences: Sequence[Any], preds: Sequence[Any]) -> dict[str, float]:
-    sets = _sets(sentences, preds)
-    return {"ent_f1": f1(*sets["ent"]), "rel_f1": f1(*sets["rel"])}
+            pred_r.add(_rel_key(s.doc_id, pspan[h], pspan[t], r))
+    return {"ent_f1": prf(pred_e, gold_e)["f1"], "rel_f1": prf(pred_r, gold_r)["f1"]}
 
 
 def torch_dev_eval(tokenizer: Any, dev: Sequence[Any], max_pieces: int) -> Callable:
@@ -86,7 +71,6 @@ def torch_dev_eval(tokenizer: Any, dev: Sequence[Any], max_pieces: int) -> Calla
         np_heads = Heads(
             {k: v.detach().numpy() for k, v in heads.state_dict().items()}, heads.cfg.max_width
         )
-        preds = []
         order = sorted(range(len(dev)), key=lambda i: len(dev[i].words))
         out: dict[int, Any] = {}
         for k in range(0, len(order), 32):
