@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kg.models import Chunk
+from kg.retrieval.embed_cache import default_embedding_dir
 from kg.retrieval.retriever import FusionConfig, Retriever
 
 
@@ -55,10 +56,16 @@ def corpus_retriever(
         entities = build_entities(chunks, titles, cache_dir=folder)
         timings["entities"] = time.perf_counter() - t
     index_dir = folder / f"index-{len(chunks)}"
-    r = Retriever.from_chunks(chunks, entities, index_dir=index_dir, fusion_config=cfg)
+    r = Retriever.from_chunks(
+        chunks,
+        entities,
+        index_dir=index_dir,
+        fusion_config=cfg,
+        embedding_dir=default_embedding_dir(cache_dir),
+    )
     _ = r.bm25
-    if mode in ("vector", "hybrid"):
-        _ = r.vectors
+    for view in r.views(mode):
+        r.dense(view)
     if needs_graph:
         _ = r.graph
     r.timings.update(timings)

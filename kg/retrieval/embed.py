@@ -47,6 +47,7 @@ class Embedder:
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.no_padding()
         self.model_id = MODEL_ID
+        self.dim = DIM
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         encs = self.tokenizer.encode_batch(list(texts))

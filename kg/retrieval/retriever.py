@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from kg.workspace import Workspace
 
 SEARCH_MODES = ("hybrid", "bm25", "vector", "graph")
+DENSE_VIEWS = ("vector", "e5")  # MiniLM ("vector") and multilingual-e5-small
+SCORE_MODES = (*SEARCH_MODES, "e5")  # "e5" alone: for benchmarks, not offered to users
 
 
 @dataclass
@@ -31,15 +33,18 @@ class FusionConfig:
     """How hybrid mode mixes the retrievers (defaults tuned on SciFact train and 2Wiki)."""
 
     method: str = "convex"  # convex | rrf
-    weights: dict[str, float] = field(
-        default_factory=lambda: {"bm25": 0.6, "vector": 0.4, "graph": 16.0}
-    )
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     depth: int = 100  # how deep each list goes into the fusion (min-max over its top)
     graph_chunk_seeds: int = 0  # first-stage hits that also seed the graph walk (off: hurt 2Wiki)
     chunk_seed_weight: float = 0.5  # their share of the seed mass
     # PPR mass falls off by orders of magnitude per hop; a power < 1 keeps the second hop
     # visible after min-max normalisation (it is monotone, so graph mode is unchanged)
     graph_power: float = 0.1
+
+
+DEFAULT_WEIGHTS = {"bm25": 0.6, "vector": 0.4, "graph": 16.0}
+# BM25 + MiniLM + graph, the hybrid before e5 (kept as the benchmarks' baseline)
+OLD_WEIGHTS = {"bm25": 0.6, "vector": 0.4, "graph": 16.0}
 
 
 @lru_cache(maxsize=1)
@@ -75,10 +80,18 @@ class Retriever:
         embedder: Embedder | None = None,
         fusion_config: FusionConfig | None = None,
         workspace: Workspace | None = None,
+        embedding_dir: Path | None = None,
+        e5_embedder=None,
     ) -> None:
         self.index_dir = Path(index_dir) if index_dir else None
         self.fusion = fusion_config or FusionConfig()
-        self._embedder = embedder
+        self._embedders: dict[str, object] = {}
+        if embedder is not None:
+            self._embedders["vector"] = embedder
+        if e5_embedder is not None:
+            self._embedders["e5"] = e5_embedder
+        # the per-model text-hash cache shared by every index (None: index folder only)
+        self.embedding_dir = Path(embedding_dir) if embedding_dir else None
         self._workspace = workspace
         self.timings: dict[str, float] = {}
         self._load(chunks, entities, relations, documents)
@@ -100,7 +113,10 @@ class Retriever:
     @classmethod
     def open(cls, workspace: Workspace, settings: Settings | None = None, **kw) -> Retriever:
         """Read the workspace's JSONL files; indexes live in ``<workspace>/index/``."""
+        from kg.retrieval.embed_cache import default_embedding_dir
+
         ws = workspace
+        kw.setdefault("embedding_dir", default_embedding_dir())
         return cls(
             ws.read("chunks"),
             ws.read("entities"),
@@ -127,7 +143,7 @@ class Retriever:
         self._entities = list(entities)
         self._relations = list(relations)
         self._bm25: BM25Index | None = None
-        self._vectors: np.ndarray | None = None
+        self._dense: dict[str, np.ndarray] = {}
         self._graph: EntityGraph | None = None
 
     # ---- the three indexes, built on first use ----
@@ -145,29 +161,59 @@ class Retriever:
             self.timings["bm25_build"] = time.perf_counter() - t
         return self._bm25
 
+    def dense_embedder(self, view: str):
+        """The model behind a dense view, loaded once per process."""
+        if view not in self._embedders:
+            if view == "e5":
+                from kg.retrieval.e5 import shared_e5
+
+                self._embedders[view] = shared_e5()
+            else:
+                from kg.retrieval.embed import shared_embedder
+
+                self._embedders[view] = shared_embedder()
+        return self._embedders[view]
+
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            from kg.retrieval.embed import shared_embedder
+        return self.dense_embedder("vector")
 
-            self._embedder = shared_embedder()
-        return self._embedder
-
-    @property
-    def vectors(self) -> np.ndarray:
-        if self._vectors is None:
+    def dense(self, view: str) -> np.ndarray:
+        """Chunk vectors of a dense view (``vector`` = MiniLM, ``e5``), built on first use."""
+        if view not in self._dense:
+            from kg.retrieval.embed_cache import EmbeddingCache
             from kg.retrieval.vectors import load_vectors
 
             t = time.perf_counter()
-            self._vectors, embedded = load_vectors(
+            emb = self.dense_embedder(view)
+            cache = (
+                EmbeddingCache(self.embedding_dir, emb.model_id, emb.dim)
+                if self.embedding_dir
+                else None
+            )
+            self._dense[view], embedded = load_vectors(
                 [c.id for c in self.chunks],
                 [c.text for c in self.chunks],
                 self.index_dir,
-                self.embedder,
+                emb,
+                name="vectors" if view == "vector" else f"vectors-{view}",
+                cache=cache,
             )
-            self.timings["vector_build"] = time.perf_counter() - t
-            self.timings["vector_embedded"] = float(embedded)
-        return self._vectors
+            self.timings[f"{view}_build"] = time.perf_counter() - t
+            self.timings[f"{view}_embedded"] = float(embedded)
+        return self._dense[view]
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self.dense("vector")
+
+    def views(self, mode: str = "hybrid") -> list[str]:
+        """The dense views a mode reads: one for ``vector``/``e5``, the weighted ones for hybrid."""
+        if mode in DENSE_VIEWS:
+            return [mode]
+        if mode == "hybrid":
+            return [v for v in DENSE_VIEWS if self.fusion.weights.get(v, 0) > 0]
+        return []
 
     @property
     def graph(self) -> EntityGraph:
@@ -179,14 +225,16 @@ class Retriever:
 
     def build(self) -> Retriever:
         """Build (or load) every index now instead of on the first query."""
-        _ = self.bm25, self.vectors, self.graph
+        _ = self.bm25, self.graph
+        for view in self.views("hybrid"):
+            self.dense(view)
         return self
 
     # ---- scoring ----
 
     def scores(self, query: str, mode: str = "hybrid") -> dict[str, np.ndarray]:
         """Per-retriever score arrays over all chunks, plus the fused ``"score"`` array."""
-        if mode not in SEARCH_MODES:
+        if mode not in SCORE_MODES:
             raise ValueError(f"unknown search mode {mode!r} (use one of {', '.join(SEARCH_MODES)})")
         if not self.chunks:
             return {"score": np.zeros(0)}
@@ -197,16 +245,16 @@ class Retriever:
         out: dict[str, np.ndarray] = {}
         if mode in ("bm25", "hybrid"):
             out["bm25"] = self.bm25.scores(query)
-        if mode in ("vector", "hybrid"):
-            out["vector"] = self.vectors @ self.embedder.embed_query(query)
+        for view in self.views(mode):
+            out[view] = self.dense(view) @ self.dense_embedder(view).embed_query(query)
         if mode == "graph":
             out["graph"] = self.graph.scores(query)
         if mode != "hybrid":
             out["score"] = out[mode]
             return out
         cfg = self.fusion
-        first = self._fuse({k: out[k] for k in ("bm25", "vector")})
-        fused = {k: out[k] for k in ("bm25", "vector")}
+        fused = {k: v for k, v in out.items() if cfg.weights.get(k, 0) > 0}
+        first = self._fuse(fused)
         weights = dict(cfg.weights)
         if cfg.weights.get("graph", 0) > 0:
             out["graph"], trust = self._graph_scores(query, first)
@@ -253,7 +301,7 @@ class Retriever:
         final = all_scores["score"]
         hits: list[SearchHit] = []
         for i in fusion.top_k(final, k):
-            if final[i] <= 0 and mode != "vector":
+            if final[i] <= 0 and mode not in DENSE_VIEWS:
                 break
             c = self.chunks[int(i)]
             hits.append(
