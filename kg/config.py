@@ -37,6 +37,8 @@ class Settings(BaseModel):
     llm_model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
     llm_api_key: SecretStr = SecretStr("not-needed")
     llm_concurrency: int = 1
+    # slots of kg's offline llama.cpp server (parallel sequences it batches); KG_LLM_SLOTS
+    llm_slots: int = 1
     llm_timeout: float = 300.0
     llm_ctx: int = 8192
     # graph store
@@ -61,6 +63,7 @@ class Settings(BaseModel):
                 _env("KG_LLM_API_KEY") or _env("OPENAI_API_KEY") or "not-needed"
             ),
             "llm_concurrency": int(_env("KG_LLM_CONCURRENCY", "1") or 1),
+            "llm_slots": max(1, int(_env("KG_LLM_SLOTS") or cls.model_fields["llm_slots"].default)),
             "cooccurrence": (_env("KG_COOCCURRENCE") or "").lower() in {"1", "true", "yes"},
             "trained": (_env("KG_TRAINED") or "1").lower() not in {"0", "false", "no"},
             "store": "neo4j" if _env("KG_STORE") == "neo4j" else "falkordb",

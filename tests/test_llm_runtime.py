@@ -328,3 +328,75 @@ def test_a_server_is_reused_only_by_the_workspace_that_owns_it(
     monkeypatch.setattr(runtime, "_terminate", lambda pid, timeout=10.0: None)
     assert stop_llm_server(theirs) is True
     assert server_status(mine)["running"] is True
+
+
+# ---------------------------------------------------------------- slots and the prompt cache
+
+
+def test_slots_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KG_LLM_SLOTS", "2")
+    assert Settings.from_env().llm_slots == 2
+    monkeypatch.setenv("KG_LLM_SLOTS", "0")
+    assert Settings.from_env().llm_slots == 1  # never a server without a slot
+    monkeypatch.delenv("KG_LLM_SLOTS")
+    assert Settings.from_env().llm_slots == Settings().llm_slots
+
+
+def test_the_server_child_is_started_with_the_configured_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands: list[list[str]] = []
+
+    class ExitedAtOnce:
+        pid = 0
+        returncode = 1
+
+        def __init__(self, cmd: list[str], **kwargs: Any) -> None:
+            commands.append(cmd)
+
+        def poll(self) -> int:
+            return 1
+
+    monkeypatch.setattr(runtime, "ensure_model", lambda settings: tmp_path / "m.gguf")
+    monkeypatch.setattr(runtime.subprocess, "Popen", ExitedAtOnce)
+    with pytest.raises(LLMRuntimeError, match="exited"):
+        runtime.start_server(Settings(cache_dir=tmp_path, llm_slots=3))
+    cmd = commands[0]
+    assert cmd[cmd.index("--slots") + 1] == "3"
+
+
+def test_the_child_gives_llama_cpp_its_slots_a_shared_kv_and_the_prompt_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the child hands llama.cpp, caught by a stand-in for xllamacpp."""
+    import argparse
+    import types
+
+    seen: list[Any] = []
+
+    class Params:
+        def __init__(self) -> None:
+            self.model = types.SimpleNamespace(path="")
+            self.cpuparams = types.SimpleNamespace(n_threads=0)
+            self.cpuparams_batch = types.SimpleNamespace(n_threads=0)
+            self.cache_prompt = False
+            self.kv_unified = False
+            self.n_parallel = 1
+
+    def server(params: Params) -> None:
+        seen.append(params)
+        raise RuntimeError("stop here: the serving loop is not under test")
+
+    fake = types.ModuleType("xllamacpp")
+    fake.CommonParams = Params  # type: ignore[attr-defined]
+    fake.Server = server  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "xllamacpp", fake)
+    args = argparse.Namespace(
+        model="m.gguf", port=1234, threads=2, ctx=8192, alias="a", owner=0, slots=2
+    )
+    with pytest.raises(RuntimeError, match="stop here"):
+        runtime._run_child(args)
+    params = seen[0]
+    assert params.n_parallel == 2 and params.n_ctx == 8192
+    assert params.kv_unified is True  # each slot may use the whole context
+    assert params.cache_prompt is True

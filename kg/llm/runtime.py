@@ -171,6 +171,7 @@ class ServerState:
     detached: bool
     started_at: float
     workspace: str = ""  # the workspace it serves (its real path)
+    slots: int = 1  # parallel sequences (llama.cpp slots) it batches
 
     @property
     def base_url(self) -> str:
@@ -285,7 +286,7 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
         sys.executable, "-m", "kg.llm.runtime", "_child",
         "--model", str(model), "--port", str(port),
         "--threads", str(_threads()), "--ctx", str(settings.llm_ctx),
-        "--alias", settings.llm_model,
+        "--alias", settings.llm_model, "--slots", str(max(1, settings.llm_slots)),
     ]  # fmt: skip
     if not detach:
         cmd += ["--owner", str(os.getpid())]
@@ -299,7 +300,10 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
         )
     _children[proc.pid] = proc
     workspace = os.path.realpath(os.path.abspath(settings.workspace))
-    state = ServerState(proc.pid, port, str(model), os.getpid(), detach, time.time(), workspace)
+    state = ServerState(
+        proc.pid, port, str(model), os.getpid(), detach, time.time(), workspace,
+        max(1, settings.llm_slots),
+    )  # fmt: skip
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -387,7 +391,12 @@ def _run_child(args: argparse.Namespace) -> None:
     params = xlc.CommonParams()
     params.model.path = args.model
     params.n_ctx = args.ctx
-    params.n_parallel = 1
+    params.n_parallel = args.slots
+    # one KV cache shared by the slots: any slot may use the whole context (a long answer
+    # prompt) instead of ctx / slots each
+    params.kv_unified = True
+    # reuse the KV of the longest matching prompt prefix (the extraction prompt's fixed part)
+    params.cache_prompt = True
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.hostnames = ["127.0.0.1"]
@@ -427,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     child.add_argument("--ctx", type=int, default=8192)
     child.add_argument("--alias", default="")
     child.add_argument("--owner", type=int, default=0)
+    child.add_argument("--slots", type=int, default=1)
     args = parser.parse_args(argv)
 
     if args.cmd == "_child":
