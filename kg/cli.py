@@ -550,20 +550,26 @@ def eval_graph(
 
 @eval_app.command("qa", cls=KgCommand)
 def eval_qa(
-    path: Annotated[Path, typer.Argument(help="JSONL: question, answer_contains, gold_docs.")],
+    path: Annotated[
+        Path, typer.Argument(help="JSONL: question, answer_contains, gold_docs, evidence.")
+    ],
     workspace: WorkspaceOpt = None,
     mode: ModeOpt = "hybrid",
     no_llm: Annotated[bool, typer.Option("--no-llm")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ask the LLM again even for cached answers.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Doc recall@5 and answer accuracy over the current workspace."""
+    """Doc and chunk recall@5, answer accuracy, citation precision and answer latency
+    (p50/p95) over the current workspace; LLM answers are cached for cheap re-runs."""
     from kg.evaluation.qa import evaluate_qa
     from kg.service import KG
 
     def run() -> dict[str, Any]:
         kg = KG(_settings(workspace), use_llm=not no_llm)
         try:
-            return evaluate_qa(kg, path, mode=mode)
+            return evaluate_qa(kg, path, mode=mode, use_cache=not no_cache)
         finally:
             kg.close()
 

@@ -279,6 +279,9 @@ class Citation(_Model):
     end: int
     snippet: str
     text: str = ""
+    # how the span was chosen: "model" (the LLM cited it), "overlap" (kg picked the span that
+    # shares the answer's terms), "fact" (the sentence stating a graph fact), "extractive"
+    selected_by: str = "model"
 
 
 class GraphFact(_Model):
@@ -290,6 +293,7 @@ class GraphFact(_Model):
     head_type: str = ""
     tail_type: str = ""
     chunk_ids: list[str] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)  # spans in document offsets
 
 
 class Answer(_Model):

@@ -149,8 +149,23 @@ class KG:
             mode = "hybrid"
         hits = self.search(question, mode=mode, k=k)
         linked = self.retriever.link_entities(question)
-        facts = facts + self.retriever.facts([e.id for e in linked], limit=20)
+        facts = facts + self._linked_facts(question, linked)
         return hits, facts, cypher_query, warnings
+
+    def _linked_facts(self, question: str, linked: list[Entity]) -> list[GraphFact]:
+        """The linked entities' relations with their evidence spans (kg.answer_context)."""
+        from kg.answer_context import linked_facts
+
+        return linked_facts(question, linked, self._relations, self._entities, limit=20)
+
+    def _passages(self, question: str, hits: list[SearchHit], facts: list[GraphFact]) -> list[Any]:
+        """The answer prompt's context: fact sentences, best sentences, summaries."""
+        from kg.answer_context import build_context, is_overview
+
+        summaries = self._summaries if is_overview(question) else []
+        return build_context(
+            question, hits, facts, self._chunks, summaries=summaries, paths=self._doc_paths
+        )
 
     def _cypher_facts(self, question: str) -> tuple[str | None, list[GraphFact], str | None]:
         if self.chat is None:
@@ -208,7 +223,8 @@ class KG:
         chat = self.chat
         if self.use_llm and chat is None and self._llm_error:
             warnings.append(self._llm_error)
-        for item in stream_answer(question, hits, facts, chat, history=history):
+        passages = self._passages(question, hits, facts)
+        for item in stream_answer(question, hits, facts, chat, history=history, passages=passages):
             if isinstance(item, Answer):
                 item.mode = mode
                 item.cypher = cypher_query
@@ -236,6 +252,10 @@ class KG:
     @cached_property
     def _chunks(self) -> dict[str, Any]:
         return {c.id: c for c in self.workspace.iter("chunks")}
+
+    @cached_property
+    def _summaries(self) -> list[Any]:
+        return list(self.workspace.iter("summaries"))
 
     @cached_property
     def _doc_paths(self) -> dict[str, str]:
@@ -371,7 +391,7 @@ class KG:
             fresh = Retriever.open(self.workspace, self.settings)  # built while chat goes on
             with self._lock:
                 self._retriever = fresh
-                for name in ("_entities", "_chunks", "_doc_paths", "_relations"):
+                for name in ("_entities", "_chunks", "_doc_paths", "_relations", "_summaries"):
                     self.__dict__.pop(name, None)
             notify(1.0, "done")
             return manifest

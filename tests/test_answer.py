@@ -18,6 +18,7 @@ from kg.answer import (
     cited_numbers,
     stream_answer,
 )
+from kg.answer_context import CONTEXT_CHARS, Passage, build_context
 from kg.llm import client
 from kg.models import Answer, GraphFact, SearchHit
 
@@ -27,7 +28,7 @@ HITS = [
         doc_id="d1",
         path="notes/week3.md",
         start=10,
-        end=200,
+        end=164,
         text="Week 3. I finished the Machine Learning Specialization on Coursera. "
         "The unsupervised learning part was taught by Andrew Ng and covered K-means clustering.",
     ),
@@ -36,7 +37,7 @@ HITS = [
         doc_id="d2",
         path="notes/week5.md",
         start=300,
-        end=420,
+        end=425,
         text="Week 5. Started reading Deep Learning by Ian Goodfellow. "
         "Chapter 2 is about eigenvalues and the singular value decomposition.",
     ),
@@ -44,6 +45,8 @@ HITS = [
         chunk_id="c3",
         doc_id="d3",
         path="notes/misc.md",
+        start=0,
+        end=50,
         text="Bought a new keyboard. Edited a video in VideoPad.",
     ),
 ]
@@ -52,6 +55,10 @@ FACTS = [GraphFact(head="Deep Learning", head_type="Book", type="COVERS", tail="
 
 def _fake(text: str) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage(content=text)]))
+
+
+def _number(passages: list[Passage], needle: str) -> int:
+    return next(n for n, p in enumerate(passages, 1) if needle in p.text)
 
 
 SEEN: list[Any] = []
@@ -66,36 +73,66 @@ class Recording(GenericFakeChatModel):
 
 
 def test_answer_cites_only_what_the_text_cites() -> None:
-    result = answer("Which book covers eigenvalues?", HITS, FACTS, _fake(
-        "Deep Learning by Ian Goodfellow covers eigenvalues in chapter 2 [2]."
-    ))  # fmt: skip
-    assert "Goodfellow" in result.answer and "[2]" in result.answer
-    assert [c.n for c in result.citations] == [2]
+    q = "Which book covers eigenvalues?"
+    n = _number(build_context(q, HITS, FACTS), "Goodfellow")
+    result = answer(
+        q, HITS, FACTS, _fake(f"Deep Learning by Ian Goodfellow covers eigenvalues [{n}].")
+    )
+    assert "Goodfellow" in result.answer and f"[{n}]" in result.answer
+    assert [c.n for c in result.citations] == [n]
     cite = result.citations[0]
-    assert (cite.chunk_id, cite.doc_id, cite.path, cite.start, cite.end) == (
-        "c2", "d2", "notes/week5.md", 300, 420,
-    )  # fmt: skip
-    assert "eigenvalues" in cite.snippet
+    assert (cite.chunk_id, cite.doc_id, cite.path) == ("c2", "d2", "notes/week5.md")
+    # the span is the sentences that say it, in document offsets, not the whole chunk
+    text = HITS[1].text
+    assert (cite.start, cite.end) == (300 + text.index("Started"), 300 + len(text))
+    assert "Goodfellow" in cite.snippet and cite.selected_by == "model"
     assert result.facts == FACTS and result.warnings == []
 
 
 def test_grouped_and_repeated_citations() -> None:
-    result = answer("q", HITS, [], _fake("A [3][1]. B [1, 2]."))
-    assert [c.n for c in result.citations] == [3, 1, 2]
     assert cited_numbers("x [1, 2] [2] [7] [0]", 3) == [1, 2]
+    hits = [
+        SearchHit(chunk_id=f"c{i}", doc_id=f"d{i}", text=f"Topic {w} is explained by teacher {w}.")
+        for i, w in enumerate(("alpha", "beta", "gamma"))
+    ]
+    passages = build_context("Who explains alpha, beta and gamma?", hits, [])
+    assert len(passages) == 3
+    result = answer("q", hits, [], _fake("Alpha [3][1]. Beta and gamma [1, 2]."), passages=passages)
+    assert [c.n for c in result.citations] == [3, 1, 2]
 
 
-def test_out_of_range_citations_are_dropped_and_top_hit_is_the_fallback() -> None:
+def test_out_of_range_citation_is_replaced_by_the_supporting_sentence() -> None:
     result = answer("Who taught it?", HITS, [], _fake("Andrew Ng taught it [9]."))
     assert "[9]" not in result.answer and "Andrew Ng" in result.answer
-    assert [c.chunk_id for c in result.citations] == ["c1"]
-    assert result.warnings
+    (cite,) = result.citations
+    assert cite.chunk_id == "c1" and "Andrew Ng" in cite.snippet
+    assert cite.selected_by == "overlap" and f"[{cite.n}]" in result.answer
+    assert result.warnings == []  # a supporting span was found: nothing to warn about
+
+
+def test_a_citation_that_does_not_support_the_answer_is_swapped() -> None:
+    q = "Who taught the unsupervised learning part, and what did it cover?"
+    passages = build_context(q, HITS, [])
+    passages = [*passages, Passage("c3", "d3", "notes/misc.md", 0, 22, "Bought a new keyboard.")]
+    wrong = len(passages)
+    result = answer(q, HITS, [], _fake(f"Andrew Ng taught it [{wrong}]."), passages=passages)
+    (cite,) = result.citations
+    assert cite.chunk_id == "c1" and "Andrew Ng" in cite.snippet
+    assert cite.selected_by == "overlap"
+    assert f"[{cite.n}]" in result.answer and f"[{wrong}]" not in result.answer
 
 
 def test_not_in_the_corpus_is_normalised_and_uncited() -> None:
     result = answer("What is my favourite pizza?", HITS, [], _fake("Not in the corpus."))
     assert result.answer == NOT_IN_CORPUS
     assert result.citations == []
+
+
+def test_not_in_the_corpus_is_doubted_when_a_source_states_the_question() -> None:
+    q = "Who taught the unsupervised learning part?"
+    result = answer(q, HITS, [], _fake("not in the corpus"))
+    assert "Andrew Ng" in result.answer and result.citations
+    assert any("LLM found no answer" in w for w in result.warnings)
 
 
 def test_no_context_means_not_in_the_corpus_without_calling_the_llm() -> None:
@@ -109,22 +146,32 @@ def test_stream_yields_deltas_then_the_answer() -> None:
     assert len(deltas) > 1 and all(isinstance(d, str) for d in deltas)
     assert isinstance(final, Answer)
     assert "".join(deltas).strip() == final.answer
-    assert "llm_s" in final.timings
+    assert "llm_s" in final.timings and "first_token_s" in final.timings
 
 
-def test_prompt_caps_chunks_and_holds_facts_history_and_question() -> None:
+def test_prompt_is_within_the_budget_and_holds_facts_history_and_question() -> None:
     many = [
-        SearchHit(chunk_id=f"c{i}", doc_id="d", text=f"chunk number {i} " + "x" * 3000)
+        SearchHit(
+            chunk_id=f"c{i}",
+            doc_id=f"d{i}",
+            start=0,
+            end=3000,
+            text=f"Chunk {i} talks about transformers and attention. "
+            + "Filler words here. " * 150,
+        )
         for i in range(10)
     ]
     history = [(f"question {i}", f"reply {i}") for i in range(5)]
-    messages = build_messages("and who taught it?", many, FACTS, history)
+    q = "and what about transformers and attention?"
+    passages = build_context(q, many, FACTS)
+    messages = build_messages(q, passages, FACTS, history)
     prompt = messages[-1][1]
-    assert "\n[6] (d) chunk number 5" in prompt and "chunk number 6" not in prompt
-    assert all(len(block) < 1400 for block in prompt.split("\n\n"))
+    sources = prompt.split("Sources:\n", 1)[1].split("\n\n", 1)[0]
+    assert len(sources) < CONTEXT_CHARS + 40 * len(passages)  # the markers and file names
+    assert "Filler words here. Filler" not in sources  # sentences, not chunks
     assert "Deep Learning (Book) -COVERS-> eigenvalues" in prompt
     assert "question 4" in prompt and "question 2" in prompt and "question 1" not in prompt
-    assert prompt.rstrip().endswith(f"Question: and who taught it?\n{INSTRUCTION}")
+    assert prompt.rstrip().endswith(f"Question: {q}\n{INSTRUCTION}")
     assert "[1]" in messages[1][1] and NOT_IN_CORPUS in messages[1][1]
 
 
@@ -140,6 +187,7 @@ def test_without_llm_the_answer_is_extractive_and_cited() -> None:
     result = answer("Who taught the unsupervised learning part?", HITS, FACTS, None)
     assert "Andrew Ng" in result.answer and "[1]" in result.answer
     assert [c.chunk_id for c in result.citations] == ["c1"]
+    assert result.citations[0].selected_by == "extractive"
     assert result.warnings and "extractive" in result.warnings[0]
 
 
@@ -162,7 +210,7 @@ def test_llm_down_falls_back_to_extractive(monkeypatch: pytest.MonkeyPatch) -> N
     result = items[0]
     assert isinstance(result, Answer)
     assert "Goodfellow" in result.answer or "eigenvalues" in result.answer
-    assert result.citations and result.citations[0].chunk_id == "c2"
+    assert any(c.chunk_id == "c2" for c in result.citations)
     assert any("LLM unavailable" in w for w in result.warnings)
 
 

@@ -1,18 +1,35 @@
-"""Question answering over the current workspace: retrieval doc recall@5 and answer accuracy."""
+"""Question answering over the current workspace, as `kg ask` answers.
+
+Per question: doc recall@k and chunk recall@k (each gold evidence string inside a retrieved
+chunk), whether the answer contains every expected string, citation precision (the share of
+cited spans that contain an expected string) and the wall time of the answer. LLM answers are
+cached under the workspace, keyed by the question, the workspace's manifest, the model and the
+source of the answer modules, so a re-run of an unchanged setup costs no LLM time (the cached
+answer keeps the latency measured when it was made).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from kg.models import Answer
+
+ASK_K = 6  # the chunks `kg ask` retrieves by default
+_ANSWER_MODULES = ("answer.py", "answer_cite.py", "answer_context.py", "answer_text.py")
 
 
 class QAItem(BaseModel):
     question: str
     answer_contains: list[str] = Field(default_factory=list)
     gold_docs: list[str] = Field(default_factory=list)  # file names (or suffixes of paths)
+    evidence: list[str] = Field(default_factory=list)  # quoted verbatim from the gold docs
+    hops: int = 1  # facts the answer needs (2: two facts, often in two places)
 
 
 def load_qa(path: Path) -> list[QAItem]:
@@ -32,37 +49,130 @@ def _matches(path: str, gold: str) -> bool:
     return Path(path).name == Path(gold).name or path.endswith(gold)
 
 
-def evaluate_qa(kg: Any, path: Path, mode: str = "hybrid", k: int = 5) -> dict[str, Any]:
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def contains(text: str, wanted: str) -> bool:
+    """Case- and whitespace-insensitive containment."""
+    return _norm(wanted) in _norm(text)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def evaluate_qa(
+    kg: Any, path: Path, mode: str = "hybrid", k: int = 5, use_cache: bool = True
+) -> dict[str, Any]:
     """`kg` is a kg.service.KG; answers come from it exactly as `kg ask` gives them."""
     items = load_qa(path)
-    recalls: list[float] = []
-    correct = 0
-    per_question = []
+    docs = {d.id: d.text for d in kg.workspace.iter("documents")}
+    cache = _AnswerCache(kg, mode) if use_cache and kg.use_llm else None
+    rows = []
     for item in items:
         hits = kg.search(item.question, mode=mode, k=k)
         found = {g for g in item.gold_docs if any(_matches(h.path, g) for h in hits)}
-        recall = len(found) / len(item.gold_docs) if item.gold_docs else 1.0
-        recalls.append(recall)
-        answer = kg.ask(item.question, mode=mode, k=k)
-        text = answer.answer.lower()
-        ok = all(s.lower() in text for s in item.answer_contains)
-        correct += ok
-        per_question.append(
+        evidence = [e for e in item.evidence if any(contains(h.text, e) for h in hits)]
+        answer, seconds, cached = _ask(kg, item.question, mode, cache)
+        spans = [docs.get(c.doc_id, "")[c.start : c.end] or c.snippet for c in answer.citations]
+        good = [s for s in spans if any(contains(s, a) for a in item.answer_contains)]
+        rows.append(
             {
                 "question": item.question,
-                "doc_recall@5": recall,
-                "answer_ok": ok,
+                "hops": item.hops,
+                f"doc_recall@{k}": len(found) / len(item.gold_docs) if item.gold_docs else 1.0,
+                f"chunk_recall@{k}": len(evidence) / len(item.evidence) if item.evidence else None,
+                "answer_ok": all(contains(answer.answer, s) for s in item.answer_contains),
+                "citation_precision": len(good) / len(spans) if spans else None,
+                "cited_by": [c.selected_by for c in answer.citations],
+                "seconds": round(seconds, 3),
+                "first_token_s": answer.timings.get("first_token_s"),
+                "cached": cached,
                 "answer": answer.answer[:300],
+                "warnings": answer.warnings,
             }
         )
+    return summarize(rows, mode, k, llm=bool(kg.use_llm))
+
+
+def summarize(rows: list[dict[str, Any]], mode: str, k: int, llm: bool) -> dict[str, Any]:
+    def mean(key: str, subset: list[dict[str, Any]] | None = None) -> float:
+        vals = [float(r[key]) for r in (subset if subset is not None else rows)
+                if r[key] is not None]  # fmt: skip
+        return sum(vals) / len(vals) if vals else 0.0
+
+    seconds = [r["seconds"] for r in rows]
+    first = [float(r["first_token_s"]) for r in rows if r["first_token_s"]]
+    two = [r for r in rows if r["hops"] > 1]
     return {
-        "questions": len(items),
+        "questions": len(rows),
         "mode": mode,
-        "doc_recall@5": sum(recalls) / len(recalls),
-        "answer_accuracy": correct / len(items),
-        "details": per_question,
+        "llm": llm,
+        f"doc_recall@{k}": mean(f"doc_recall@{k}"),
+        f"chunk_recall@{k}": mean(f"chunk_recall@{k}"),
+        "answer_accuracy": mean("answer_ok"),
+        "answer_accuracy_two_facts": mean("answer_ok", two),
+        "two_fact_questions": len(two),
+        "citation_precision": mean("citation_precision"),
+        "cited_questions": sum(r["citation_precision"] is not None for r in rows),
+        "latency_p50_s": percentile(seconds, 50),
+        "latency_p95_s": percentile(seconds, 95),
+        "first_token_p50_s": percentile(first, 50),
+        "first_token_p95_s": percentile(first, 95),
+        "cached_answers": sum(bool(r["cached"]) for r in rows),
+        "details": rows,
     }
 
 
 def dump(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=2)
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _ask(
+    kg: Any, question: str, mode: str, cache: _AnswerCache | None
+) -> tuple[Answer, float, bool]:
+    if cache is not None:
+        hit = cache.get(question)
+        if hit is not None:
+            return hit[0], hit[1], True
+    started = time.perf_counter()
+    answer = kg.ask(question, mode=mode, k=ASK_K)
+    seconds = time.perf_counter() - started
+    if cache is not None and not any("unavailable" in w for w in answer.warnings):
+        cache.put(question, answer, seconds)
+    return answer, seconds, False
+
+
+class _AnswerCache:
+    """Answers by question under ``<workspace>/cache/llm``, keyed as the module doc says."""
+
+    def __init__(self, kg: Any, mode: str) -> None:
+        from kg.llm_cache import LLMCache, cache_key
+
+        here = Path(__file__).resolve().parent.parent
+        source = hashlib.sha256(b"".join((here / m).read_bytes() for m in _ANSWER_MODULES))
+        manifest = kg.workspace.manifest().model_dump_json(exclude={"created_at", "seconds"})
+        self._cache = LLMCache.for_workspace(kg.workspace.root)
+        self._base = cache_key(
+            "qa-answer", mode, kg.settings.llm_model, source.hexdigest(), manifest
+        )
+        self._key = cache_key
+
+    def get(self, question: str) -> tuple[Answer, float] | None:
+        value = self._cache.get(self._key(self._base, question))
+        if not isinstance(value, dict):
+            return None
+        return Answer.model_validate(value["answer"]), float(value["seconds"])
+
+    def put(self, question: str, answer: Answer, seconds: float) -> None:
+        value = {"answer": answer.model_dump(mode="json"), "seconds": seconds}
+        self._cache.put(self._key(self._base, question), value)

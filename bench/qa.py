@@ -1,0 +1,157 @@
+"""Seed QA benchmark: `kg extract --spacy-only` over the seed corpus, then `kg eval qa` in hybrid
+mode without and with the offline LLM (which kg starts itself).
+
+Reports doc and chunk recall@5, answer accuracy (all questions and those needing two facts),
+citation precision (cited spans that contain an expected answer string), answer latency p50/p95
+and first-token latency, with the load average at the start and end of each run (the machine is
+shared, so latencies are only comparable at similar load). Writes bench/results/qa.md and
+qa.json. LLM answers are cached in the workspace: `--workspace DIR --reuse` re-runs cheaply.
+
+    nice -n 10 .venv/bin/python bench/qa.py
+    .venv/bin/python bench/qa.py --workspace /tmp/kg-qa --reuse --skip-llm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
+QA = ROOT / "bench" / "seeds_qa.jsonl"
+RESULTS = ROOT / "bench" / "results"
+PREVIOUS = "25 questions, hybrid, no LLM (2026-12-01, before issue 14): answer accuracy 0.44"
+TARGETS = "answer accuracy >= 0.85 and citation precision >= 0.85 with the LLM; p50 <= 15 s quiet"
+COLS = (
+    ("run", "run"), ("questions", "questions"), ("doc_recall@5", "doc R@5"),
+    ("chunk_recall@5", "chunk R@5"), ("answer_accuracy", "accuracy"),
+    ("answer_accuracy_two_facts", "acc. two facts"), ("citation_precision", "citation prec."),
+    ("latency_p50_s", "p50 s"), ("latency_p95_s", "p95 s"), ("first_token_p50_s", "1st tok p50"),
+    ("cached_answers", "cached"), ("load", "load avg start/end"), ("wall_s", "wall s"),
+)  # fmt: skip
+
+
+def kg(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KG_WORKSPACE": str(workspace), "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def extract(workspace: Path, seeds: Path) -> float:
+    started = time.perf_counter()
+    proc = kg("extract", str(seeds), "--spacy-only", workspace=workspace)
+    if proc.returncode != 0:
+        raise SystemExit(f"kg extract failed: {proc.stderr.strip()[-2000:]}")
+    return round(time.perf_counter() - started, 1)
+
+
+def evaluate(workspace: Path, qa: Path, llm: bool) -> dict[str, Any]:
+    before, started = load(), time.perf_counter()
+    args = ["eval", "qa", str(qa), "--mode", "hybrid", "--json"] + ([] if llm else ["--no-llm"])
+    proc = kg(*args, workspace=workspace)
+    if proc.returncode != 0:
+        raise SystemExit(f"kg eval qa failed: {proc.stderr.strip()[-2000:]}")
+    result = json.loads(proc.stdout)
+    result["run"] = "hybrid + offline LLM" if llm else "hybrid, no LLM (extractive)"
+    result["load"] = f"{before} / {load()}"
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(h for _, h in COLS) + " |", "|" + "---|" * len(COLS)]
+    for run in runs:
+        lines.append("| " + " | ".join(_cell(run.get(key, "")) for key, _ in COLS) + " |")
+    return "\n".join(lines)
+
+
+def misses(run: dict[str, Any]) -> list[str]:
+    return [
+        f"- {d['question']} → {d['answer'][:160]!r}" for d in run["details"] if not d["answer_ok"]
+    ]
+
+
+def write(out: dict[str, Any], results: Path) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "qa.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    parts = [
+        "# kg eval qa benchmark (seed corpus)",
+        "",
+        f"Machine: {out['machine']}, CPU only (shared with other work); measured {out['date']}; "
+        f"kg commit {out['commit'] or 'unknown'}; workspace built by `kg extract --spacy-only` "
+        f"(trained tier on) in {out['extract_seconds']} s.",
+        "",
+        table(out["runs"]),
+        "",
+        f"Previous: {PREVIOUS}. Targets: {TARGETS}.",
+        "",
+        "Accuracy: the answer contains every expected string. Chunk recall@5: share of the gold "
+        "evidence strings found inside a retrieved chunk. Citation precision: share of cited "
+        "spans (document offsets) that contain an expected string. Latency: wall time of each "
+        "`kg ask` answer (retrieval + LLM), nearest-rank percentiles; cached answers keep the "
+        "latency measured when they were made.",
+        "",
+    ]
+    for run in out["runs"]:
+        wrong = misses(run)
+        parts += [f"## Wrong answers: {run['run']} ({len(wrong)})", "", *wrong, ""]
+    (results / "qa.md").write_text("\n".join(parts), encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", type=Path, help="Workspace folder (default: a temp one).")
+    parser.add_argument("--reuse", action="store_true", help="Skip extraction if it exists.")
+    parser.add_argument("--seeds", type=Path, default=SEEDS)
+    parser.add_argument("--qa", type=Path, default=QA)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--skip-llm", action="store_true", help="Only the no-LLM run.")
+    parser.add_argument("--no-write", action="store_true", help="Print only.")
+    args = parser.parse_args()
+    tmp = None if args.workspace else tempfile.TemporaryDirectory(prefix="kg-bench-qa-")
+    workspace = args.workspace or Path(tmp.name) / ".kg"  # type: ignore[union-attr]
+    reuse = args.reuse and (workspace / "manifest.json").is_file()
+    extract_s = 0.0 if reuse else extract(workspace, args.seeds)
+    runs = [evaluate(workspace, args.qa, llm=False)]
+    print(table(runs), flush=True)
+    if not args.skip_llm:
+        runs.append(evaluate(workspace, args.qa, llm=True))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    out = {
+        "machine": f"{platform.machine()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit,
+        "extract_seconds": "reused" if reuse else extract_s,
+        "runs": runs,
+    }
+    print(table(runs))
+    if not args.no_write:
+        write(out, args.results)
+        print(f"wrote {args.results / 'qa.md'} and qa.json")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""kg.evaluation.qa: chunk recall, accuracy, citation precision, latency and the answer cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from kg.evaluation.qa import evaluate_qa, percentile
+from kg.models import Answer, Citation, Document, Manifest, SearchHit
+
+TEXT = "Intro line. To cut the clips I used VideoPad. Then I slept."
+DOC = Document(id="d1", path="/c/000_a.txt", title="a", chars=len(TEXT), sha256="x", text=TEXT)
+
+
+class StubKG:
+    """Retrieval returns one chunk; answers cite a span chosen by the test."""
+
+    def __init__(self, root: Path, span: tuple[int, int], use_llm: bool) -> None:
+        self.use_llm = use_llm
+        self.settings = SimpleNamespace(llm_model="fake")
+        self.workspace = SimpleNamespace(
+            root=root,
+            iter=lambda name: iter([DOC]) if name == "documents" else iter([]),
+            manifest=lambda: Manifest(kg_version="t", created_at="now"),
+        )
+        self.span, self.asked = span, 0
+
+    def search(self, question: str, mode: str = "hybrid", k: int = 5) -> list[SearchHit]:
+        return [SearchHit(chunk_id="c1", doc_id="d1", path=DOC.path, start=0, end=len(TEXT),
+                          text=TEXT)]  # fmt: skip
+
+    def ask(self, question: str, mode: str = "hybrid", k: int = 6) -> Answer:
+        self.asked += 1
+        a, b = self.span
+        cite = Citation(n=1, chunk_id="c1", doc_id="d1", path=DOC.path, start=a, end=b, snippet="")
+        return Answer(question=question, answer="I used VideoPad [1].", citations=[cite],
+                      timings={"first_token_s": 0.5})  # fmt: skip
+
+
+def _qa(tmp: Path, evidence: list[str]) -> Path:
+    path = tmp / "qa.jsonl"
+    item = {"question": "Which app cut the clips?", "answer_contains": ["videopad"],
+            "gold_docs": ["000_a.txt"], "evidence": evidence, "hops": 2}  # fmt: skip
+    path.write_text(json.dumps(item) + "\n", encoding="utf-8")
+    return path
+
+
+def test_metrics_from_spans_and_evidence(tmp_path: Path) -> None:
+    right = (TEXT.index("To cut"), TEXT.index(" Then"))
+    qa = _qa(tmp_path, ["To cut the clips", "a sentence nowhere in the corpus"])
+    result: dict[str, Any] = evaluate_qa(StubKG(tmp_path, right, use_llm=False), qa)
+    assert result["doc_recall@5"] == 1.0 and result["chunk_recall@5"] == 0.5
+    assert result["answer_accuracy"] == 1.0 and result["answer_accuracy_two_facts"] == 1.0
+    assert result["citation_precision"] == 1.0 and result["first_token_p50_s"] == 0.5
+    wrong = (0, TEXT.index(" To cut"))  # "Intro line.": the citation does not state it
+    result = evaluate_qa(StubKG(tmp_path, wrong, use_llm=False), qa)
+    assert result["citation_precision"] == 0.0 and result["answer_accuracy"] == 1.0
+
+
+def test_llm_answers_are_cached_with_their_latency(tmp_path: Path) -> None:
+    qa = _qa(tmp_path, ["To cut the clips"])
+    first = StubKG(tmp_path, (0, 5), use_llm=True)
+    one = evaluate_qa(first, qa)
+    second = StubKG(tmp_path, (0, 5), use_llm=True)
+    two = evaluate_qa(second, qa)
+    assert first.asked == 1 and second.asked == 0 and two["cached_answers"] == 1
+    assert two["details"][0]["seconds"] == one["details"][0]["seconds"]
+    assert two["details"][0]["answer"] == one["details"][0]["answer"]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 21)]
+    assert percentile(values, 50) == 10.0 and percentile(values, 95) == 19.0
+    assert percentile([], 50) == 0.0
