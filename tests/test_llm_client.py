@@ -310,3 +310,56 @@ def test_output_cut_at_max_tokens_is_salvaged() -> None:
     result = invoke_json(Truncating(), [("user", "x")], ChunkExtraction)  # type: ignore[arg-type]
     assert result.data is not None and [e.name for e in result.data.entities] == ["PCA"]
     assert result.usage.completion_tokens == 30
+
+
+# ---------------------------------------------------------------- prompt-cache reporting
+
+
+def test_invoke_json_reports_the_prompt_tokens_the_server_reused() -> None:
+    """llama.cpp (like vLLM and OpenAI) says how much of the prompt came from its cache."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cached = iter([0, 250])
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            usage = {
+                "prompt_tokens": 300, "completion_tokens": 9, "total_tokens": 309,
+                "prompt_tokens_details": {"cached_tokens": next(cached)},
+            }  # fmt: skip
+            body = json.dumps({
+                "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                    "role": "assistant", "content": '{"name": "K-means", "tags": []}'}}],
+                "usage": usage,
+            }).encode()  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        chat = chat_model(Settings(llm_base_url=url))
+        first = invoke_json(chat, [("user", "x")], Pair)
+        second = invoke_json(chat, [("user", "y")], Pair)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first.error is None and first.data == Pair(name="K-means")
+    assert (first.cached_prompt_tokens, second.cached_prompt_tokens) == (0, 250)
+    assert second.usage.prompt_tokens == 300
+
+
+def test_a_reply_without_cache_details_counts_no_cached_tokens() -> None:
+    chat = GenericFakeChatModel(messages=iter([AIMessage(content='{"name": "a"}')]))
+    assert invoke_json(chat, [("user", "x")], Pair).cached_prompt_tokens == 0

@@ -76,6 +76,7 @@ def test_two_chunks_at_once_use_both_slots_and_answer_right(
         assert isinstance(result.data, Workshop)
         assert result.data.teacher.strip() == teacher and result.data.year == year
         assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
+    assert max(r.cached_prompt_tokens for r in results) > 0  # the shared prefix was reused
     assert slots_used(llama_server_2slots) == {0, 1}
     assert watch.most == 2  # both slots were decoding at the same moment
 

@@ -44,6 +44,7 @@ class JsonResult:
     usage: LLMUsage
     error: str | None
     parsed: Any | None = None
+    cached_prompt_tokens: int = 0  # prompt tokens the server reused from its prompt cache
 
 
 def chat_model(
@@ -149,6 +150,17 @@ def usage_of(message: BaseMessage) -> LLMUsage:
     return usage
 
 
+def cached_prompt_tokens(message: BaseMessage) -> int:
+    """Prompt tokens served from the server's prompt cache (llama.cpp, vLLM and OpenAI report
+    ``prompt_tokens_details.cached_tokens``): shows whether a fixed prompt prefix is reused."""
+    meta = getattr(message, "usage_metadata", None) or {}
+    details = meta.get("input_token_details") or {}
+    if details.get("cache_read") is not None:
+        return int(details["cache_read"])
+    token_usage = (getattr(message, "response_metadata", None) or {}).get("token_usage") or {}
+    return int((token_usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+
+
 def invoke_json(
     chat: BaseChatModel,
     messages: Sequence[Any],
@@ -167,6 +179,7 @@ def invoke_json(
     except LLMUnavailable:
         raise
     except Exception as exc:  # a refused request (context too long, timeout...) is a failure
+        cached = 0
         truncated = _truncated_completion(exc)
         if truncated is None:
             return JsonResult(None, "", LLMUsage(calls=1, failures=1), f"LLM call failed: {exc}")
@@ -174,6 +187,7 @@ def invoke_json(
     else:
         usage = usage_of(message)
         raw = _text(message)
+        cached = cached_prompt_tokens(message)
     try:
         parsed = lenient_json(raw)
     except ValueError as exc:
@@ -183,8 +197,8 @@ def invoke_json(
         data = schema.model_validate(parsed)
     except ValidationError as exc:
         usage.failures += 1
-        return JsonResult(None, raw, usage, f"schema mismatch: {_short(exc)}", parsed)
-    return JsonResult(data, raw, usage, None, parsed)
+        return JsonResult(None, raw, usage, f"schema mismatch: {_short(exc)}", parsed, cached)
+    return JsonResult(data, raw, usage, None, parsed, cached)
 
 
 def _truncated_completion(exc: Exception) -> tuple[str, LLMUsage] | None:
