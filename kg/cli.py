@@ -147,8 +147,25 @@ def extract(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to read (recursive).")],
     workspace: WorkspaceOpt = None,
     spacy_only: Annotated[
-        bool, typer.Option("--spacy-only", help="No LLM: spaCy entities, dependency relations.")
+        bool, typer.Option("--spacy-only", help="No LLM tier (the same as --llm off).")
     ] = False,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            help="The LLM tier, which verifies and types the trained tier's relations, adds "
+            "missing ones and writes the map-reduce summaries: auto (default: run it when its "
+            "estimate is at most 10 min, else print how to run it), on, off. Env: KG_LLM.",
+        ),
+    ] = None,
+    llm_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--llm-budget",
+            help="Spend at most this long on LLM calls this run (90s, 10m, 1.5h); the next run "
+            "continues where this one stopped. Implies --llm on.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Show files, chunks and estimated LLM work; write nothing."),
@@ -181,12 +198,22 @@ def extract(
         ),
     ] = False,
 ) -> None:
-    """Read documents, find entities (spaCy) and relations (LLM), write the graph to the workspace.
+    """Read documents, find entities and relations, write the graph to the workspace.
 
-    Re-runs only redo what changed; an unchanged corpus makes no LLM calls."""
+    The trained tier (kg's model) and spaCy write the graph first: it can be loaded and asked at
+    once. Then the LLM tier refines it chunk by chunk, checkpointing every answer, so Ctrl-C or
+    --llm-budget stops it and the next run continues. Re-runs only redo what changed; an
+    unchanged corpus makes no LLM calls."""
+    from pipelines.extraction.llm_speed import parse_duration
     from pipelines.extraction.pipeline import run_extract
 
     with _friendly_errors():
+        if llm is not None and llm not in {"auto", "on", "off"}:
+            raise typer.BadParameter(f"{llm!r} is not one of auto, on, off", param_hint="--llm")
+        try:
+            budget = parse_duration(llm_budget) if llm_budget is not None else None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--llm-budget") from None
         settings = _settings(
             workspace,
             ontology=ontology,
@@ -195,6 +222,8 @@ def extract(
             follow_links=follow_links or None,
             cooccurrence=cooccurrence or None,
             trained=False if no_trained else None,
+            llm_mode="off" if spacy_only else ("on" if budget and llm is None else llm),
+            llm_budget_s=budget,
         )
         for p in paths:
             if not p.exists():
@@ -216,8 +245,16 @@ def extract(
         out.print(
             f"[green]extracted[/] {counts} into {settings.workspace}/ in {manifest.seconds:.1f}s "
             f"(LLM calls {usage.calls}, cached {usage.cached}, "
-            f"tokens {usage.prompt_tokens}+{usage.completion_tokens})"
+            f"tokens {usage.prompt_tokens}+{usage.completion_tokens}; {_fmt_coverage(manifest)})"
         )
+
+
+def _fmt_coverage(manifest: Any) -> str:
+    cov = manifest.llm_coverage
+    if cov.state == "off":
+        return "LLM tier off"
+    share = 100 * cov.done / cov.needed if cov.needed else 100.0
+    return f"LLM tier {cov.done}/{cov.needed} chunks ({share:.0f} %, {cov.state})"
 
 
 def _workspace(settings: Settings) -> Any:
@@ -378,6 +415,7 @@ def status(
             out.print(f"  {_fmt_counts(m.counts)}")
             out.print(f"  ontology {m.ontology}, created {m.created_at}, kg {m.kg_version}")
             out.print(f"  models: {_fmt_counts(m.models)}")
+            out.print(f"  {_fmt_coverage(m)}")
         out.print(
             f"[bold]store[/] {st.store}: "
             + (st.store_error or _fmt_counts(st.store_counts) or "empty")

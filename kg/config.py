@@ -37,6 +37,9 @@ class Settings(BaseModel):
     llm_model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
     llm_api_key: SecretStr = SecretStr("not-needed")
     llm_concurrency: int = 1
+    # the LLM tier: "auto" runs it when its estimate is short, "on" always, "off" never (KG_LLM)
+    llm_mode: Literal["auto", "on", "off"] = "auto"
+    llm_budget_s: float | None = None  # stop starting LLM calls after this many seconds
     # slots of kg's offline llama.cpp server (parallel sequences it batches); KG_LLM_SLOTS
     llm_slots: int = 1
     llm_timeout: float = 300.0
@@ -63,6 +66,7 @@ class Settings(BaseModel):
                 _env("KG_LLM_API_KEY") or _env("OPENAI_API_KEY") or "not-needed"
             ),
             "llm_concurrency": int(_env("KG_LLM_CONCURRENCY", "1") or 1),
+            "llm_mode": (_env("KG_LLM") or "auto").lower(),
             "llm_slots": max(1, int(_env("KG_LLM_SLOTS") or cls.model_fields["llm_slots"].default)),
             "cooccurrence": (_env("KG_COOCCURRENCE") or "").lower() in {"1", "true", "yes"},
             "trained": (_env("KG_TRAINED") or "1").lower() not in {"0", "false", "no"},

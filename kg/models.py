@@ -209,6 +209,16 @@ class LLMUsage(_Model):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+class LLMCoverage(BaseModel):
+    """How much of the corpus the LLM tier has covered (for ``kg status`` and the UI)."""
+
+    needed: int = 0  # chunks that need a call (candidates to verify or a summary to write)
+    done: int = 0  # of those, answered (this run or an earlier one)
+    pairs_verified: int = 0
+    pairs_skipped_sure: int = 0  # trained relations confident enough to skip the LLM
+    state: str = "not run"  # complete | partial | not run | off
+
+
 class Manifest(_Model):
     kg_version: str
     created_at: str
@@ -222,6 +232,7 @@ class Manifest(_Model):
     seconds: float = 0.0
     sources: list[str] = Field(default_factory=list)  # the paths given to `kg extract`
     entities_per_10kb: float = 0.0  # graph density: entities per 10,000 bytes of document text
+    llm_coverage: LLMCoverage = Field(default_factory=LLMCoverage)
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----
@@ -251,6 +262,34 @@ class ChunkExtraction(BaseModel):
     relations: list[ExtractedRelation] = Field(
         default_factory=list, max_length=MAX_RELATIONS_PER_CHUNK
     )
+
+
+# ---- LLM tier output: verdicts on the trained tier's candidates, by index, plus the summary ----
+
+MAX_NEW_RELATIONS = 3
+MAX_SUMMARY_CHARS = 240
+NO_RELATION = "NONE"
+
+
+class NewRelation(BaseModel):
+    """A relation the trained tier missed, between two listed entities (1-based indices)."""
+
+    h: int = Field(ge=1)
+    r: str
+    t: int = Field(ge=1)
+
+
+class ChunkVerdicts(BaseModel):
+    """What the LLM returns for one chunk: no names or quotes, only indices into the prompt.
+
+    ``verdicts[i]`` is the relation type the text states for candidate pair P(i+1), or
+    ``NONE``. Decoding is constrained by a per-chunk narrowing of this schema
+    (``pipelines.extraction.verify_prompt.verdict_schema``).
+    """
+
+    summary: str = Field(max_length=MAX_SUMMARY_CHARS)
+    verdicts: list[str]
+    new: list[NewRelation] = Field(max_length=MAX_NEW_RELATIONS)
 
 
 # ---- retrieval and answers ----

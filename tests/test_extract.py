@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
 from kg.config import Settings
 from kg.models import Chunk, Document
@@ -19,43 +14,10 @@ from kg.ontology import load_ontology
 from kg.workspace import Workspace
 from pipelines.extraction.pipeline import run_extract
 from pipelines.extraction.validation import validate_extraction
+from tests.fake_verify import VerifyChat
 
 OUTPUTS = ("documents", "chunks", "entities", "relations", "summaries", "rejected", "merges")
 _CAPS = re.compile(r"\b[A-Z][A-Za-z-]{2,}(?: [A-Z][A-Za-z-]{2,})*\b")
-
-
-class EchoChat(BaseChatModel):
-    """Answers from the chunk text in the prompt: capitalised names, a relation between two."""
-
-    calls: int = 0
-    garbage_first: int = 0  # how many calls answer garbage before behaving
-
-    @property
-    def _llm_type(self) -> str:
-        return "echo"
-
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
-        self.calls += 1
-        prompt = next((str(m.content) for m in reversed(messages) if '"""' in str(m.content)),
-                      str(messages[-1].content))
-        if self.calls <= self.garbage_first:
-            content = "I'm sorry, I cannot do that."
-        elif '"""' not in prompt:  # a reduce call
-            content = "Combined: " + " ".join(prompt.split()[-30:])
-        else:
-            text = prompt.split('"""')[1]
-            names = list(dict.fromkeys(_CAPS.findall(text)))[:6]
-            rels = []
-            if len(names) >= 2:
-                rels.append({"head": names[0], "type": "related to", "tail": names[1],
-                             "evidence": ""})
-            content = json.dumps({
-                "summary": "Part about " + ", ".join(names[:3]),
-                "entities": [{"name": n, "type": "Concept"} for n in names],
-                "relations": rels,
-            })
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=content))])
 
 
 def corpus(root: Path) -> Path:
@@ -72,6 +34,7 @@ def corpus(root: Path) -> Path:
 
 
 def settings(**kw: Any) -> Settings:
+    kw.setdefault("llm_mode", "on")
     return Settings(chunk_size=kw.pop("chunk_size", 400), chunk_overlap=40, **kw)
 
 
@@ -189,13 +152,15 @@ def test_unusable_output_is_recorded(bad: Any) -> None:
 def test_run_extract_writes_a_consistent_graph(tmp_path: Path) -> None:
     root = corpus(tmp_path / "notes")
     ws = Workspace(tmp_path / "ws")
-    chat = EchoChat()
+    chat = VerifyChat()
     manifest = run_extract([root], ws, settings(), progress=False, chat=chat)
     assert manifest.counts["documents"] == 3
     assert manifest.counts["chunks"] > 3
     assert manifest.counts["entities"] > 5
     assert manifest.counts["relations"] >= 1
     assert manifest.llm_usage.calls == chat.calls > 0
+    assert manifest.llm_coverage.state == "complete"
+    assert manifest.llm_coverage.done == manifest.llm_coverage.needed > 0
     assert manifest.config_hash == settings().extraction_fingerprint()
     assert manifest.ontology == "default" and manifest.ontology_hash
     assert ws.manifest() == manifest
@@ -204,17 +169,20 @@ def test_run_extract_writes_a_consistent_graph(tmp_path: Path) -> None:
     doc_a = next(d for d in ws.read("documents") if d.path == "a.md")
     reduced = [s for s in summaries if s.doc_id == doc_a.id and s.level >= 1]
     assert reduced and reduced[-1].source_summary_ids
+    assert {s.level for s in summaries if s.doc_id == doc_a.id} >= {0, 1}
+    # a one-line note has no pair to verify and nothing to condense: no call, no summary
     single = next(d for d in ws.read("documents") if d.path == "b.txt")
-    assert [s.level for s in summaries if s.doc_id == single.id] == [0]
+    assert [s for s in summaries if s.doc_id == single.id] == []
+    assert all(single.text.strip() not in p for p in chat.prompts)
 
 
 def test_second_run_makes_no_calls_and_same_files(tmp_path: Path) -> None:
     root = corpus(tmp_path / "notes")
     ws = Workspace(tmp_path / "ws")
-    first = EchoChat()
+    first = VerifyChat()
     run_extract([root], ws, settings(), progress=False, chat=first)
     before = files(ws.root)
-    second = EchoChat()
+    second = VerifyChat()
     manifest = run_extract([root], ws, settings(), progress=False, chat=second)
     assert second.calls == 0
     assert manifest.llm_usage.calls == 0 and manifest.llm_usage.cached > 0
@@ -224,11 +192,14 @@ def test_second_run_makes_no_calls_and_same_files(tmp_path: Path) -> None:
 def test_changed_file_reextracts_only_its_chunks_and_deleted_file_vanishes(tmp_path: Path) -> None:
     root = corpus(tmp_path / "notes")
     ws = Workspace(tmp_path / "ws")
-    run_extract([root], ws, settings(), progress=False, chat=EchoChat())
-    (root / "b.txt").write_text("Grokking Machine Learning was written by Luis Serrano.\n",
-                                encoding="utf-8")
+    run_extract([root], ws, settings(), progress=False, chat=VerifyChat())
+    (root / "b.txt").write_text(
+        "Grokking Machine Learning was written by Luis Serrano, who explains eigenvalues, "
+        "eigenvectors and the covariance matrix with drawings and short Python examples, then "
+        "walks through principal component analysis on a small table of house prices.\n",
+        encoding="utf-8")
     (root / "c.txt").unlink()
-    chat = EchoChat()
+    chat = VerifyChat()
     manifest = run_extract([root], ws, settings(), progress=False, chat=chat)
     assert chat.calls == 1  # b.txt is one chunk; a.md is cached
     assert manifest.counts["documents"] == 2
@@ -239,47 +210,24 @@ def test_changed_file_reextracts_only_its_chunks_and_deleted_file_vanishes(tmp_p
     check_graph(ws)
 
 
-def test_garbage_then_retry_then_spacy_fallback(tmp_path: Path) -> None:
-    root = tmp_path / "notes"
-    root.mkdir()
-    (root / "one.txt").write_text("Andrew Ng teaches Machine Learning on Coursera.", "utf-8")
-    ws = Workspace(tmp_path / "ws")
-    chat = EchoChat(garbage_first=1)  # first answer garbage, the retry is fine
-    manifest = run_extract([root], ws, settings(), progress=False, chat=chat)
-    assert chat.calls == 2 and manifest.llm_usage.calls == 2
-    assert manifest.counts["rejected"] == 0
-    assert {e.source for e in ws.read("entities")} == {"llm"}
-
-    ws2 = Workspace(tmp_path / "ws2")
-    chat = EchoChat(garbage_first=5)  # never usable: spaCy keeps the chunk in the graph
-    manifest = run_extract([root], ws2, settings(), progress=False, chat=chat)
-    assert chat.calls == 2
-    rejected = ws2.read("rejected")
-    assert rejected[0].kind == "output" and "after retry" in rejected[0].reason
-    names = {e.name for e in ws2.read("entities")}
-    assert "Andrew Ng" in names and "Coursera" in names
-    check_graph(ws2)
-
-
-def test_fixed_fake_answer_with_fake_list_model(tmp_path: Path) -> None:
-    (tmp_path / "n.txt").write_text("I read Grokking Machine Learning about eigenvalues.", "utf-8")
-    answer = json.dumps({"summary": "s", "entities": [
-        {"name": "Grokking Machine Learning", "type": "Book"},
-        {"name": "eigenvalues", "type": "Concept"}],
-        "relations": [{"head": "Grokking Machine Learning", "type": "COVERS",
-                       "tail": "eigenvalues", "evidence": "Grokking Machine Learning about"}]})
-    ws = Workspace(tmp_path / "ws")
-    run_extract([tmp_path / "n.txt"], ws, settings(),
-                progress=False, chat=FakeListChatModel(responses=[answer]))
-    (rel,) = ws.read("relations")
-    assert rel.type == "COVERS" and rel.evidence[0].text == "Grokking Machine Learning about"
-    check_graph(ws)
+def test_unusable_answer_is_recorded_and_the_trained_graph_kept(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "notes")
+    plain, garbled = Workspace(tmp_path / "plain"), Workspace(tmp_path / "garbled")
+    run_extract([root], plain, settings(llm_mode="off"), progress=False)
+    chat = VerifyChat(garbage=True)
+    manifest = run_extract([root], garbled, settings(), progress=False, chat=chat)
+    assert chat.calls == manifest.llm_coverage.needed > 0
+    rejected = garbled.read("rejected")
+    assert len(rejected) == chat.calls and all(r.kind == "output" for r in rejected)
+    assert all("LLM tier" in r.reason for r in rejected)
+    assert garbled.read("relations") == plain.read("relations")
+    check_graph(garbled)
 
 
 def test_spacy_only_makes_no_llm_calls(tmp_path: Path) -> None:
     root = corpus(tmp_path / "notes")
     ws = Workspace(tmp_path / "ws")
-    chat = EchoChat()
+    chat = VerifyChat()
     manifest = run_extract([root], ws, settings(), spacy_only=True, progress=False, chat=chat)
     assert chat.calls == 0 and manifest.llm_usage.calls == 0
     assert manifest.models["llm"].startswith("none")
@@ -293,7 +241,7 @@ def test_spacy_only_makes_no_llm_calls(tmp_path: Path) -> None:
 def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = corpus(tmp_path / "notes")
     ws = Workspace(tmp_path / "ws")
-    chat = EchoChat()
+    chat = VerifyChat()
     manifest = run_extract([root], ws, settings(), dry_run=True, progress=False, chat=chat)
     assert chat.calls == 0
     assert not ws.root.exists()
@@ -305,8 +253,8 @@ def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_concurrency_gives_the_same_output(tmp_path: Path) -> None:
     root = corpus(tmp_path / "notes")
     one, many = Workspace(tmp_path / "one"), Workspace(tmp_path / "many")
-    run_extract([root], one, settings(), progress=False, chat=EchoChat())
-    run_extract([root], many, settings(llm_concurrency=3), progress=False, chat=EchoChat())
+    run_extract([root], one, settings(), progress=False, chat=VerifyChat())
+    run_extract([root], many, settings(llm_concurrency=3), progress=False, chat=VerifyChat())
     assert files(one.root) == files(many.root)
 
 
@@ -317,7 +265,7 @@ def test_rerun_parses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     root = corpus(tmp_path / "notes")
     ws = Workspace(tmp_path / "ws")
-    run_extract([root], ws, settings(), spacy_only=spacy_only, progress=False, chat=EchoChat())
+    run_extract([root], ws, settings(), spacy_only=spacy_only, progress=False, chat=VerifyChat())
     before = files(ws.root)
 
     class NoSpacy:
@@ -325,5 +273,5 @@ def test_rerun_parses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             raise AssertionError("spaCy must not be loaded on an unchanged re-run")
 
     monkeypatch.setattr(extract, "MentionFinder", NoSpacy)
-    run_extract([root], ws, settings(), spacy_only=spacy_only, progress=False, chat=EchoChat())
+    run_extract([root], ws, settings(), spacy_only=spacy_only, progress=False, chat=VerifyChat())
     assert files(ws.root) == before

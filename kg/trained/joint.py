@@ -33,6 +33,9 @@ class Prediction:
 
     entities: list[tuple[int, int, str, float]] = field(default_factory=list)
     relations: list[tuple[int, int, str, float]] = field(default_factory=list)  # entity indices
+    # pairs whose best label fell short of the threshold but reached ``candidate_floor``: not
+    # relations, but what the LLM tier is asked to verify
+    candidates: list[tuple[int, int, str, float]] = field(default_factory=list)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -69,7 +72,9 @@ class Heads:
         start = np.broadcast_to(words[:, None, :], (n, mw, d))
         return np.concatenate([np.stack(pooled, 1), start, np.stack(ends, 1), width], -1)
 
-    def decode(self, words: np.ndarray, rel_threshold: float = 0.0) -> Prediction:
+    def decode(
+        self, words: np.ndarray, rel_threshold: float = 0.0, candidate_floor: float | None = None
+    ) -> Prediction:
         """Greedy non-overlapping spans by confidence, then every ordered pair of them."""
         n = words.shape[0]
         if n == 0:
@@ -116,14 +121,15 @@ class Heads:
             # a relation when its label is the most likely outcome, or (with a threshold > 0)
             # when the most likely label's probability reaches the threshold tuned on dev
             k = int(row[1:].argmax()) + 1
-            if (row[k] < rel_threshold) if rel_threshold > 0 else (k != int(row.argmax())):
+            below = (row[k] < rel_threshold) if rel_threshold > 0 else (k != int(row.argmax()))
+            if below and (candidate_floor is None or row[k] < candidate_floor):
                 continue
             name = RELATION_LABELS[k - 1]
             key = (min(a, c), max(a, c), name) if name in SYMMETRIC else (a, c, name)
             if key in seen:
                 continue
             seen.add(key)
-            pred.relations.append((a, c, name, float(row[k])))
+            (pred.candidates if below else pred.relations).append((a, c, name, float(row[k])))
         return pred
 
 
@@ -191,7 +197,12 @@ class JointModel:
             out.append(hidden[b, idx].astype(np.float32))
         return out
 
-    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 16) -> list[Prediction]:
+    def predict(
+        self,
+        sentences: Sequence[Sequence[str]],
+        batch_size: int = 16,
+        candidate_floor: float | None = None,
+    ) -> list[Prediction]:
         """Predictions for sentences of words (each at most ``MAX_WORDS``), batched by length."""
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         results: list[Prediction | None] = [None] * len(sentences)
@@ -204,5 +215,5 @@ class JointModel:
                 continue
             vecs = self.word_vectors([sentences[i] for i in idx])
             for i, v in zip(idx, vecs, strict=True):
-                results[i] = self.heads.decode(v, self.rel_threshold)
+                results[i] = self.heads.decode(v, self.rel_threshold, candidate_floor)
         return [r or Prediction() for r in results]

@@ -96,17 +96,30 @@ class Analysis:
         return self.finder().nlp(chunk.text)
 
 
+def _dump_spans(spans: list[RelationSpan]) -> list[dict[str, Any]]:
+    return [
+        {"relation": r.relation.model_dump(mode="json"), "head_span": list(r.head_span),
+         "tail_span": list(r.tail_span)}
+        for r in spans
+    ]  # fmt: skip
+
+
+def _load_spans(rows: list[dict[str, Any]]) -> list[RelationSpan]:
+    return [
+        RelationSpan(Relation.model_validate(r["relation"]), tuple(r["head_span"]),
+                     tuple(r["tail_span"]))
+        for r in rows
+    ]  # fmt: skip
+
+
 def dump_result(result: ChunkResult) -> dict[str, Any]:
     return {
         "summary": result.summary,
         "entities": [e.model_dump(mode="json") for e in result.entities],
-        "relations": [
-            {"relation": r.relation.model_dump(mode="json"), "head_span": list(r.head_span),
-             "tail_span": list(r.tail_span)}
-            for r in result.relations
-        ],
+        "relations": _dump_spans(result.relations),
+        "candidates": _dump_spans(result.candidates),
         "rejected": [r.model_dump(mode="json") for r in result.rejected],
-    }  # fmt: skip
+    }
 
 
 def load_result(chunk: Chunk, data: dict[str, Any]) -> ChunkResult:
@@ -114,10 +127,7 @@ def load_result(chunk: Chunk, data: dict[str, Any]) -> ChunkResult:
         chunk=chunk,
         summary=data.get("summary", ""),
         entities=[Entity.model_validate(e) for e in data["entities"]],
-        relations=[
-            RelationSpan(Relation.model_validate(r["relation"]), tuple(r["head_span"]),
-                         tuple(r["tail_span"]))
-            for r in data["relations"]
-        ],
+        relations=_load_spans(data["relations"]),
+        candidates=_load_spans(data.get("candidates", [])),
         rejected=[Rejected.model_validate(r) for r in data["rejected"]],
-    )  # fmt: skip
+    )

@@ -53,6 +53,15 @@ def merge_results(
                     rs.head_span,
                     rs.tail_span,
                 )
+    candidates: dict[str, RelationSpan] = {}
+    for r in results:
+        for rs in r.candidates:
+            rel = rs.relation
+            if rel.id in relations or rel.head_id not in entities or rel.tail_id not in entities:
+                continue
+            old = candidates.get(rel.id)
+            if old is None or rel.confidence > old.relation.confidence:
+                candidates[rel.id] = rs
     usage = LLMUsage()
     for r in results:
         usage.add(r.usage)
@@ -61,6 +70,7 @@ def merge_results(
         summary=next((r.summary for r in results if r.summary), ""),
         entities=sorted(entities.values(), key=lambda e: e.id),
         relations=sorted(relations.values(), key=lambda r: r.relation.id),
+        candidates=sorted(candidates.values(), key=lambda r: r.relation.id),
         rejected=[rej for r in results for rej in r.rejected],
         usage=usage,
     )

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+
 from kg.llm_cache import LLMCache
 from kg.models import Chunk, Document, LLMUsage, Manifest
 from kg.ontology import Ontology, load_ontology
@@ -24,14 +26,15 @@ from pipelines.extraction.analysis import SPACY_MODEL_NAME, Analysis
 from pipelines.extraction.assembly import assemble
 from pipelines.extraction.chunking import chunk_documents
 from pipelines.extraction.junk import junk_filter
-from pipelines.extraction.llm import ChunkExtractor, LazyChat, LLMTier
+from pipelines.extraction.llm import LazyChat
 from pipelines.extraction.loading import load_documents
 from pipelines.extraction.merge import merge_results
 from pipelines.extraction.plan import print_plan, print_warnings
 from pipelines.extraction.progress import ChunkProgress
+from pipelines.extraction.refine import LLMTierRun
 from pipelines.extraction.results import ChunkResult
 from pipelines.extraction.structure import extract_structure
-from pipelines.extraction.summaries import summarize_documents
+from pipelines.extraction.summaries import map_only, summarize_documents
 from pipelines.extraction.trained import TrainedStage, model_version, settle_overlaps, vote_types
 
 if TYPE_CHECKING:
@@ -71,23 +74,14 @@ def build_stages(
     settings: Settings,
     analysis: Analysis,
     *,
-    spacy_only: bool,
-    chat: Callable[[], Any],
-    cache: LLMCache,
-    progress: ChunkProgress,
     trained_cache: LLMCache | None = None,
 ) -> ExtractionPipeline:
-    """The extractors ``kg extract`` runs, in order (earlier stages win ties in a merge)."""
+    """The extractors ``kg extract`` runs, in order (earlier stages win ties in a merge).
+
+    The LLM is not one of them: it refines the merged result afterwards (``refine.py``).
+    """
     pipeline = ExtractionPipeline(is_junk=junk_filter(ontology))
-    if spacy_only:
-        pipeline.add("spacy", analysis.spacy_stage)
-    else:
-        extractor = ChunkExtractor(
-            ontology, chat, cache, settings.llm_model, cooccurrence=settings.cooccurrence
-        )
-        pipeline.add(
-            "llm", LLMTier(extractor, analysis.candidates, analysis.doc, tick=progress.tick)
-        )
+    pipeline.add("spacy", analysis.spacy_stage)
     if settings.trained and trained_cache is not None:
         pipeline.add("trained", TrainedStage(ontology, trained_cache))
         fallback = ontology.fallback_entity_type
@@ -141,54 +135,100 @@ def run_extract(
     if progress:
         print_warnings(documents)
     lazy = LazyChat(settings, chat)
+    llm_on = not spacy_only and settings.llm_mode != "off"
     with workspace.lock("extract"):
         analysis = Analysis(
             ontology,
             LLMCache(workspace.cache_dir / "spacy"),
-            spacy_only,
+            True,
             cooccurrence=settings.cooccurrence,
             named_only=settings.trained,
         )
         analysis.prepare(all_chunks)
         with ChunkProgress(len(all_chunks), progress) as bar:
-            pipeline = build_stages(
-                ontology, settings, analysis, spacy_only=spacy_only, chat=lazy, cache=cache,
-                progress=bar, trained_cache=LLMCache(workspace.cache_dir / "trained"),
-            )  # fmt: skip
-            workers = 1 if spacy_only else max(1, settings.llm_concurrency)
-            results = _run_documents(pipeline, documents, chunks, workers, bar)
-        usage = LLMUsage()
-        for r in results.values():
-            usage.add(r.usage)
-        ordered = [results[c.id] for c in all_chunks]
+            trained_cache = LLMCache(workspace.cache_dir / "trained")
+            pipeline = build_stages(ontology, settings, analysis, trained_cache=trained_cache)
+            results = _run_documents(pipeline, documents, chunks, 1, bar)
         if settings.trained:
-            vote_types(ordered)
-        entities, relations, merges = assemble(ordered, ontology.fallback_entity_type)
-        summaries = (
-            []
-            if spacy_only
-            else summarize_documents(documents, chunks, results, lazy, cache, settings, usage)
+            vote_types([results[c.id] for c in all_chunks])
+        out = _Outputs(workspace, manifest, documents, chunks, all_chunks, ontology, t0)
+        if not llm_on:
+            manifest.llm_coverage.state = "off"
+            out.write(results, [])
+            return manifest
+        tier = LLMTierRun.create(ontology, settings, lazy, cache)
+        tier.plan(documents, results, [c.id for c in all_chunks])
+        tier.apply(results)
+        run_now, line = tier.decide()
+        if line and progress:
+            Console(stderr=True).print(line)
+        if run_now:
+            manifest.llm_coverage = tier.coverage()
+            out.write(results, map_only(documents, chunks, results))  # loadable at once
+            try:
+                with ChunkProgress(len(tier.pending), progress, label="LLM tier") as llm_bar:
+                    tier.run(tick=lambda task: llm_bar.tick(None, task.chunk))
+            except KeyboardInterrupt:
+                tier.apply(results)
+                manifest.llm_coverage = tier.coverage()
+                out.write(results, map_only(documents, chunks, results))
+                raise
+            tier.apply(results)
+        manifest.llm_coverage = tier.coverage()
+        if tier.report.stopped == "budget" and progress:
+            Console(stderr=True).print(
+                f"LLM tier: budget spent, {manifest.llm_coverage.done} of "
+                f"{manifest.llm_coverage.needed} chunks done; run again to continue"
+            )
+        usage = LLMUsage()
+        summaries = summarize_documents(
+            documents, chunks, results, lazy, cache, settings, usage, tier.complete_docs()
         )
-        rejected = [rej for r in ordered for rej in r.rejected]
+        out.write(results, summaries, usage)
+    return manifest
+
+
+@dataclass
+class _Outputs:
+    """Assembles per-chunk results into the workspace files (written once or twice a run)."""
+
+    workspace: Workspace
+    manifest: Manifest
+    documents: list[Document]
+    chunks: dict[str, list[Chunk]]
+    all_chunks: list[Chunk]
+    ontology: Ontology
+    t0: float
+
+    def write(self, results: dict[str, ChunkResult], summaries: list[Any],
+              extra: LLMUsage | None = None) -> None:  # fmt: skip
+        ordered = [results[c.id] for c in self.all_chunks]
+        usage = LLMUsage()
+        for r in ordered:
+            usage.add(r.usage)
+        if extra is not None:
+            usage.add(extra)
+        entities, relations, merges = assemble(ordered, self.ontology.fallback_entity_type)
         outputs = {
-            "documents": documents,
-            "chunks": all_chunks,
+            "documents": self.documents,
+            "chunks": self.all_chunks,
             "entities": entities,
             "relations": relations,
             "summaries": summaries,
-            "rejected": rejected,
+            "rejected": [rej for r in ordered for rej in r.rejected],
             "merges": merges,
         }
         for name, rows in outputs.items():
-            workspace.write(name, rows)
-        manifest.counts = {name: len(rows) for name, rows in outputs.items()}
-        manifest.counts["skipped"] = len(skipped)
-        text_bytes = sum(len(d.text.encode("utf-8")) for d in documents)
-        manifest.entities_per_10kb = round(len(entities) * 10_000 / max(1, text_bytes), 2)
-        manifest.llm_usage = usage
-        manifest.seconds = round(time.perf_counter() - t0, 3)
-        workspace.write_manifest(manifest)
-    return manifest
+            self.workspace.write(name, rows)
+        m = self.manifest
+        skipped = len(m.skipped)
+        m.counts = {name: len(rows) for name, rows in outputs.items()}
+        m.counts["skipped"] = skipped
+        text_bytes = sum(len(d.text.encode("utf-8")) for d in self.documents)
+        m.entities_per_10kb = round(len(entities) * 10_000 / max(1, text_bytes), 2)
+        m.llm_usage = usage
+        m.seconds = round(time.perf_counter() - self.t0, 3)
+        self.workspace.write_manifest(m)
 
 
 def _run_documents(

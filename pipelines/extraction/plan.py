@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kg.models import Chunk, Document, Manifest
 from kg.ontology import Ontology
-from pipelines.extraction.prompts import MAX_OUTPUT_TOKENS, system_prompt
+from pipelines.extraction.verify_prompt import MAX_OUTPUT_TOKENS, system_prompt
 
 
 def print_warnings(documents: list[Document]) -> None:

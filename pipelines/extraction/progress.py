@@ -12,7 +12,7 @@ from kg.models import Chunk, Document
 class ChunkProgress:
     """Counts chunks; a stage may ``tick`` each chunk as it goes, ``done`` settles the rest."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, label: str = "extract") -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -23,7 +23,7 @@ class ChunkProgress:
         )
 
         self._bar = Progress(
-            TextColumn("[bold]extract"),
+            TextColumn(f"[bold]{label}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -50,11 +50,12 @@ class ChunkProgress:
     ) -> None:
         self._bar.__exit__(exc_type, exc, tb)
 
-    def tick(self, document: Document, chunk: Chunk) -> None:
+    def tick(self, document: Document | None, chunk: Chunk) -> None:
         with self._lock:
             if chunk.id not in self._ticked:
                 self._ticked.add(chunk.id)
-                self._bar.update(self._task, advance=1, note=document.path[-40:])
+                note = document.path[-40:] if document is not None else ""
+                self._bar.update(self._task, advance=1, note=note)
 
     def done(self, document: Document, chunks: list[Chunk]) -> None:
         for chunk in chunks:

@@ -22,5 +22,8 @@ class ChunkResult:
     summary: str = ""
     entities: list[Entity] = field(default_factory=list)
     relations: list[RelationSpan] = field(default_factory=list)
+    # pairs a classifier found likely but not sure: never in the graph unless the LLM tier
+    # confirms them (``pipelines.extraction.llm_verify``)
+    candidates: list[RelationSpan] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     usage: LLMUsage = field(default_factory=LLMUsage)

@@ -26,6 +26,8 @@ EXTRACTOR = "trained"
 # sentences per encoder call: int8 activations are scaled per call, so with more than one the
 # result of a sentence would depend on its batch-mates (and differ between runs)
 BATCH = 1
+# pairs scored at least this (but under the model's threshold) become candidates for the LLM tier
+CANDIDATE_FLOOR = 0.1
 # words: letters/digits with inner hyphens, apostrophes, dots or slashes ("k-means", "e.g.",
 # "t-SNE", "TF/IDF"); any other non-space character is a word of its own, as in SciERC
 _WORD = re.compile(r"\w+(?:[-'./]\w+)*|[^\w\s]")
@@ -111,7 +113,7 @@ class TrainedTier:
     def extract(self, chunks: Sequence[Chunk]) -> dict[str, ChunkResult]:
         segs = [(c, s) for c in chunks for s in self.split(c.text)]
         words = [[PTB.get(w, w) for w in s.words] for _, s in segs]
-        preds = self.model.predict(words, batch_size=BATCH)
+        preds = self.model.predict(words, batch_size=BATCH, candidate_floor=CANDIDATE_FLOOR)
         results = {c.id: _Builder(c, self.ontology) for c in chunks}
         for (chunk, seg), pred in zip(segs, preds, strict=True):
             results[chunk.id].add(seg, pred)
@@ -126,6 +128,7 @@ class _Builder:
         self.ontology = ontology
         self.entities: dict[str, Entity] = {}
         self.relations: dict[str, RelationSpan] = {}
+        self.candidates: dict[str, RelationSpan] = {}
 
     def _entity(self, start: int, end: int, label: str) -> Entity | None:
         type_ = self.ontology.trained_entity_type(label)
@@ -148,31 +151,45 @@ class _Builder:
             span = (seg.starts[i], seg.ends[j])
             ents.append((self._entity(*span, label), span))
         for a, c, label, p in pred.relations:
-            (h, hs), (t, ts) = ents[a], ents[c]
-            mapped = self.ontology.trained_relation_type(label)
-            if h is None or t is None or mapped is None or h.id == t.id:
-                continue
-            name, reverse = mapped
-            if reverse:
-                (h, hs), (t, ts) = (t, ts), (h, hs)
-            lo, hi = min(seg.starts[0], hs[0], ts[0]), max(seg.ends[-1], hs[1], ts[1])
-            rel = Relation.make(
-                h.id, name, t.id, confidence=round(p, 4), extractor=EXTRACTOR,
-                evidence=[Evidence(chunk_id=self.chunk.id, doc_id=self.chunk.doc_id,
-                                   start=self.chunk.start + lo, end=self.chunk.start + hi,
-                                   text=self.chunk.text[lo:hi])],
-            )  # fmt: skip
-            doc_h = (self.chunk.start + hs[0], self.chunk.start + hs[1])
-            doc_t = (self.chunk.start + ts[0], self.chunk.start + ts[1])
-            old = self.relations.get(rel.id)
-            if old is None or old.relation.confidence < rel.confidence:
-                self.relations[rel.id] = RelationSpan(rel, doc_h, doc_t)
+            self._relation(seg, ents[a], ents[c], label, p, self.relations)
+        for a, c, label, p in pred.candidates:
+            self._relation(seg, ents[a], ents[c], label, p, self.candidates)
+
+    def _relation(
+        self,
+        seg: Segment,
+        head: tuple[Entity | None, tuple[int, int]],
+        tail: tuple[Entity | None, tuple[int, int]],
+        label: str,
+        p: float,
+        into: dict[str, RelationSpan],
+    ) -> None:
+        (h, hs), (t, ts) = head, tail
+        mapped = self.ontology.trained_relation_type(label)
+        if h is None or t is None or mapped is None or h.id == t.id:
+            return
+        name, reverse = mapped
+        if reverse:
+            (h, hs), (t, ts) = (t, ts), (h, hs)
+        lo, hi = min(seg.starts[0], hs[0], ts[0]), max(seg.ends[-1], hs[1], ts[1])
+        rel = Relation.make(
+            h.id, name, t.id, confidence=round(p, 4), extractor=EXTRACTOR,
+            evidence=[Evidence(chunk_id=self.chunk.id, doc_id=self.chunk.doc_id,
+                               start=self.chunk.start + lo, end=self.chunk.start + hi,
+                               text=self.chunk.text[lo:hi])],
+        )  # fmt: skip
+        doc_h = (self.chunk.start + hs[0], self.chunk.start + hs[1])
+        doc_t = (self.chunk.start + ts[0], self.chunk.start + ts[1])
+        old = into.get(rel.id)
+        if old is None or old.relation.confidence < rel.confidence:
+            into[rel.id] = RelationSpan(rel, doc_h, doc_t)
 
     def result(self) -> ChunkResult:
         return ChunkResult(
             chunk=self.chunk,
             entities=list(self.entities.values()),
             relations=list(self.relations.values()),
+            candidates=[c for k, c in self.candidates.items() if k not in self.relations],
         )
 
 
@@ -192,7 +209,7 @@ class TrainedStage:
     def key(self, chunk: Chunk) -> str:
         from kg.llm_cache import cache_key
 
-        return cache_key("trained-v1", self.version, self.ontology.fingerprint(), chunk.id,
+        return cache_key("trained-v2", self.version, self.ontology.fingerprint(), chunk.id,
                          chunk.text)  # fmt: skip
 
     def __call__(self, document: Any, chunks: list[Chunk]) -> dict[str, ChunkResult]:
@@ -245,7 +262,7 @@ def vote_types(results: Sequence[ChunkResult]) -> int:
                 e.id, e.type = new_id, want
                 changed += 1
         if remap:
-            for rs in r.relations:
+            for rs in [*r.relations, *r.candidates]:
                 rel = rs.relation
                 head = remap.get(rel.head_id, rel.head_id)
                 tail = remap.get(rel.tail_id, rel.tail_id)
@@ -300,5 +317,8 @@ def settle_overlaps(
     result.entities = kept
     result.relations = [
         rs for rs in result.relations if rs.relation.head_id in ids and rs.relation.tail_id in ids
+    ]
+    result.candidates = [
+        rs for rs in result.candidates if rs.relation.head_id in ids and rs.relation.tail_id in ids
     ]
     return result

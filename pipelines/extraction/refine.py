@@ -1,0 +1,135 @@
+"""The LLM tier as a refinement of the graph the trained tier already wrote.
+
+``kg extract`` writes the trained graph first; this module then plans the chunks that need a
+call (candidate pairs to verify, or a map summary to write), replays the answers an earlier run
+checkpointed, decides whether to run the rest (``--llm auto|on|off``, ``--llm-budget``), and
+applies every answer to its chunk's result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kg.llm_cache import LLMCache
+from kg.models import Document, LLMCoverage
+from kg.ontology import Ontology
+from pipelines.extraction.llm_speed import SpeedLog, fmt_duration
+from pipelines.extraction.llm_verify import PhaseReport, VerifyClient, apply_verdicts, run_phase
+from pipelines.extraction.results import ChunkResult
+from pipelines.extraction.verify_prompt import VerifyTask, plan_task
+
+if TYPE_CHECKING:
+    from kg.config import Settings
+
+AUTO_LIMIT_S = 600.0  # --llm auto runs the tier when its estimate is at most this
+
+
+@dataclass
+class LLMTierRun:
+    """One run's LLM tier: its plan, the answers replayed and asked, and what was applied."""
+
+    ontology: Ontology
+    settings: Settings
+    client: VerifyClient
+    speed: SpeedLog
+    tasks: list[VerifyTask] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    applied: set[str] = field(default_factory=set)
+    report: PhaseReport = field(default_factory=PhaseReport)
+    skipped_sure: int = 0
+
+    @classmethod
+    def create(
+        cls, ontology: Ontology, settings: Settings, chat: Callable[[], Any], cache: LLMCache
+    ) -> LLMTierRun:
+        client = VerifyClient(ontology, chat, cache, settings.llm_model)
+        speed = SpeedLog(cache.root.parent / "llm-speed.json", settings.llm_model)
+        return cls(ontology, settings, client, speed)
+
+    def plan(self, documents: list[Document], results: dict[str, ChunkResult],
+             order: list[str]) -> None:  # fmt: skip
+        """Tasks for every chunk that needs a call; answers an earlier run left are replayed."""
+        title_of = {d.id: d.title for d in documents}
+        for cid in order:
+            result = results[cid]
+            task = plan_task(result, title_of.get(result.chunk.doc_id, ""), self.ontology)
+            self.skipped_sure += task.skipped_sure
+            if not task.needs_call:
+                continue
+            self.tasks.append(task)
+            entry = self.client.cached(task)
+            if entry is not None:
+                self.answers[cid] = {**entry, "usage": {"cached": 1}}
+
+    @property
+    def pending(self) -> list[VerifyTask]:
+        return [t for t in self.tasks if t.chunk.id not in self.answers]
+
+    def estimate(self) -> float:
+        return self.speed.estimate(self.pending, self.settings.llm_concurrency)
+
+    def decide(self) -> tuple[bool, str]:
+        """Whether to run the pending calls now, and the line that says so."""
+        pending = self.pending
+        if not pending:
+            return False, ""
+        est = self.estimate()
+        basis = "measured speed" if self.speed.measured() else "assumed 90/30 tokens/s"
+        what = f"LLM tier: {len(pending)} of {len(self.tasks)} chunks to ask, about " \
+               f"{fmt_duration(est)} ({basis})"  # fmt: skip
+        mode, budget = self.settings.llm_mode, self.settings.llm_budget_s
+        if budget is not None:
+            return True, f"{what}; budget {fmt_duration(budget)}"
+        if mode == "on" or (mode == "auto" and est <= AUTO_LIMIT_S):
+            return True, what
+        return False, (
+            f"{what}: not run (over {fmt_duration(AUTO_LIMIT_S)}). The trained graph is written "
+            "and ready to load. To refine it: `kg extract PATH --llm on` (Ctrl-C stops and keeps "
+            "what is done), `--llm-budget 10m` for a slice per run, or in the background: "
+            "`nohup kg extract PATH --llm on > kg-llm.log 2>&1 &`"
+        )
+
+    def run(self, tick: Callable[[VerifyTask], None] | None = None) -> PhaseReport:
+        """Ask the pending chunks, checkpointing each answer; Ctrl-C keeps what landed."""
+        budget = self.settings.llm_budget_s
+        deadline = time.monotonic() + budget if budget is not None else None
+
+        def on_answer(task: VerifyTask, entry: dict[str, Any]) -> None:
+            self.answers[task.chunk.id] = entry
+            self.speed.record(entry, task)
+            if tick is not None:
+                tick(task)
+
+        try:
+            self.report = run_phase(
+                self.client, self.pending, concurrency=self.settings.llm_concurrency,
+                deadline=deadline, on_answer=on_answer,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            self.report.stopped = "interrupted"
+            raise
+        return self.report
+
+    def apply(self, results: dict[str, ChunkResult]) -> None:
+        """Apply every answer not applied yet (each chunk's answer is applied once)."""
+        for task in self.tasks:
+            cid = task.chunk.id
+            if cid in self.answers and cid not in self.applied:
+                results[cid] = apply_verdicts(results[cid], task, self.answers[cid],
+                                              self.ontology)  # fmt: skip
+                self.applied.add(cid)
+
+    def complete_docs(self) -> set[str]:
+        """Documents whose every chunk that needs a call has its answer (ready to reduce)."""
+        waiting = {t.chunk.doc_id for t in self.tasks if t.chunk.id not in self.answers}
+        return {t.chunk.doc_id for t in self.tasks} - waiting
+
+    def coverage(self) -> LLMCoverage:
+        done = sum(1 for t in self.tasks if t.chunk.id in self.answers)
+        verified = sum(len(t.pairs) for t in self.tasks if t.chunk.id in self.answers)
+        state = "complete" if done == len(self.tasks) else "partial" if done else "not run"
+        return LLMCoverage(needed=len(self.tasks), done=done, pairs_verified=verified,
+                           pairs_skipped_sure=self.skipped_sure, state=state)  # fmt: skip
