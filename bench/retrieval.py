@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "eval"
 RESULTS = ROOT / "bench" / "results"
-MODES = ("bm25", "vector", "graph", "hybrid", "hybrid-rrf")
+MODES = ("bm25", "vector", "e5", "graph", "hybrid-old", "hybrid")
 
 import numpy as np  # noqa: E402
 
@@ -36,7 +36,7 @@ from kg.evaluation.metrics import (  # noqa: E402
     trec_metrics,
 )
 from kg.evaluation.twowiki import evaluate_2wiki, load_2wiki  # noqa: E402
-from kg.retrieval.retriever import FusionConfig  # noqa: E402
+from kg.retrieval.retriever import OLD_WEIGHTS, FusionConfig  # noqa: E402
 
 _PLAIN = re.compile(r"\w+")
 
@@ -103,9 +103,16 @@ def baseline_2wiki(limit: int | None) -> dict:
 
 
 def _mode(name: str) -> tuple[str, FusionConfig | None]:
+    """Bench rows: the default hybrid, the one before e5 (baseline), RRF over the same views."""
     if name == "hybrid-rrf":
         return "hybrid", FusionConfig(method="rrf")
+    if name == "hybrid-old":
+        return "hybrid", FusionConfig(weights=dict(OLD_WEIGHTS))
     return name, None
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
 def main() -> None:
@@ -116,6 +123,7 @@ def main() -> None:
     ap.add_argument("--note", default="", help="a line for the report (e.g. from-scratch builds)")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
+    started = _load()
     out: dict = {"scifact-train": [baseline_scifact(args.limit)], "2wiki": []}
     out["2wiki"].append(baseline_2wiki(args.limit))
     for name in modes:
@@ -123,14 +131,16 @@ def main() -> None:
         r = evaluate_beir(
             SHARED / "scifact", "train", mode, args.limit, cache_dir=args.cache_dir, fusion=cfg
         )
-        out["scifact-train"].append({**r, "mode": name})
+        out["scifact-train"].append({**r, "mode": name, "load": _load()})
         print(json.dumps(out["scifact-train"][-1]), flush=True)
     for name in modes:
         mode, cfg = _mode(name)
         r = evaluate_2wiki(SHARED / "2wiki", mode, args.limit, cache_dir=args.cache_dir, fusion=cfg)
-        out["2wiki"].append({**r, "mode": name})
+        out["2wiki"].append({**r, "mode": name, "load": _load()})
         print(json.dumps(out["2wiki"][-1]), flush=True)
     out["note"] = args.note
+    out["load_average"] = {"start": started, "end": _load()}
+    out["weights"] = {"hybrid": FusionConfig().weights, "hybrid-old": OLD_WEIGHTS}
     write(out)
 
 
@@ -144,31 +154,41 @@ def write(out: dict) -> None:
     lines = [
         "# Retrieval benchmark",
         "",
-        "One thread for queries (`OMP_NUM_THREADS=1`, ONNX intra/inter-op 1). "
-        "Build times in seconds (a cached index shows its load time).",
+        "One thread for queries (`OMP_NUM_THREADS=1`, ONNX intra/inter-op 1, e5's OpenMP pool "
+        "pinned to 1). Build times in seconds (a cached index shows its load time). "
+        "`load` is the 1-minute load average when the row finished (2 shared cores); "
+        f"the run started at {out.get('load_average', {}).get('start', '?')} and ended at "
+        f"{out.get('load_average', {}).get('end', '?')}.",
+        "",
+        f"Weights (min-max fusion): hybrid {out.get('weights', {}).get('hybrid')}; "
+        f"hybrid-old (the previous default, the baseline) "
+        f"{out.get('weights', {}).get('hybrid-old')}. "
+        "Graph weight is scaled by the link trust (0 unless a linked entity titles a chunk).",
         "",
         *([out["note"], ""] if out.get("note") else []),
         "## SciFact train (809 queries, 5,183 abstracts, title + text)",
         "",
-        "| mode | nDCG@10 | recall@100 | p50 ms | p95 ms | build s |",
-        "|---|---|---|---|---|---|",
+        "| mode | nDCG@10 | recall@100 | p50 ms | p95 ms | build s | load |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in out["scifact-train"]:
         lines.append(
             f"| {r['mode']} | {r['ndcg@10']:.3f} | {r['recall@100']:.3f} | "
-            f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {_builds(r)} |"
+            f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {_builds(r)} | "
+            f"{r.get('load', '')} |"
         )
     lines += [
         "",
         "## 2Wiki (101 questions, 6,119 passages)",
         "",
-        "| mode | recall@2 | recall@5 | all-gold@5 | p50 ms | p95 ms | build s |",
-        "|---|---|---|---|---|---|---|",
+        "| mode | recall@2 | recall@5 | all-gold@5 | p50 ms | p95 ms | build s | load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in out["2wiki"]:
         lines.append(
             f"| {r['mode']} | {r['recall@2']:.3f} | {r['recall@5']:.3f} | {r['all_gold@5']:.3f} | "
-            f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {_builds(r)} |"
+            f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {_builds(r)} | "
+            f"{r.get('load', '')} |"
         )
     (RESULTS / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from kg.models import Chunk, Entity, GraphFact, Relation, normalize_name
+from kg.retrieval.bridges import Bridges
 
 DAMPING = 0.7  # chance to keep walking at each step (tuned on 2Wiki; HippoRAG uses 0.5)
 LEAD_WEIGHT = 8.0  # edge weight of a mention that opens a chunk (a title, a heading)
@@ -36,6 +37,8 @@ _POSSESSIVE = re.compile(r"['’][sS]$|['’]$")
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 _INNER_PUNCT = re.compile(r"[,:;!?]")
 _SPACE = re.compile(r"\s+")
+_BRACKETS = re.compile(r"[()]")
+BRIDGES = True  # lift pages reached through a question-named relation word (bridges.py)
 
 
 def key_of(text: str) -> str:
@@ -44,8 +47,9 @@ def key_of(text: str) -> str:
 
 
 def name_keys(name: str) -> set[str]:
-    """Lookup keys of a name: as is, and without a trailing "(film)"-style qualifier."""
-    keys = {key_of(name)}
+    """Lookup keys of a name: as is, without a trailing "(film)"-style qualifier, with its
+    brackets dropped (a question reads "Dark River (2017 Film)?" as words), without "'s"."""
+    keys = {key_of(name), key_of(_BRACKETS.sub(" ", name)), key_of(_POSSESSIVE.sub("", name))}
     bare = _PAREN.sub("", name)
     if bare and bare != name:
         keys.add(key_of(bare))
@@ -83,6 +87,8 @@ class EntityGraph:
         edges: dict[tuple[int, int], float] = defaultdict(float)
         mention_chunks: list[set[int]] = [set() for _ in range(n_ent)]
         self.titled = np.zeros(n_ent, dtype=bool)  # some chunk's first line is this name
+        title_chunks: dict[int, list[int]] = defaultdict(list)
+        mention_at: list[tuple[int, int, int]] = []
         for node, ents in enumerate(self.node_entities):
             for ent in ents:
                 for m in ent.mentions:
@@ -94,6 +100,8 @@ class EntityGraph:
                     rest = m.end - chunk_start[m.chunk_id]
                     if lead and (rest >= len(text) or text[rest] == "\n"):
                         self.titled[node] = True
+                        title_chunks[node].append(pos)
+                    mention_at.append((pos, node, m.start - chunk_start[m.chunk_id]))
                     w = LEAD_WEIGHT if lead else 1.0
                     edges[(node, n_ent + pos)] = max(edges[(node, n_ent + pos)], w)
                     mention_chunks[node].add(pos)
@@ -104,6 +112,7 @@ class EntityGraph:
                 continue
             self.relations.append(rel)
             edges[(h, t)] += RELATION_WEIGHT * rel.confidence
+        self.bridges = Bridges.build([c.text for c in chunks], mention_at, dict(title_chunks))
         self.chunk_count = np.array([len(s) for s in mention_chunks], dtype=np.float64)
         size = n_ent + n_chk
         if edges:
@@ -233,8 +242,18 @@ class EntityGraph:
             walk = nxt
         return p[self.n_entities :]
 
+    def walk(
+        self, query: str, links: Sequence[Link], chunk_seeds: dict[int, float] | None = None
+    ) -> np.ndarray:
+        """PPR from the linked entities, then the question-named second hops (``Bridges``)."""
+        p = self.ppr(self.seed_weights(links), chunk_seeds)
+        named = [lk for lk in links if self.titled[lk.node]]  # pages the question names
+        if BRIDGES and named:
+            p = self.bridges.boost(query, [lk.key for lk in named], [lk.node for lk in named], p)
+        return p
+
     def scores(self, query: str) -> np.ndarray:
-        return self.ppr(self.seed_weights(self.link(query)))
+        return self.walk(query, self.link(query))
 
     # ---- answers' context ----
 

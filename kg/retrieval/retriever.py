@@ -278,7 +278,8 @@ class Retriever:
         strength; otherwise the ranking is left to BM25 and vectors.
         """
         g, cfg = self.graph, self.fusion
-        seeds = g.seed_weights(g.link(query))
+        links = g.link(query)
+        seeds = g.seed_weights(links)
         trust = g.trust(seeds)
         chunk_seeds: dict[int, float] = {}
         if cfg.graph_chunk_seeds > 0:
@@ -293,7 +294,7 @@ class Retriever:
                     * (sum(seeds.values()) / (1 - share) if seeds and share < 1 else 1.0)
                 )
                 chunk_seeds = {int(i): float(m) for i, m in zip(top, mass, strict=True)}
-        return g.ppr(seeds, chunk_seeds), trust
+        return g.walk(query, links, chunk_seeds), trust
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10) -> list[SearchHit]:
         """The k best chunks for ``query``; ``SearchHit.scores`` keeps each retriever's score."""
