@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "eval"
 RESULTS = ROOT / "bench" / "results"
-MODES = ("bm25", "vector", "e5", "graph", "hybrid-old", "hybrid")
+MODES = ("bm25", "vector", "e5", "graph-old", "graph", "hybrid-old", "hybrid")
 
 import numpy as np  # noqa: E402
 
@@ -106,8 +106,10 @@ def _mode(name: str) -> tuple[str, FusionConfig | None]:
     """Bench rows: the default hybrid, the one before e5 (baseline), RRF over the same views."""
     if name == "hybrid-rrf":
         return "hybrid", FusionConfig(method="rrf")
-    if name == "hybrid-old":
-        return "hybrid", FusionConfig(weights=dict(OLD_WEIGHTS))
+    if name == "hybrid-old":  # exactly the previous default: no e5 view, no bridge lift
+        return "hybrid", FusionConfig(weights=dict(OLD_WEIGHTS), bridges=False)
+    if name == "graph-old":
+        return "graph", FusionConfig(bridges=False)
     return name, None
 
 

@@ -58,3 +58,17 @@ def test_2wiki_bm25_metrics_are_in_range(tmp_path: Path) -> None:
     assert 0.0 <= res["recall@2"] <= res["recall@5"] <= 1.0
     assert 0.0 <= res["all_gold@5"] <= res["recall@5"]
     assert res["recall@5"] > 0.3  # a random pick of 5 of 6,119 passages would be ~0.001
+
+
+def test_beir_eval_never_re_encodes_a_corpus_it_has_seen(tmp_path: Path) -> None:
+    first = evaluate_beir(
+        EVAL / "scifact", "train", "vector", limit=2, max_docs=24, cache_dir=tmp_path
+    )
+    assert first["build_s"]["vector_embedded"] == 24
+    # a smaller subset is a new corpus (its own index folder) over texts already encoded
+    subset = evaluate_beir(
+        EVAL / "scifact", "train", "vector", limit=2, max_docs=16, cache_dir=tmp_path
+    )
+    assert subset["build_s"]["vector_embedded"] == 0
+    assert (tmp_path / "eval" / "beir-scifact-16").is_dir()
+    assert list((tmp_path / "embeddings").glob("*/keys.txt"))

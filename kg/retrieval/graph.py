@@ -243,17 +243,21 @@ class EntityGraph:
         return p[self.n_entities :]
 
     def walk(
-        self, query: str, links: Sequence[Link], chunk_seeds: dict[int, float] | None = None
+        self,
+        query: str,
+        links: Sequence[Link],
+        chunk_seeds: dict[int, float] | None = None,
+        bridges: bool = BRIDGES,
     ) -> np.ndarray:
         """PPR from the linked entities, then the question-named second hops (``Bridges``)."""
         p = self.ppr(self.seed_weights(links), chunk_seeds)
         named = [lk for lk in links if self.titled[lk.node]]  # pages the question names
-        if BRIDGES and named:
+        if bridges and named:
             p = self.bridges.boost(query, [lk.key for lk in named], [lk.node for lk in named], p)
         return p
 
-    def scores(self, query: str) -> np.ndarray:
-        return self.walk(query, self.link(query))
+    def scores(self, query: str, bridges: bool = BRIDGES) -> np.ndarray:
+        return self.walk(query, self.link(query), bridges=bridges)
 
     # ---- answers' context ----
 

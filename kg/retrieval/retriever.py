@@ -40,6 +40,7 @@ class FusionConfig:
     # PPR mass falls off by orders of magnitude per hop; a power < 1 keeps the second hop
     # visible after min-max normalisation (it is monotone, so graph mode is unchanged)
     graph_power: float = 0.1
+    bridges: bool = True  # second hops named by the question's relation word (bridges.py)
 
 
 DEFAULT_WEIGHTS = {"bm25": 0.6, "vector": 0.4, "graph": 16.0}
@@ -248,7 +249,7 @@ class Retriever:
         for view in self.views(mode):
             out[view] = self.dense(view) @ self.dense_embedder(view).embed_query(query)
         if mode == "graph":
-            out["graph"] = self.graph.scores(query)
+            out["graph"] = self.graph.scores(query, self.fusion.bridges)
         if mode != "hybrid":
             out["score"] = out[mode]
             return out
@@ -294,7 +295,7 @@ class Retriever:
                     * (sum(seeds.values()) / (1 - share) if seeds and share < 1 else 1.0)
                 )
                 chunk_seeds = {int(i): float(m) for i, m in zip(top, mass, strict=True)}
-        return g.walk(query, links, chunk_seeds), trust
+        return g.walk(query, links, chunk_seeds, cfg.bridges), trust
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10) -> list[SearchHit]:
         """The k best chunks for ``query``; ``SearchHit.scores`` keeps each retriever's score."""
