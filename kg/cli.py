@@ -530,6 +530,7 @@ def eval_2wiki(
 
 class Tier(StrEnum):
     trained = "trained"
+    trained_llm = "trained+llm"
     spacy = "spacy"
     llm = "llm"
 
@@ -541,7 +542,11 @@ def eval_scierc(
     spacy_only: Annotated[bool, typer.Option("--spacy-only", help="Same as --tier spacy.")] = False,
     tier: Annotated[
         Tier,
-        typer.Option(help="Extractor: the shipped trained model, spaCy rules, or the LLM tier."),
+        typer.Option(
+            help="Extractor: the shipped trained model; trained+llm, the trained model verified "
+            "by the LLM tier (kg extract's default path); spaCy rules; or llm, the LLM alone "
+            "extracting everything (for comparison)."
+        ),
     ] = Tier.trained,
     as_json: JsonOpt = False,
 ) -> None:

@@ -21,6 +21,9 @@ SYMMETRIC_LABELS = frozenset({"COMPARE", "CONJUNCTION"})
 CHUNK_SIZE = 4000  # abstracts are ~1 KB: one chunk (and one LLM call) per document
 
 
+TIERS = ("trained", "trained+llm", "spacy", "llm")
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\s+", "", text.lower())
 
@@ -122,13 +125,15 @@ def evaluate_scierc(
     t0 = time.perf_counter()
     if tier is None:
         tier = "spacy" if spacy_only else "llm" if chat is not None else "trained"
-    if tier not in {"trained", "spacy", "llm"}:
-        raise ValueError(f"unknown tier {tier!r} (trained, spacy, llm)")
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r} ({', '.join(TIERS)})")
     spacy_only = tier == "spacy"
     rows = _read(Path(path), limit)
     ontology = load_ontology("scierc")
     if tier == "trained":
         return _evaluate_trained(rows, ontology, t0)
+    if tier == "trained+llm":
+        return _evaluate_verified(rows, ontology, t0, chat, cache_dir, progress)
     finder = MentionFinder(ontology)
     settings = Settings.from_env(ontology="scierc", cache_dir=default_cache_dir())
     usage = LLMUsage()
@@ -164,6 +169,59 @@ def evaluate_scierc(
             print(f"  scierc {n}/{len(rows)} docs", flush=True)
     name = "spacy-only" if spacy_only else f"llm:{settings.llm_model}"
     return _scores(rows, pred, name, t0, usage.calls, usage.cached)
+
+
+def _evaluate_verified(
+    rows: list[dict[str, Any]],
+    ontology: Ontology,
+    t0: float,
+    chat: Any,
+    cache_dir: Path | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """The trained tier, then the LLM tier verifying its pairs (kg extract's default path)."""
+    from kg.config import Settings, default_cache_dir
+    from kg.llm_cache import LLMCache
+    from kg.models import Chunk, LLMUsage
+    from pipelines.extraction.llm_verify import VerifyClient, apply_verdicts
+    from pipelines.extraction.trained import TrainedTier, model_version
+    from pipelines.extraction.verify_prompt import plan_task
+
+    settings = Settings.from_env(ontology="scierc", cache_dir=default_cache_dir())
+    holder: dict[str, Any] = {"chat": chat}
+
+    def get_chat() -> Any:
+        if holder["chat"] is None:
+            from kg.llm.client import chat_model
+            from pipelines.extraction.verify_prompt import MAX_OUTPUT_TOKENS
+
+            holder["chat"] = chat_model(settings, max_tokens=MAX_OUTPUT_TOKENS)
+        return holder["chat"]
+
+    cache = LLMCache(cache_dir or Path(settings.cache_dir) / "eval-llm")
+    client = VerifyClient(ontology, get_chat, cache, settings.llm_model)
+    tier = TrainedTier(ontology, pretokenized=True)
+    chunks = [Chunk.make(row["id"], 0, 0, row["text"]) for row in rows]
+    results = tier.extract(chunks)
+    usage = LLMUsage()
+    pred: dict[str, set[Any]] = {k: set() for k in ("ent", "rel", "relp", "ent_s", "rel_s")}
+    for n, (row, chunk) in enumerate(zip(rows, chunks, strict=True), 1):
+        result = results[chunk.id]
+        task = plan_task(result, "a scientific abstract", ontology)
+        if task.pairs or len(task.entities) > 1:
+            entry = client.cached(task)
+            entry = client.ask(task) if entry is None else {**entry, "usage": {"cached": 1}}
+            result = apply_verdicts(result, task, entry, ontology)
+            usage.add(result.usage)
+        for key, values in predicted_sets(row["id"], row["text"], result, ontology).items():
+            pred[key] |= values
+        if progress:
+            print(f"  scierc {n}/{len(rows)} docs", flush=True)
+    out = _scores(rows, pred, f"trained+llm:{model_version()}+{settings.llm_model}", t0,
+                  usage.calls, usage.cached)  # fmt: skip
+    out["llm_prompt_tokens"] = usage.prompt_tokens
+    out["llm_completion_tokens"] = usage.completion_tokens
+    return out
 
 
 def _evaluate_trained(rows: list[dict[str, Any]], ontology: Ontology, t0: float) -> dict[str, Any]:

@@ -44,11 +44,14 @@ class VerifyClient:
         self.chat = chat
         self.cache = cache
         self.model = model
+        self._system: str | None = None  # the system prompt is part of every answer's key
 
     def key(self, task: VerifyTask) -> str:
-        from pipelines.extraction.verify_prompt import user_prompt
+        from pipelines.extraction.verify_prompt import system_prompt, user_prompt
 
-        return cache_key(VERIFY_VERSION, self.model, self.ontology.fingerprint(), user_prompt(task))
+        if self._system is None:
+            self._system = system_prompt(self.ontology)
+        return cache_key(VERIFY_VERSION, self.model, self._system, user_prompt(task))
 
     def cached(self, task: VerifyTask) -> dict[str, Any] | None:
         return self.cache.get(self.key(task)) if self.cache is not None else None

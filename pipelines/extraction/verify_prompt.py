@@ -39,6 +39,7 @@ MIN_SUMMARY_CHARS = 200
 # the output budget: summary (~50 tokens) + verdicts (~3 a pair) + new pairs (~12 each)
 MAX_OUTPUT_TOKENS = 160
 
+EXAMPLE_TYPES = ("USES", "COVERS", "EVALUATED_BY")
 EXAMPLE = (
     "Example.\n"
     "Entities:\nE1 Random forest [Method]\nE2 decision trees [Method]\nE3 accuracy [Metric]\n"
@@ -46,10 +47,16 @@ EXAMPLE = (
     "Candidates:\nP1 E1 USES E2\nP2 E2 COMPARED_WITH E3\n"
     'Text:\n"""Intro to ML, week 2: a random forest averages many decision trees; we measured '
     'its accuracy."""\n'
-    'Answer: {"summary": "Week 2 of Intro to ML: random forests average decision trees and are '
+    'Answer: {"summary": "Week 2 of Intro to ML: random forests average decision trees, '
     'evaluated by accuracy.", "verdicts": ["USES", "NONE"], "new": [{"h": 1, "r": '
     '"EVALUATED_BY", "t": 3}, {"h": 4, "r": "COVERS", "t": 1}]}'
 )
+
+
+def example(ontology: Ontology) -> str:
+    """The worked example, in the ontology's own type names (none for an unrelated ontology)."""
+    names = set(relation_names(ontology))
+    return EXAMPLE if names.issuperset(EXAMPLE_TYPES) else ""
 
 
 @dataclass
@@ -121,7 +128,7 @@ def system_prompt(ontology: Ontology) -> str:
         f"head and tail (the candidate's type or a better one), or {NO_RELATION}.\n"
         f'- "new": at most {MAX_NEW_RELATIONS} relations the text clearly states between listed '
         'entities that are not candidates, as {"h": head number, "r": type, "t": tail number}; '
-        "[] if none.\n\n" + EXAMPLE
+        "[] if none.\n\n" + example(ontology)
     )
 
 
