@@ -267,6 +267,7 @@ class ChunkExtraction(BaseModel):
 # ---- LLM tier output: verdicts on the trained tier's candidates, by index, plus the summary ----
 
 MAX_NEW_RELATIONS = 3
+MAX_RETYPES = 4
 MAX_SUMMARY_CHARS = 240
 NO_RELATION = "NONE"
 
@@ -279,15 +280,23 @@ class NewRelation(BaseModel):
     t: int = Field(ge=1)
 
 
+class EntityRetype(BaseModel):
+    """A listed entity (1-based index) whose type the trained tier or spaCy got wrong."""
+
+    e: int = Field(ge=1)
+    type: str
+
+
 class ChunkVerdicts(BaseModel):
     """What the LLM returns for one chunk: no names or quotes, only indices into the prompt.
 
-    ``verdicts[i]`` is the relation type the text states for candidate pair P(i+1), or
-    ``NONE``. Decoding is constrained by a per-chunk narrowing of this schema
-    (``pipelines.extraction.verify_prompt.verdict_schema``).
+    ``types`` corrects the type of a few listed entities; ``verdicts[i]`` is the relation type
+    the text states for candidate pair P(i+1), or ``NONE``. Decoding is constrained by a
+    per-chunk narrowing of this schema (``pipelines.extraction.verify_prompt.verdict_schema``).
     """
 
     summary: str = Field(max_length=MAX_SUMMARY_CHARS)
+    types: list[EntityRetype] = Field(default_factory=list, max_length=MAX_RETYPES)
     verdicts: list[str]
     new: list[NewRelation] = Field(max_length=MAX_NEW_RELATIONS)
 

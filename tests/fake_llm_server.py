@@ -28,7 +28,8 @@ def _content(request: dict[str, Any]) -> str:
     verdicts = (schema.get("properties") or {}).get("verdicts")
     if verdicts is not None:  # the LLM tier's compact question: one NONE per candidate pair
         return json.dumps({"summary": " ".join(text.split("Text:")[-1].split()[:20]),
-                           "verdicts": ["NONE"] * int(verdicts.get("minItems") or 0), "new": []})
+                           "types": [], "new": [],
+                           "verdicts": ["NONE"] * int(verdicts.get("minItems") or 0)})
     if request.get("response_format"):
         return json.dumps(
             {

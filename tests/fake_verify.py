@@ -1,8 +1,9 @@
 """A fake chat model that answers the LLM tier's compact question (indices only), for plumbing.
 
 It reads the numbered entity and candidate lists in the prompt and answers deterministically:
-every odd candidate confirmed with its own type, every even one NONE, and one new relation
-``E1 COVERS E2`` when the prompt lists a course first. Reduce calls get a short combined text.
+every odd candidate confirmed with its own type, every even one NONE, one new relation
+``E1 COVERS E2`` when the prompt lists a course first, and listed names in ``tools`` re-typed.
+Reduce calls get a short combined text.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class VerifyChat(BaseChatModel):
 
     calls: int = 0
     garbage: bool = False  # answer with text that is not JSON
+    tools: set[str] = Field(default_factory=set)  # names (lower case) it re-types as Tool
     prompts: list[str] = Field(default_factory=list)
 
     @property
@@ -49,8 +51,10 @@ class VerifyChat(BaseChatModel):
             if len(ents) >= 2 and ents[0][2] == "Course":
                 new.append({"h": 1, "r": "COVERS", "t": 2})
             text = prompt.split('"""')[1].strip()
+            types = [{"e": int(n), "type": "Tool"} for n, name, _t in ents
+                     if name.lower() in self.tools]
             content = json.dumps({"summary": "About " + " ".join(text.split()[:8]),
-                                  "verdicts": verdicts, "new": new})
+                                  "types": types, "verdicts": verdicts, "new": new})
         message = AIMessage(content=content, usage_metadata={
             "input_tokens": len(prompt) // 4, "output_tokens": len(content) // 4,
             "total_tokens": (len(prompt) + len(content)) // 4})

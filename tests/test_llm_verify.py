@@ -136,6 +136,28 @@ def test_retype_follows_the_ontology_and_bad_answers_change_nothing(chunk_result
     assert {rs.relation.type for rs in out.relations} == {"CONJUNCTION"}
 
 
+def test_a_corrected_type_moves_relation_ends_and_spreads_to_every_chunk(
+    chunk_result: Any,
+) -> None:
+    from pipelines.extraction.llm_verify import propagate_types
+
+    doc, result = chunk_result
+    other_chunk = Chunk.make(doc.id, 1, 0, doc.text[:7])
+    elsewhere = ChunkResult(chunk=other_chunk, entities=[
+        Entity.make("DBSCAN", "Method", source="trained", mentions=[result.entities[3].mentions[0]])
+    ])  # fmt: skip
+    task = plan_task(result, "Week 3", ONTOLOGY)
+    entry = {"parsed": {"summary": "s", "types": [{"e": 4, "type": "Tool"}],
+                        "verdicts": ["NONE", "NONE"], "new": []}}  # fmt: skip
+    out = apply_verdicts(result, task, entry, ONTOLOGY)
+    dbscan = next(e for e in out.entities if e.name == "DBSCAN")
+    assert dbscan.type == "Tool" and dbscan.source == "llm"
+    (conj,) = [rs.relation for rs in out.relations if rs.relation.type == "CONJUNCTION"]
+    assert conj.tail_id == dbscan.id  # the sure relation follows the new id
+    assert propagate_types([out, elsewhere]) == 1
+    assert elsewhere.entities[0].type == "Tool" and elsewhere.entities[0].id == dbscan.id
+
+
 class Interrupting(VerifyChat):
     """Ctrl-C arrives during the third call."""
 

@@ -1,8 +1,8 @@
-"""The LLM tier: one call per chunk (cached), one retry on unusable output, spaCy as the fallback.
+"""The LLM alone extracting a chunk (entities, relations, summary): ``kg eval scierc --tier llm``.
 
-Chunks of a document run in order, each told the title, the last map summary and the names seen
-so far. A cached answer is replayed without building the chat model, so an unchanged corpus
-never starts the offline server.
+Not kg extract's path any more (that is ``llm_verify``: the LLM verifies the trained tier); kept
+as the comparison the benchmarks report. One call per chunk (cached), one retry on unusable
+output, spaCy as the fallback. ``LazyChat`` builds the chat model on the first cache miss.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kg.llm_cache import LLMCache, cache_key
-from kg.models import Chunk, ChunkExtraction, Document, LLMUsage
+from kg.models import Chunk, ChunkExtraction, LLMUsage
 from kg.ontology import Ontology
 from pipelines.extraction.candidates import Candidate
 from pipelines.extraction.dependency import extract_chunk_spacy
@@ -20,16 +20,12 @@ from pipelines.extraction.prompts import (
     MAX_OUTPUT_TOKENS,
     PROMPT_VERSION,
     build_messages,
-    make_context,
 )
 from pipelines.extraction.results import ChunkResult
 from pipelines.extraction.validation import usable, validate_extraction
 
 if TYPE_CHECKING:
     from kg.config import Settings
-
-MAX_CONTEXT_NAMES = 12
-
 
 class ChunkExtractor:
     """Runs (or replays from the cache) the LLM call of a chunk and validates the answer."""
@@ -146,40 +142,3 @@ class LazyChat:
 
                 self._chat = chat_model(self.settings, max_tokens=MAX_OUTPUT_TOKENS)
             return self._chat
-
-
-class LLMTier:
-    """The per-document stage: each chunk is extracted with what came before as context."""
-
-    def __init__(
-        self,
-        extractor: ChunkExtractor,
-        candidates: Callable[[Chunk], list[Candidate]],
-        spacy_doc: Callable[[Chunk], Any],
-        tick: Callable[[Document, Chunk], None] | None = None,
-    ) -> None:
-        self.extractor = extractor
-        self.candidates = candidates
-        self.spacy_doc = spacy_doc
-        self.tick = tick  # progress, once per chunk (a chunk can take a minute on CPU)
-
-    def __call__(self, document: Document, chunks: list[Chunk]) -> dict[str, ChunkResult]:
-        fallback_type = self.extractor.ontology.fallback_entity_type
-        out: dict[str, ChunkResult] = {}
-        last_summary = ""
-        names: list[str] = []
-        context = make_context(document.title, "", [])
-        for chunk in chunks:
-            result = self.extractor.extract(
-                chunk, self.candidates(chunk), context, lambda c=chunk: self.spacy_doc(c)
-            )
-            last_summary = result.summary or last_summary
-            fresh = [
-                e.name for e in result.entities if e.type != fallback_type and e.name not in names
-            ]
-            names = (fresh + names)[:MAX_CONTEXT_NAMES]
-            context = make_context(document.title, last_summary, names)
-            out[chunk.id] = result
-            if self.tick is not None:
-                self.tick(document, chunk)
-        return out

@@ -71,13 +71,3 @@ def build_messages(
         SystemMessage(content=system_prompt(ontology)),
         HumanMessage(content=user_prompt(chunk, candidates, context)),
     ]
-
-
-def make_context(title: str, last_summary: str, names: Sequence[str]) -> str:
-    """What the next chunk of a document is told: title, the last map summary, names so far."""
-    parts = [f"Document: {title[:120]}"]
-    if last_summary:
-        parts.append(f"Earlier: {last_summary[:500]}")
-    if names:
-        parts.append("Names seen: " + ", ".join(names[:12]))
-    return "\n".join(parts)

@@ -17,7 +17,13 @@ from kg.llm_cache import LLMCache
 from kg.models import Document, LLMCoverage
 from kg.ontology import Ontology
 from pipelines.extraction.llm_speed import SpeedLog, fmt_duration
-from pipelines.extraction.llm_verify import PhaseReport, VerifyClient, apply_verdicts, run_phase
+from pipelines.extraction.llm_verify import (
+    PhaseReport,
+    VerifyClient,
+    apply_verdicts,
+    propagate_types,
+    run_phase,
+)
 from pipelines.extraction.results import ChunkResult
 from pipelines.extraction.verify_prompt import VerifyTask, plan_task
 
@@ -114,13 +120,15 @@ class LLMTierRun:
         return self.report
 
     def apply(self, results: dict[str, ChunkResult]) -> None:
-        """Apply every answer not applied yet (each chunk's answer is applied once)."""
+        """Apply every answer not applied yet (each chunk's answer is applied once), then let
+        every chunk follow the types the LLM corrected."""
         for task in self.tasks:
             cid = task.chunk.id
             if cid in self.answers and cid not in self.applied:
                 results[cid] = apply_verdicts(results[cid], task, self.answers[cid],
                                               self.ontology)  # fmt: skip
                 self.applied.add(cid)
+        propagate_types(results.values())
 
     def complete_docs(self) -> set[str]:
         """Documents whose every chunk that needs a call has its answer (ready to reduce)."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, create_model
 
 from kg.models import (
     MAX_NEW_RELATIONS,
+    MAX_RETYPES,
     MAX_SUMMARY_CHARS,
     NO_RELATION,
     Chunk,
@@ -27,7 +28,7 @@ from kg.models import (
 from kg.ontology import Ontology
 from pipelines.extraction.results import ChunkResult, RelationSpan
 
-VERIFY_VERSION = "verify-v1"  # bump when the prompt changes: cached answers are keyed by it
+VERIFY_VERSION = "verify-v2"  # bump when the prompt changes: cached answers are keyed by it
 MAX_ENTITIES = 16
 MAX_PAIRS = 8
 # trained relations at or above this confidence skip verification. Measured on SciERC dev
@@ -43,13 +44,13 @@ EXAMPLE_TYPES = ("USES", "COVERS", "EVALUATED_BY")
 EXAMPLE = (
     "Example.\n"
     "Entities:\nE1 Random forest [Method]\nE2 decision trees [Method]\nE3 accuracy [Metric]\n"
-    "E4 Intro to ML [Course]\n"
+    "E4 Intro to ML [Person]\n"
     "Candidates:\nP1 E1 USES E2\nP2 E2 COMPARED_WITH E3\n"
     'Text:\n"""Intro to ML, week 2: a random forest averages many decision trees; we measured '
     'its accuracy."""\n'
     'Answer: {"summary": "Week 2 of Intro to ML: random forests average decision trees, '
-    'evaluated by accuracy.", "verdicts": ["USES", "NONE"], "new": [{"h": 1, "r": '
-    '"EVALUATED_BY", "t": 3}, {"h": 4, "r": "COVERS", "t": 1}]}'
+    'evaluated by accuracy.", "types": [{"e": 4, "type": "Course"}], "verdicts": ["USES", '
+    '"NONE"], "new": [{"h": 1, "r": "EVALUATED_BY", "t": 3}, {"h": 4, "r": "COVERS", "t": 1}]}'
 )
 
 
@@ -116,14 +117,18 @@ def system_prompt(ontology: Ontology) -> str:
     rels = "\n".join(
         f"- {r.name}: {r.description}" for r in ontology.relation_types if r.name != "RELATED_TO"
     )
+    ents = "\n".join(f"- {t.name}: {t.description}" for t in ontology.entity_types)
     return (
-        "You check relations in a knowledge graph built from notes.\n"
+        "You check a knowledge graph built from notes.\n"
+        f"Entity types:\n{ents}\n"
         f"Relation types (read 'head TYPE tail'):\n{rels}\n- {NO_RELATION}: the text does not "
         "state a relation between the two.\n"
         "You get numbered entities (E1, E2, ...), candidate relations (P1, P2, ...) and a text.\n"
         "Answer with JSON only:\n"
         '- "summary": one sentence (at most 20 words) on what the text says, naming its main '
         "subject.\n"
+        f'- "types": listed entities whose [type] is wrong, as {{"e": number, "type": correct '
+        f'type}}; at most {MAX_RETYPES}; [] if all are right.\n'
         '- "verdicts": one entry per candidate, in order: the type the text states between its '
         f"head and tail (the candidate's type or a better one), or {NO_RELATION}.\n"
         f'- "new": at most {MAX_NEW_RELATIONS} relations the text clearly states between listed '
@@ -166,6 +171,11 @@ def verdict_schema(task: VerifyTask, ontology: Ontology) -> type[BaseModel]:
     n = max(1, len(task.entities))
     verdict = Literal[(*names, NO_RELATION)]  # type: ignore[valid-type]
     rel = Literal[names]  # type: ignore[valid-type]
+    retype = create_model(
+        "EntityRetype",
+        e=(int, Field(ge=1, le=n)),
+        type=(Literal[tuple(ontology.entity_names)], ...),  # type: ignore[valid-type]
+    )
     new = create_model(
         "NewRelation",
         h=(int, Field(ge=1, le=n)),
@@ -176,6 +186,7 @@ def verdict_schema(task: VerifyTask, ontology: Ontology) -> type[BaseModel]:
     return create_model(
         "ChunkVerdicts",
         summary=(str, Field(max_length=MAX_SUMMARY_CHARS)),
+        types=(list[retype], Field(max_length=MAX_RETYPES if task.entities else 0)),  # type: ignore
         verdicts=(list[verdict], Field(min_length=len(task.pairs), max_length=len(task.pairs))),
         new=(list[new], Field(max_length=max_new)),  # type: ignore[valid-type]
     )
