@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from app.document_page import span_url
 from app.graph_view import _esc
-from kg.models import Answer, Citation, EntityDetail, GraphFact, SkippedFile, Status
+from kg.models import Answer, Citation, EntityDetail, GraphFact, LLMCoverage, SkippedFile, Status
 
 
 def sources_html(citations: Sequence[Citation]) -> str:
@@ -87,6 +87,7 @@ def status_md(status: Status) -> str:
         ]
         if m.skipped:
             lines.append(f"- **Skipped files:** {len(m.skipped)}")
+        lines.append(f"- **LLM tier:** {coverage_md(m.llm_coverage)}")
     store = f"**Store** {status.store or '?'}: "
     if status.store_error:
         store += f"⚠️ unavailable ({_md(status.store_error)})"
@@ -98,6 +99,19 @@ def status_md(status: Status) -> str:
         llm += f" — ⚠️ {_md(status.llm_error)} (answers are retrieval-only)"
     lines.append(llm)
     return "\n\n".join(lines)
+
+
+def coverage_md(cov: LLMCoverage) -> str:
+    """How much of the corpus the LLM tier has refined (the rest is the trained tier's graph)."""
+    if cov.state == "off":
+        return "off (the graph is the trained tier's)"
+    if not cov.needed:
+        return "nothing to ask"
+    share = 100 * cov.done / cov.needed
+    rest = "" if cov.done == cov.needed else (
+        " — the rest is the trained tier's graph; `kg extract PATH --llm on` continues"
+    )
+    return f"{cov.done:,} of {cov.needed:,} chunks ({share:.0f} %){rest}"
 
 
 def entity_md(detail: EntityDetail) -> str:

@@ -231,3 +231,20 @@ def test_auto_skips_a_long_tier_and_says_how_to_run_it(
     assert manifest.counts["entities"] > 0
     err = capsys.readouterr().err
     assert "--llm on" in err and "--llm-budget" in err
+
+
+def test_status_says_how_much_the_llm_tier_covered(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.render import coverage_md
+    from kg.cli import app
+    from kg.models import LLMCoverage
+
+    assert coverage_md(LLMCoverage(needed=10, done=3, state="partial")).startswith(
+        "3 of 10 chunks (30 %)")
+    assert "off" in coverage_md(LLMCoverage(state="off"))
+    root, ws = _corpus(tmp_path / "notes"), Workspace(tmp_path / "ws")
+    with pytest.raises(KeyboardInterrupt):
+        run_extract([root], ws, _settings(), progress=False, chat=Interrupting())
+    out = CliRunner().invoke(app, ["status", "--workspace", str(ws.root)]).output
+    assert "LLM tier 2/" in out and "partial" in out
