@@ -42,6 +42,7 @@ class Settings(BaseModel):
     llm_budget_s: float | None = None  # stop starting LLM calls after this many seconds
     # slots of kg's offline llama.cpp server (parallel sequences it batches); KG_LLM_SLOTS
     llm_slots: int = 1
+    llm_threads: int = 0  # its CPU threads (KG_LLM_THREADS); 0: one per core
     llm_timeout: float = 300.0
     llm_ctx: int = 8192
     # graph store
@@ -68,6 +69,7 @@ class Settings(BaseModel):
             "llm_concurrency": int(_env("KG_LLM_CONCURRENCY", "1") or 1),
             "llm_mode": (_env("KG_LLM") or "auto").lower(),
             "llm_slots": max(1, int(_env("KG_LLM_SLOTS") or cls.model_fields["llm_slots"].default)),
+            "llm_threads": max(0, int(_env("KG_LLM_THREADS") or 0)),
             "cooccurrence": (_env("KG_COOCCURRENCE") or "").lower() in {"1", "true", "yes"},
             "trained": (_env("KG_TRAINED") or "1").lower() not in {"0", "false", "no"},
             "store": "neo4j" if _env("KG_STORE") == "neo4j" else "falkordb",

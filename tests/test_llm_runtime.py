@@ -333,13 +333,15 @@ def test_a_server_is_reused_only_by_the_workspace_that_owns_it(
 # ---------------------------------------------------------------- slots and the prompt cache
 
 
-def test_slots_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slots_and_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KG_LLM_SLOTS", "2")
     assert Settings.from_env().llm_slots == 2
     monkeypatch.setenv("KG_LLM_SLOTS", "0")
     assert Settings.from_env().llm_slots == 1  # never a server without a slot
     monkeypatch.delenv("KG_LLM_SLOTS")
     assert Settings.from_env().llm_slots == Settings().llm_slots
+    monkeypatch.setenv("KG_LLM_THREADS", "1")
+    assert Settings.from_env().llm_threads == 1
 
 
 def test_the_server_child_is_started_with_the_configured_slots(
@@ -361,8 +363,13 @@ def test_the_server_child_is_started_with_the_configured_slots(
     monkeypatch.setattr(runtime.subprocess, "Popen", ExitedAtOnce)
     with pytest.raises(LLMRuntimeError, match="exited"):
         runtime.start_server(Settings(cache_dir=tmp_path, llm_slots=3))
-    cmd = commands[0]
-    assert cmd[cmd.index("--slots") + 1] == "3"
+    with pytest.raises(LLMRuntimeError, match="exited"):
+        runtime.start_server(Settings(cache_dir=tmp_path, llm_threads=1))
+    first, second = commands
+    assert first[first.index("--slots") + 1] == "3"
+    assert first[first.index("--threads") + 1] == str(runtime._threads())  # 0: one per core
+    assert second[second.index("--threads") + 1] == "1"
+    assert second[second.index("--slots") + 1] == "1"
 
 
 def test_the_child_gives_llama_cpp_its_slots_a_shared_kv_and_the_prompt_cache(

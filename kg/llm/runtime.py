@@ -285,7 +285,7 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
     cmd = [
         sys.executable, "-m", "kg.llm.runtime", "_child",
         "--model", str(model), "--port", str(port),
-        "--threads", str(_threads()), "--ctx", str(settings.llm_ctx),
+        "--threads", str(settings.llm_threads or _threads()), "--ctx", str(settings.llm_ctx),
         "--alias", settings.llm_model, "--slots", str(max(1, settings.llm_slots)),
     ]  # fmt: skip
     if not detach:
