@@ -70,6 +70,7 @@ class Settings(BaseModel):
             "llm_mode": (_env("KG_LLM") or "auto").lower(),
             "llm_slots": max(1, int(_env("KG_LLM_SLOTS") or cls.model_fields["llm_slots"].default)),
             "llm_threads": max(0, int(_env("KG_LLM_THREADS") or 0)),
+            "llm_timeout": float(_env("KG_LLM_TIMEOUT") or cls.model_fields["llm_timeout"].default),
             "cooccurrence": (_env("KG_COOCCURRENCE") or "").lower() in {"1", "true", "yes"},
             "trained": (_env("KG_TRAINED") or "1").lower() not in {"0", "false", "no"},
             "store": "neo4j" if _env("KG_STORE") == "neo4j" else "falkordb",

@@ -75,7 +75,10 @@ def start_second_server(cache: Path, slots: int = SLOTS) -> tuple[Settings, str]
     models = cache / "models"
     if not models.exists():
         models.symlink_to(runtime.ensure_model(Settings()).parent, target_is_directory=True)
-    settings = Settings(cache_dir=cache, workspace=cache / ".kg", llm_slots=slots)
+    threads = Settings.from_env().llm_threads  # KG_LLM_THREADS=1 helps on a crowded machine
+    settings = Settings(
+        cache_dir=cache, workspace=cache / ".kg", llm_slots=slots, llm_threads=threads
+    )
     state = runtime.start_server(settings)
     return settings, state.base_url
 

@@ -342,6 +342,8 @@ def test_slots_and_threads_come_from_the_environment(monkeypatch: pytest.MonkeyP
     assert Settings.from_env().llm_slots == Settings().llm_slots
     monkeypatch.setenv("KG_LLM_THREADS", "1")
     assert Settings.from_env().llm_threads == 1
+    monkeypatch.setenv("KG_LLM_TIMEOUT", "1800")
+    assert Settings.from_env().llm_timeout == 1800.0  # slow machines wait longer per call
 
 
 def test_the_server_child_is_started_with_the_configured_slots(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +23,8 @@ from tests.llama_server import (
     server_root,
     slots_used,
 )
+
+SEED = Path("/work/shared/corpus/seeds/000_4485d3515797c64c.txt")  # the smallest seed file
 
 PREFIX = (
     "You read one note from a learner's journal and return JSON with the teacher's full name "
@@ -111,3 +114,37 @@ def test_the_shared_prompt_prefix_is_served_from_the_prompt_cache(
     assert second["cache_n"] >= prefix_tokens  # the whole system prefix came from the cache
     assert second["prompt_n"] < first["prompt_n"] / 2
     assert second["cache_n"] + second["prompt_n"] == second["prompt_tokens"]
+
+
+@pytest.mark.llm
+@pytest.mark.timeout(3600)
+def test_kg_extract_concurrency_2_sends_two_chunks_at_once_to_a_served_pool(
+    llama_server_2slots: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``kg extract --concurrency 2`` with KG_LLM_BASE_URL at a 2-slot llama.cpp server."""
+    from typer.testing import CliRunner
+
+    from kg.cli import app
+    from kg.workspace import Workspace
+
+    if not SEED.is_file():
+        pytest.skip(f"seed corpus not found at {SEED}")
+    monkeypatch.setenv("KG_LLM_BASE_URL", llama_server_2slots)
+    monkeypatch.setenv("KG_LLM_TIMEOUT", "1800")
+    ws = tmp_path / "ws"
+    args = ["extract", str(SEED), "--workspace", str(ws), "--llm", "on", "--concurrency", "2"]
+    started = time.perf_counter()
+    with BusyWatch(llama_server_2slots) as watch:
+        result = CliRunner().invoke(app, args)
+    print(f"\nkg extract --concurrency 2: {time.perf_counter() - started:.1f}s")
+    assert result.exit_code == 0, result.output
+    manifest = Workspace(ws).manifest()
+    cov = manifest.llm_coverage
+    assert cov.state == "complete" and cov.done == cov.needed
+    assert manifest.llm_usage.calls >= cov.needed >= 2, cov  # two chunks could go at once
+    assert manifest.llm_usage.failures == 0
+    assert watch.most == 2  # the server had two of kg's chunks in flight at one moment
+    assert slots_used(llama_server_2slots) == {0, 1}
+    assert any(s.level == 0 for s in Workspace(ws).read("summaries"))
