@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from kg.answer_context import Passage
-from kg.answer_text import clip, contains_name, key_terms, terms
+from kg.answer_text import clip, key_terms, terms
 from kg.models import Citation
 
 SNIPPET_CHARS = 240
@@ -56,14 +56,11 @@ def citation(n: int, p: Passage, selected_by: str = "model") -> Citation:
 
 
 def supports(p: Passage, answer: str, wanted: set[str]) -> set[str]:
-    """The key terms ``p`` states; a fact sentence whose fact the answer names states them all."""
-    if (
-        p.fact is not None
-        and contains_name(answer, p.fact.head)
-        and contains_name(answer, p.fact.tail)
-    ):
-        return set(wanted)
-    return wanted & terms(p.text)
+    """The key terms ``p`` states: in its text, or (a fact's sentence) in the fact's names."""
+    said = terms(p.text)
+    if p.fact is not None:
+        said |= terms(f"{p.fact.head} {p.fact.tail}")
+    return wanted & said
 
 
 def choose_citations(

@@ -2,9 +2,11 @@
 question's best sentences from the retrieved chunks, and document summaries for overview
 questions, all within a character budget measured for a 1.5B model on 2 CPU cores.
 
-The offline model reads ~90 tokens/s there, so whole chunks (6 x 1,200 chars) cost ~25 s
-before the first token; the few sentences that match the question (and the fact sentences)
-carry the answer in ~1,400 chars, ~5 s. Every passage keeps its span in document offsets, so the
+The offline model reads ~90 tokens/s there (the system prompt is a prefix the server caches),
+so whole chunks (6 x 1,200 chars, ~1,900 tokens) cost ~20 s before the first token; the few
+sentences that match the question and the fact sentences carry the answer in ~1,000 chars
+(~250 tokens, ~3 s), which with the question and a 100-token cap keeps `kg ask` near 5-8 s.
+Every passage keeps its span in document offsets, so the
 citation built from it points at that sentence or table row.
 """
 
@@ -18,10 +20,10 @@ from typing import Any
 from kg.answer_text import clip, contains_name, idf, terms, units, weight
 from kg.models import Evidence, GraphFact, SearchHit
 
-CONTEXT_CHARS = 1400  # all passages together (~350 tokens)
-PASSAGE_CHARS = 320
+CONTEXT_CHARS = 1000  # all passages together (~250 tokens, ~3 s to read)
+PASSAGE_CHARS = 280
 MAX_FACT_PASSAGES = 3
-MAX_PASSAGES = 6
+MAX_PASSAGES = 5
 SUMMARY_CHARS = 500
 SHORT_UNIT = 30  # a unit this short (a heading, "Firstly, about X") takes the next one along
 WINDOW_CHARS = 150  # a sentence shorter than this is given with the one before it

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#.\-]*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_ABBREV = re.compile(r"(?:^|[\s(])(?:[A-Za-z]|e\.g|i\.e|vs|Dr|Mr|Mrs|Ms|Prof|etc|no)\.$")
 _STOP = frozenset(
     re.findall(
         r"\w+",
@@ -35,8 +36,11 @@ def stem(word: str) -> str:
 
 
 def terms(text: str) -> set[str]:
-    """Content-word stems of ``text``."""
-    return {stem(w) for w in _WORD.findall(text) if w.lower().strip(".-") not in _STOP} - {""}
+    """Content-word stems of ``text``; a hyphenated word also gives its parts ("K-means" meets
+    "K means")."""
+    words = _WORD.findall(text)
+    words += [part for w in words if "-" in w for part in w.split("-")]
+    return {stem(w) for w in words if w.lower().strip(".-") not in _STOP} - {""}
 
 
 def units(text: str) -> list[tuple[int, int]]:
@@ -56,6 +60,8 @@ def units(text: str) -> list[tuple[int, int]]:
         else:
             pieces, start = [], lo
             for m in _SENTENCE_END.finditer(text, lo, hi):
+                if _ABBREV.search(text, max(lo, m.start() - 6), m.start()):
+                    continue  # "Yuki M. Asano", "e.g. this": not a sentence end
                 pieces.append((start, m.start()))
                 start = m.end()
             pieces.append((start, hi))

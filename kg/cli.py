@@ -602,6 +602,10 @@ def eval_qa(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Ask the LLM again even for cached answers.")
     ] = False,
+    budget_s: Annotated[
+        float | None,
+        typer.Option("--budget-s", help="After this many seconds use cached answers only."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Doc and chunk recall@5, answer accuracy, citation precision and answer latency
@@ -612,7 +616,7 @@ def eval_qa(
     def run() -> dict[str, Any]:
         kg = KG(_settings(workspace), use_llm=not no_llm)
         try:
-            return evaluate_qa(kg, path, mode=mode, use_cache=not no_cache)
+            return evaluate_qa(kg, path, mode=mode, use_cache=not no_cache, budget_s=budget_s)
         finally:
             kg.close()
 

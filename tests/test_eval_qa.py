@@ -74,3 +74,13 @@ def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 21)]
     assert percentile(values, 50) == 10.0 and percentile(values, 95) == 19.0
     assert percentile([], 50) == 0.0
+
+
+def test_a_spent_budget_keeps_only_cached_answers(tmp_path: Path) -> None:
+    qa = _qa(tmp_path, ["To cut the clips"])
+    stub = StubKG(tmp_path, (0, 5), use_llm=True)
+    result = evaluate_qa(stub, qa, budget_s=-1.0)
+    assert stub.asked == 0 and result["skipped_for_time"] == 1 and result["questions"] == 0
+    evaluate_qa(StubKG(tmp_path, (0, 5), use_llm=True), qa)  # now cached
+    result = evaluate_qa(StubKG(tmp_path, (0, 5), use_llm=True), qa, budget_s=-1.0)
+    assert result["skipped_for_time"] == 0 and result["cached_answers"] == 1
