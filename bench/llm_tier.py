@@ -50,8 +50,10 @@ def llm_answers(workspace: Path) -> dict[str, Any]:
     out = sum(int(r["usage"].get("completion_tokens") or 0) for r in rows)
     inp = sum(int(r["usage"].get("prompt_tokens") or 0) for r in rows)
     secs = sum(float(r.get("seconds") or 0.0) for r in rows)
+    reused = sum(int(r.get("cached_prompt_tokens") or 0) for r in rows)
     return {"verify_calls": n, "output_tokens_per_chunk": round(out / n, 1) if n else 0.0,
             "prompt_tokens_per_chunk": round(inp / n, 1) if n else 0.0,
+            "prompt_cache_share": round(reused / inp, 3) if inp else 0.0,
             "llm_seconds": round(secs, 1), "seconds_per_call": round(secs / n, 1) if n else 0.0,
             "new_relations": sum(len(r["parsed"].get("new") or []) for r in rows),
             "verdicts": sum(len(r["parsed"].get("verdicts") or []) for r in rows),

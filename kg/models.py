@@ -267,7 +267,7 @@ class ChunkExtraction(BaseModel):
 # ---- LLM tier output: verdicts on the trained tier's candidates, by index, plus the summary ----
 
 MAX_NEW_RELATIONS = 3
-MAX_RETYPES = 4
+MAX_RETYPES = 2
 MAX_SUMMARY_CHARS = 240
 NO_RELATION = "NONE"
 

@@ -80,6 +80,8 @@ class VerifyClient:
             "parsed": parsed,
             "error": result.error,
             "usage": result.usage.model_dump(),
+            # what the server's prompt cache spared (the static system part, when it works)
+            "cached_prompt_tokens": int(getattr(result, "cached_prompt_tokens", 0) or 0),
             "seconds": round(time.perf_counter() - t0, 3),
         }
         if self.cache is not None:

@@ -72,7 +72,13 @@ class LLMTierRun:
 
     @property
     def pending(self) -> list[VerifyTask]:
-        return [t for t in self.tasks if t.chunk.id not in self.answers]
+        """Unanswered tasks, shortest documents first: each finished document gets its reduce
+        summary (and its whole refined graph) as early as possible in a long or budgeted run."""
+        size: dict[str, int] = {}
+        for t in self.tasks:
+            size[t.chunk.doc_id] = size.get(t.chunk.doc_id, 0) + 1
+        todo = [t for t in self.tasks if t.chunk.id not in self.answers]
+        return sorted(todo, key=lambda t: (size[t.chunk.doc_id], t.chunk.doc_id, t.chunk.index))
 
     def estimate(self) -> float:
         return self.speed.estimate(self.pending, self.settings.llm_concurrency)

@@ -28,7 +28,7 @@ from kg.models import (
 from kg.ontology import Ontology
 from pipelines.extraction.results import ChunkResult, RelationSpan
 
-VERIFY_VERSION = "verify-v2"  # bump when the prompt changes: cached answers are keyed by it
+VERIFY_VERSION = "verify-v3"  # bump when the prompt changes: cached answers are keyed by it
 MAX_ENTITIES = 16
 MAX_PAIRS = 8
 # trained relations at or above this confidence skip verification. Measured on SciERC dev
@@ -125,10 +125,10 @@ def system_prompt(ontology: Ontology) -> str:
         "state a relation between the two.\n"
         "You get numbered entities (E1, E2, ...), candidate relations (P1, P2, ...) and a text.\n"
         "Answer with JSON only:\n"
-        '- "summary": one sentence (at most 20 words) on what the text says, naming its main '
-        "subject.\n"
-        f'- "types": listed entities whose [type] is wrong, as {{"e": number, "type": correct '
-        f'type}}; at most {MAX_RETYPES}; [] if all are right.\n'
+        '- "summary": one short sentence (at most 15 words) on what the text says, naming its '
+        "main subject.\n"
+        f'- "types": only entities whose [type] is plainly wrong, as {{"e": number, "type": '
+        f'correct type}}; at most {MAX_RETYPES}; usually [].\n'
         '- "verdicts": one entry per candidate, in order: the type the text states between its '
         f"head and tail (the candidate's type or a better one), or {NO_RELATION}.\n"
         f'- "new": at most {MAX_NEW_RELATIONS} relations the text clearly states between listed '
