@@ -35,6 +35,8 @@ COLS = (
     ("chunk_recall@5", "chunk R@5"), ("answer_accuracy", "accuracy"),
     ("answer_accuracy_two_facts", "acc. two facts"), ("citation_precision", "citation prec."),
     ("latency_p50_s", "p50 s"), ("latency_p95_s", "p95 s"), ("first_token_p50_s", "1st tok p50"),
+    ("prompt_tokens_p50", "prompt tok p50"), ("quiet_estimate_p50_s", "quiet est. p50 s"),
+    ("quiet_estimate_p95_s", "quiet est. p95 s"), ("quiet_first_token_p95_s", "quiet 1st tok p95"),
     ("cached_answers", "cached"), ("skipped_for_time", "skipped (time)"),
     ("load", "load avg start/end"), ("wall_s", "wall s"),
 )  # fmt: skip
@@ -109,7 +111,10 @@ def write(out: dict[str, Any], results: Path) -> None:
         "spans (document offsets) that contain an expected string. Latency: wall time of each "
         "`kg ask` answer (retrieval + LLM), nearest-rank percentiles; cached answers keep the "
         "latency measured when they were made. Skipped (time): questions left out of that row "
-        "because the LLM time budget ran out (its metrics are over the questions answered).",
+        "because the LLM time budget ran out (its metrics are over the questions answered). "
+        "Quiet estimates: retrieval time plus the answer's prompt and completion tokens at the "
+        "offline model's quiet 2-core rates (90 tokens/s read, 30 written), for when the shared "
+        "machine's load makes the measured latency meaningless.",
         "",
     ]
     for run in out["runs"]:

@@ -21,6 +21,10 @@ from pydantic import BaseModel, Field
 from kg.models import Answer
 
 ASK_K = 6  # the chunks `kg ask` retrieves by default
+# the offline 1.5B model on a quiet 2-core machine (the rates issue 14 gives): reading and writing
+# tokens/s, for a latency estimate from token counts when the shared machine is busy
+QUIET_READ_TPS = 90.0
+QUIET_WRITE_TPS = 30.0
 _ANSWER_MODULES = ("answer.py", "answer_cite.py", "answer_context.py", "answer_text.py")
 
 
@@ -108,6 +112,9 @@ def evaluate_qa(
                 "cited_by": [c.selected_by for c in answer.citations],
                 "seconds": round(seconds, 3),
                 "first_token_s": answer.timings.get("first_token_s"),
+                "prompt_tokens": answer.timings.get("prompt_tokens"),
+                "completion_tokens": answer.timings.get("completion_tokens"),
+                "retrieval_s": answer.timings.get("retrieval_s", 0.0),
                 "cached": cached,
                 "answer": answer.answer[:300],
                 "warnings": answer.warnings,
@@ -126,6 +133,8 @@ def summarize(rows: list[dict[str, Any]], mode: str, k: int, llm: bool) -> dict[
 
     seconds = [r["seconds"] for r in rows]
     first = [float(r["first_token_s"]) for r in rows if r["first_token_s"]]
+    quiet = [_quiet_s(r) for r in rows if r["prompt_tokens"]]
+    quiet_first = [_quiet_first_s(r) for r in rows if r["prompt_tokens"]]
     two = [r for r in rows if r["hops"] > 1]
     return {
         "questions": len(rows),
@@ -142,9 +151,24 @@ def summarize(rows: list[dict[str, Any]], mode: str, k: int, llm: bool) -> dict[
         "latency_p95_s": percentile(seconds, 95),
         "first_token_p50_s": percentile(first, 50),
         "first_token_p95_s": percentile(first, 95),
+        "prompt_tokens_p50": percentile([float(r["prompt_tokens"] or 0) for r in rows], 50),
+        "completion_tokens_p50": percentile([float(r["completion_tokens"] or 0) for r in rows], 50),
+        "quiet_estimate_p50_s": percentile(quiet, 50),
+        "quiet_estimate_p95_s": percentile(quiet, 95),
+        "quiet_first_token_p95_s": percentile(quiet_first, 95),
         "cached_answers": sum(bool(r["cached"]) for r in rows),
         "details": rows,
     }
+
+
+def _quiet_first_s(row: dict[str, Any]) -> float:
+    """Retrieval plus reading the prompt at the quiet 2-core rate."""
+    return float(row["retrieval_s"] or 0.0) + float(row["prompt_tokens"] or 0) / QUIET_READ_TPS
+
+
+def _quiet_s(row: dict[str, Any]) -> float:
+    """The answer's time on a quiet 2-core machine, from its token counts."""
+    return _quiet_first_s(row) + float(row["completion_tokens"] or 0) / QUIET_WRITE_TPS
 
 
 def dump(result: dict[str, Any]) -> str:
