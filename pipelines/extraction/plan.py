@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kg.models import Chunk, Document, Manifest
 from kg.ontology import Ontology
-from pipelines.extraction.verify_prompt import MAX_OUTPUT_TOKENS, system_prompt
+from pipelines.extraction.verify_prompt import MAX_OUTPUT_TOKENS, MIN_SUMMARY_CHARS, system_prompt
 
 
 def print_warnings(documents: list[Document]) -> None:
@@ -32,14 +32,13 @@ def print_plan(
     table = Table(title="kg extract --dry-run (nothing is written)")
     for col in ("file", "chars", "chunks", "est. LLM calls", "est. prompt tokens"):
         table.add_column(col, justify="left" if col == "file" else "right")
-    sys_tokens = len(system_prompt(ontology)) // 4
+    sys_tokens = len(system_prompt(ontology)) // 4  # read once: the server caches it
     tot_calls = tot_tokens = 0
     for doc in documents:
         n = len(chunks[doc.id])
-        calls = 0 if spacy_only else n + (_reduce_calls_estimate(n) if n > 1 else 0)
-        tokens = (
-            0 if spacy_only else sum(len(c.text) // 4 + sys_tokens + 150 for c in chunks[doc.id])
-        )
+        asked = [c for c in chunks[doc.id] if len(c.text.strip()) >= MIN_SUMMARY_CHARS]
+        calls = 0 if spacy_only else len(asked) + (_reduce_calls_estimate(n) if n > 1 else 0)
+        tokens = 0 if spacy_only else sum(len(c.text) // 4 + 150 for c in asked)
         tot_calls += calls
         tot_tokens += tokens
         table.add_row(doc.path, str(doc.chars), str(n), str(calls), str(tokens))
@@ -48,13 +47,14 @@ def print_plan(
         str(sum(d.chars for d in documents)),
         str(sum(len(v) for v in chunks.values())),
         str(tot_calls),
-        str(tot_tokens),
+        str(tot_tokens + (0 if spacy_only else sys_tokens)),
     )
     console.print(table)
     for s in manifest.skipped:
         console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
     console.print(
-        f"estimates assume an empty cache; output tokens are up to {MAX_OUTPUT_TOKENS} per call"
+        "estimates assume an empty cache: one LLM-tier call per chunk with text to verify or "
+        f"summarise, up to {MAX_OUTPUT_TOKENS} output tokens each"
     )
 
 
