@@ -35,6 +35,7 @@ from kg.workspace import Workspace, WorkspaceError
 
 RETRIEVAL_MODES = ("hybrid", "bm25", "vector", "graph")
 CYPHER_TIMEOUT_MS = 10_000  # user and chatbot Cypher; enforced by the store and its client
+UPLOAD_LLM_BUDGET_S = 60.0  # an upload in the chatbot waits this long at most for the LLM tier
 
 log = logging.getLogger(__name__)
 
@@ -341,6 +342,13 @@ class KG:
 
     # ---- writing ----
 
+    def _upload_settings(self) -> Settings:
+        """An upload waits for its LLM tier at most UPLOAD_LLM_BUDGET_S (unless a budget is set):
+        the trained graph is loaded at once, and the next upload or `kg extract` continues."""
+        if self.settings.llm_budget_s is not None or self.settings.llm_mode == "off":
+            return self.settings
+        return self.settings.model_copy(update={"llm_budget_s": UPLOAD_LLM_BUDGET_S})
+
     def ingest(
         self, paths: Sequence[Path], progress: Callable[[float, str], None] | None = None
     ) -> Manifest:
@@ -371,7 +379,7 @@ class KG:
                 manifest = run_extract(
                     sources,
                     self.workspace,
-                    self.settings,
+                    self._upload_settings(),
                     spacy_only=not self.use_llm,
                     progress=False,
                     chat=self.chat,
