@@ -25,9 +25,10 @@ from kg.answer_cite import (
     extractive,
     question_coverage,
     strip_invalid,
+    strip_markers,
 )
 from kg.answer_context import Passage, build_context
-from kg.answer_text import clip
+from kg.answer_text import adds_nothing, clip
 from kg.models import Answer, GraphFact, SearchHit
 
 __all__ = ["INSTRUCTION", "NOT_IN_CORPUS", "answer", "build_messages", "cited_numbers",
@@ -197,6 +198,11 @@ def _finish(question: str, text: str, sources: Sequence[Passage], facts: list[Gr
         return Answer(question=question, answer=NOT_IN_CORPUS, facts=facts)
     if not text:
         return _extractive(question, sources, facts, "the LLM returned nothing; extractive answer")
+    if sources and adds_nothing(strip_markers(text), question):
+        # a restatement of the question ("The course covered K-means clustering."): no answer
+        return _extractive(
+            question, sources, facts, "the LLM's answer only restates the question; quoting sources"
+        )
     text, citations, warnings = choose_citations(question, text, sources)
     return Answer(
         question=question, answer=text, citations=citations, facts=facts, warnings=warnings

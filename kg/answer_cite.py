@@ -41,6 +41,10 @@ def strip_invalid(text: str, n_sources: int) -> str:
     return _CITE.sub(keep, text).strip()
 
 
+def strip_markers(text: str) -> str:
+    return _CITE.sub("", text)
+
+
 def citation(n: int, p: Passage, selected_by: str = "model") -> Citation:
     return Citation(
         n=n,

@@ -31,8 +31,9 @@ def stem(word: str) -> str:
     w = word.lower().strip(".-")
     for suffix in ("ing", "ed", "es", "s"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
+            w = w[: -len(suffix)]
+            break
+    return w[:-1] if len(w) > 4 and w.endswith("e") else w  # "subscribe" meets "subscribing"
 
 
 def terms(text: str) -> set[str]:
@@ -95,6 +96,11 @@ def contains_name(text: str, name: str) -> bool:
 def clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def adds_nothing(answer: str, question: str) -> bool:
+    """An answer whose every content word is the question's ("The course covered K-means")."""
+    return not (terms(answer) - terms(question))
 
 
 def key_terms(answer: str, question: str) -> set[str]:

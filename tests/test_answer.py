@@ -217,3 +217,10 @@ def test_llm_down_falls_back_to_extractive(monkeypatch: pytest.MonkeyPatch) -> N
 def test_empty_llm_reply_falls_back() -> None:
     result = answer("Who taught the unsupervised learning part?", HITS, [], _fake(""))
     assert "Andrew Ng" in result.answer and result.warnings
+
+
+def test_an_answer_that_only_restates_the_question_is_replaced_by_quotes() -> None:
+    q = "Who taught the unsupervised learning part?"
+    result = answer(q, HITS, [], _fake("The unsupervised learning part was taught [1]."))
+    assert "Andrew Ng" in result.answer and result.citations
+    assert any("restates the question" in w for w in result.warnings)
