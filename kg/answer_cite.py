@@ -17,6 +17,8 @@ from kg.models import Citation
 
 SNIPPET_CHARS = 240
 SUPPORT_MIN = 0.5  # share of the answer's key terms the cited passages must state
+EXTRACTIVE_MAX = 3  # passages quoted by an extractive answer
+EXTRACTIVE_MIN = 0.4  # ... each scoring at least this share of the best one
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -110,21 +112,30 @@ def choose_citations(
 
 
 def extractive(question: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]:
-    """The passages that best match the question, each cited: an answer without an LLM."""
+    """The passages that best match the question (by their idf-weighted score), each adding
+    question terms the ones before it lack, each cited: an answer without an LLM."""
     q = terms(question)
-    scored = [
-        (len(q & terms(p.text)) + (0.5 if p.kind != "sentence" else 0.0), -i, i + 1, p)
-        for i, p in enumerate(passages)
-    ]
-    scored = [s for s in scored if s[0] >= 1]
-    if not scored:
+    ranked = sorted(
+        (p for p in passages if q & terms(p.text) or p.kind == "summary"),
+        key=lambda p: -p.score,
+    )
+    if not ranked:
         return "", []
-    ranked = sorted(scored, key=lambda s: (s[0], s[1]), reverse=True)
-    # weak matches (a shared common word) only add noise next to a strong one
-    best = [s for s in ranked[:3] if s[0] >= ranked[0][0] / 2]
-    lines = [f"{clip(p.text, 400)} [{n}]" for _, _, n, p in best]
-    cites = [citation(n, p, "extractive") for _, _, n, p in sorted(best, key=lambda s: s[2])]
-    return " ".join(lines), cites
+    top = max(ranked[0].score, 1e-9)
+    best: list[Passage] = []
+    seen: set[str] = set()
+    for p in ranked:
+        new = (q & terms(p.text)) - seen
+        if best and p.score < EXTRACTIVE_MIN * top:
+            continue
+        best.append(p)
+        seen |= new
+        if len(best) == EXTRACTIVE_MAX:
+            break
+    number = {id(p): n for n, p in enumerate(passages, 1)}
+    lines = [f"{clip(p.text, 400)} [{number[id(p)]}]" for p in best]
+    cites = [citation(number[id(p)], p, "extractive") for p in best]
+    return " ".join(lines), sorted(cites, key=lambda c: c.n)
 
 
 def question_coverage(question: str, p: Passage) -> float:
