@@ -113,6 +113,39 @@ def _mode(name: str) -> tuple[str, FusionConfig | None]:
     return name, None
 
 
+def concurrent_latency(name: str, clients: int, n_queries: int = 120) -> dict:
+    """``Retriever.search`` from ``clients`` threads at once over SciFact claims (the serving
+    path without HTTP: ONNX, the e5 engine and BLAS release the GIL, one thread each)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kg.retrieval.corpus import corpus_retriever
+
+    mode, cfg = _mode(name)
+    corpus, queries, _ = load_beir(SHARED / "scifact", "train")
+    passages = [(d, t, x) for d, (t, x) in corpus.items()]
+    r = corpus_retriever(f"beir-scifact-{len(passages)}", passages, mode, fusion=cfg)
+    texts = list(queries.values())[:n_queries]
+    r.search(texts[0], mode, k=10)
+
+    def one(text: str) -> float:
+        t = time.perf_counter()
+        r.search(text, mode, k=10)
+        return time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        took = list(pool.map(one, texts))
+    wall = time.perf_counter() - t0
+    return {
+        "mode": name,
+        "clients": clients,
+        "queries": len(texts),
+        "qps": round(len(texts) / wall, 1),
+        **latency_summary(took),
+        "load": _load(),
+    }
+
+
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -123,6 +156,7 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--note", default="", help="a line for the report (e.g. from-scratch builds)")
+    ap.add_argument("--clients", default="1,4", help="in-process concurrency levels ('' = skip)")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     started = _load()
@@ -140,6 +174,13 @@ def main() -> None:
         r = evaluate_2wiki(SHARED / "2wiki", mode, args.limit, cache_dir=args.cache_dir, fusion=cfg)
         out["2wiki"].append({**r, "mode": name, "load": _load()})
         print(json.dumps(out["2wiki"][-1]), flush=True)
+    out["concurrency"] = [
+        concurrent_latency(name, int(c))
+        for name in ("hybrid-old", "hybrid")
+        if name in modes
+        for c in args.clients.split(",")
+        if c
+    ]
     out["note"] = args.note
     out["load_average"] = {"start": started, "end": _load()}
     out["weights"] = {"hybrid": FusionConfig().weights, "hybrid-old": OLD_WEIGHTS}
@@ -192,6 +233,21 @@ def write(out: dict) -> None:
             f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {_builds(r)} | "
             f"{r.get('load', '')} |"
         )
+    if out.get("concurrency"):
+        lines += [
+            "",
+            "## Query latency under concurrency (SciFact, in-process `Retriever.search`, k=10)",
+            "",
+            "Threads call the retriever at once, as the HTTP workers do (no HTTP, no JSON).",
+            "",
+            "| mode | clients | queries | q/s | p50 ms | p95 ms | load |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in out["concurrency"]:
+            lines.append(
+                f"| {r['mode']} | {r['clients']} | {r['queries']} | {r['qps']} | "
+                f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {r['load']} |"
+            )
     (RESULTS / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 

@@ -74,6 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--step", type=float, default=0.1)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--no-2wiki", action="store_true", help="SciFact only")
     args = ap.parse_args()
     cfg = FusionConfig(weights={"bm25": 1, "vector": 1, "e5": 1, "graph": 16.0})
     corpus, queries, qrels = load_beir(SHARED / "scifact", "train")
@@ -83,10 +84,12 @@ def main() -> None:
     passages = [(d, t, x) for d, (t, x) in corpus.items()]
     r = corpus_retriever(f"beir-scifact-{len(passages)}", passages, "hybrid", fusion=cfg)
     sf = {q: _lists(r, t, 100) for q, t in queries.items()}
-    wc, questions = load_2wiki(SHARED / "2wiki")
-    wp = [(f"p{i}", p["title"], p["text"]) for i, p in enumerate(wc)]
-    r2 = corpus_retriever(f"2wiki-{len(wp)}", wp, "hybrid", fusion=cfg, titles_as_entities=True)
-    tw = [(set(q["gold_corpus_idx"]), _lists(r2, q["question"], 100)) for q in questions]
+    tw = []
+    if not args.no_2wiki:
+        wc, questions = load_2wiki(SHARED / "2wiki")
+        wp = [(f"p{i}", p["title"], p["text"]) for i, p in enumerate(wc)]
+        r2 = corpus_retriever(f"2wiki-{len(wp)}", wp, "hybrid", fusion=cfg, titles_as_entities=True)
+        tw = [(set(q["gold_corpus_idx"]), _lists(r2, q["question"], 100)) for q in questions]
     rows = []
     for w in grid(args.step):
         run = {
@@ -94,7 +97,7 @@ def main() -> None:
             for q, (lst, gw) in sf.items()
         }
         ndcg = trec_metrics(qrels, run)["ndcg_cut.10"]
-        all5 = np.mean([all_gold_at_k(g, _rank(lst, w, gw, 5), 5) for g, (lst, gw) in tw])
+        all5 = np.mean([all_gold_at_k(g, _rank(lst, w, gw, 5), 5) for g, (lst, gw) in tw] or [0])
         rows.append(
             {
                 **{k: round(v, 3) for k, v in w.items()},

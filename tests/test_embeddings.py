@@ -69,6 +69,21 @@ def test_cache_ignores_rows_written_without_keys(tmp_path: Path) -> None:
     assert text_key(TEXTS[2]) in EmbeddingCache(tmp_path, enc.model_id, enc.dim).rows
 
 
+def test_two_writers_with_stale_views_keep_rows_and_keys_aligned(tmp_path: Path) -> None:
+    enc = CountingEncoder()
+    first = EmbeddingCache(tmp_path, enc.model_id, enc.dim)
+    second = EmbeddingCache(tmp_path, enc.model_id, enc.dim)  # another process, opened now
+    first.get_or_encode(TEXTS[:2], enc.embed)
+    second.get_or_encode([TEXTS[2], TEXTS[0]], enc.embed)  # its view predates first's rows
+    first.get_or_encode(["one more"], enc.embed)
+    fresh = EmbeddingCache(tmp_path, enc.model_id, enc.dim)
+    assert len(fresh) == 4
+    texts = [*TEXTS, "one more"]
+    vecs, n = fresh.get_or_encode(texts, enc.embed)
+    assert n == 0
+    np.testing.assert_allclose(vecs, enc.embed(texts))
+
+
 def _chunks(texts: list[str]) -> tuple[list[Chunk], list[Document]]:
     docs = [Document.from_text(f"notes/{i}.md", t) for i, t in enumerate(texts)]
     return [Chunk.make(d.id, 0, 0, t) for d, t in zip(docs, texts, strict=True)], docs

@@ -4,10 +4,13 @@ Encoding a benchmark corpus takes minutes to an hour on two cores, so every vect
 is kept: ``<cache>/embeddings/<model id>/`` holds ``vecs.f32`` (float32 rows, appended) and
 ``keys.txt`` (one text hash per row, written after the rows, so a crash leaves rows without a
 key, which are ignored). Any corpus, index or workspace that holds the same text reuses the row.
+Several processes share one cache (a benchmark, the test suite, a server): appends hold an
+exclusive ``flock`` and re-read the files under it, so no writer works from a stale view.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -48,7 +51,7 @@ class EmbeddingCache:
         n = min(len(keys), n_rows)
         if n == 0:
             return
-        self._vecs = np.memmap(vec_path, dtype=np.float32, mode="r", shape=(n_rows, self.dim))
+        self._vecs = np.memmap(vec_path, dtype=np.float32, mode="r", shape=(n, self.dim))
         self.rows = {k: i for i, k in enumerate(keys[:n])}
 
     def __len__(self) -> int:
@@ -57,15 +60,23 @@ class EmbeddingCache:
     def _append(self, keys: list[str], vecs: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         vec_path, keys_path = self.folder / "vecs.f32", self.folder / "keys.txt"
-        # rows first, keys second; rows beyond the keys (a crash in between) are cut off here
-        size = vec_path.stat().st_size if vec_path.is_file() else 0
-        with vec_path.open("r+b" if size else "wb") as fh:
-            fh.truncate(len(self.rows) * 4 * self.dim)
-            fh.seek(0, 2)
-            fh.write(np.ascontiguousarray(vecs, dtype=np.float32).tobytes())
-        with keys_path.open("a", encoding="ascii") as fh:
-            fh.write("".join(k + "\n" for k in keys))
-        self._read()
+        with (self.folder / "lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._read()  # what other processes appended meanwhile
+            fresh = [i for i, k in enumerate(keys) if k not in self.rows]
+            n, row = len(self.rows), 4 * self.dim
+            # rows first, keys second; anything past the consistent prefix (a crash between the
+            # two writes) is cut off here, under the lock
+            with vec_path.open("r+b" if vec_path.is_file() else "wb") as fh:
+                fh.truncate(n * row)
+                fh.seek(0, 2)
+                fh.write(np.ascontiguousarray(vecs[fresh], dtype=np.float32).tobytes())
+            if keys_path.is_file() and len(keys_path.read_text(encoding="ascii").split()) != n:
+                known = sorted(self.rows, key=self.rows.__getitem__)
+                keys_path.write_text("".join(k + "\n" for k in known), encoding="ascii")
+            with keys_path.open("a", encoding="ascii") as fh:
+                fh.write("".join(keys[i] + "\n" for i in fresh))
+            self._read()
 
     def get_or_encode(
         self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]
