@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from kg import __version__
+from kg.cli_common import (
+    JsonOpt,
+    ModeOpt,
+    Neo4jOpt,
+    WorkspaceOpt,
+    _existing_workspace,
+    _friendly_errors,
+    _print_json,
+    _settings,
+    _workspace,
+    err,
+    out,
+)
+from kg.cli_eval import eval_app
 from kg.cli_help import KgCommand
-from kg.config import Settings
-from kg.models import Mode
 
 app = typer.Typer(
     help=(
@@ -29,109 +36,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.")
-app.add_typer(eval_app, name="eval")
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # an error stays one line, whatever the width
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default ./.kg or $KG_WORKSPACE)."),
-]
-Neo4jOpt = Annotated[
-    bool,
-    typer.Option(
-        "--neo4j",
-        help="Use Neo4j (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD) instead of the embedded FalkorDB.",
-    ),
-]
-ModeOpt = Annotated[
-    Mode,
-    typer.Option(
-        "--mode",
-        "-m",
-        help=(
-            "bm25: words, vector: meaning, graph: entities, hybrid: all three, "
-            "cypher: LLM-written Cypher."
-        ),
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-def _settings(workspace: Path | None = None, neo4j: bool = False, **kw: Any) -> Settings:
-    overrides: dict[str, Any] = {"workspace": workspace, **kw}
-    if neo4j:
-        overrides["store"] = "neo4j"
-    settings = Settings.from_env(**overrides)
-    if settings.store == "neo4j" and not settings.neo4j_uri:
-        settings = settings.model_copy(update={"neo4j_uri": "bolt://localhost:7687"})
-    return settings
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """Errors that deserve one clear line, not a traceback."""
-    from kg.workspace import WorkspaceError
-
-    errors: list[type[BaseException]] = [
-        WorkspaceError,
-        FileNotFoundError,
-        NotADirectoryError,
-        PermissionError,
-        ValueError,
-        ConnectionError,
-    ]
-    for module, name in (
-        ("kg.store.base", "StoreError"),
-        ("kg.llm.client", "LLMUnavailable"),
-        ("kg.cypher_guard", "UnsafeCypherError"),
-        ("pipelines.load", "LoadMismatch"),
-        ("redis", "RedisError"),
-    ):
-        with suppress(ImportError, AttributeError):
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-    return tuple(errors)
-
-
-@contextmanager
-def _friendly_errors() -> Iterator[None]:
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/] — finished work is kept; re-run to resume")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if not isinstance(exc, _known_errors()) or os.environ.get("KG_DEBUG"):
-            raise
-        err.print(f"[bold red]error:[/] {' '.join(str(exc).split())}")
-        raise typer.Exit(2 if _is_bad_query(exc) else 1) from None
-
-
-def _is_bad_query(exc: BaseException) -> bool:
-    """A refused, invalid or under-parameterised query: a usage error (exit 2, like Click's)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"UnsafeCypherError", "MissingParameter", "QueryError"})
-
-
-def _existing_workspace(settings: Settings) -> Settings:
-    """Refuse a workspace folder that is not there (opening the store would create it)."""
-    from kg.workspace import WorkspaceError
-
-    embedded = settings.store == "falkordb" and not settings.falkordb_url
-    if embedded and not settings.workspace.is_dir():
-        raise WorkspaceError(
-            f"workspace {settings.workspace} does not exist (run `kg extract PATH` first, "
-            "or pass --workspace)"
-        )
-    return settings
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
 
 @app.callback(invoke_without_command=True)
 def _main(
@@ -255,12 +159,6 @@ def _fmt_coverage(manifest: Any) -> str:
         return "LLM tier off"
     share = 100 * cov.done / cov.needed if cov.needed else 100.0
     return f"LLM tier {cov.done}/{cov.needed} chunks ({share:.0f} %, {cov.state})"
-
-
-def _workspace(settings: Settings) -> Any:
-    from kg.workspace import Workspace
-
-    return Workspace(settings.workspace)
 
 
 @app.command(cls=KgCommand)
@@ -479,150 +377,6 @@ def export(
         out.print(f"[green]exported[/] {fmt} to {written}")
 
 
-def _report(result: dict[str, Any], as_json: bool, title: str) -> None:
-    if as_json:
-        _print_json(result)
-        return
-    table = Table("metric", "value", title=title)
-    for key, value in result.items():
-        if isinstance(value, float):
-            table.add_row(key, f"{value:.4f}")
-        elif isinstance(value, int | str):
-            table.add_row(key, str(value))
-    out.print(table)
-
-
-def _run_eval(fn: Callable[[], dict[str, Any]], as_json: bool, title: str) -> None:
-    with _friendly_errors():
-        _report(fn(), as_json, title)
-
-
-@eval_app.command("beir", cls=KgCommand)
-def eval_beir(
-    folder: Annotated[
-        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
-    ],
-    split: Annotated[str, typer.Option(help="qrels split: train, dev or test.")] = "test",
-    mode: ModeOpt = "hybrid",
-    limit: Annotated[int | None, typer.Option(help="Only the first N queries.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """nDCG@10 and recall@100 on a BEIR dataset (e.g. SciFact)."""
-    from kg.evaluation.beir import evaluate_beir
-
-    _run_eval(
-        lambda: evaluate_beir(folder, split, mode, limit=limit), as_json, f"BEIR {folder.name}"
-    )
-
-
-@eval_app.command("2wiki", cls=KgCommand)
-def eval_2wiki(
-    folder: Annotated[Path, typer.Argument(help="Folder with corpus.json and questions.json.")],
-    mode: ModeOpt = "hybrid",
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Multi-hop passage retrieval: recall@2, recall@5, all-gold@5."""
-    from kg.evaluation.twowiki import evaluate_2wiki
-
-    _run_eval(lambda: evaluate_2wiki(folder, mode, limit=limit), as_json, "2WikiMultihopQA")
-
-
-class Tier(StrEnum):
-    trained = "trained"
-    trained_llm = "trained+llm"
-    spacy = "spacy"
-    llm = "llm"
-
-
-@eval_app.command("scierc", cls=KgCommand)
-def eval_scierc(
-    path: Annotated[Path, typer.Argument(help="SciERC JSONL (e.g. dev.jsonl).")],
-    limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
-    spacy_only: Annotated[bool, typer.Option("--spacy-only", help="Same as --tier spacy.")] = False,
-    tier: Annotated[
-        Tier,
-        typer.Option(
-            help="Extractor: the shipped trained model; trained+llm, the trained model verified "
-            "by the LLM tier (kg extract's default path); spaCy rules; or llm, the LLM alone "
-            "extracting everything (for comparison)."
-        ),
-    ] = Tier.trained,
-    as_json: JsonOpt = False,
-) -> None:
-    """Entity and relation P/R/F1 on SciERC with the SciERC ontology."""
-    from kg.evaluation.scierc import evaluate_scierc
-
-    chosen = "spacy" if spacy_only else tier.value
-    _run_eval(lambda: evaluate_scierc(path, limit, tier=chosen), as_json, "SciERC")
-
-
-@eval_app.command("graph", cls=KgCommand)
-def eval_graph(
-    gold: Annotated[Path, typer.Argument(help="Gold facts JSONL: file, head, relation, tail, …")],
-    workspace: WorkspaceOpt = None,
-    any_file: Annotated[
-        bool, typer.Option("--any-file", help="Match names in every file, not the fact's own.")
-    ] = False,
-    show_facts: Annotated[
-        bool, typer.Option("--facts", help="Also list every gold fact and what it matched.")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Graph quality against gold facts: entity and fact recall (any type and typed),
-    the share of RELATED_TO edges and entities per 10 KB of text."""
-    from rich.markup import escape
-
-    from kg.evaluation.graph import GoldFileError, evaluate_graph, facts_table, load_gold
-
-    with _friendly_errors():
-        try:
-            facts = load_gold(gold)
-        except GoldFileError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(2) from None
-        ws = _workspace(_settings(workspace))
-        result = evaluate_graph(ws, facts, gold_name=gold.name, same_file=not any_file)
-        if as_json:
-            _print_json(result.model_dump())
-            return
-        _report(result.summary(), False, f"graph vs {gold.name}")
-        if show_facts:
-            out.print(facts_table(result))
-
-
-@eval_app.command("qa", cls=KgCommand)
-def eval_qa(
-    path: Annotated[
-        Path, typer.Argument(help="JSONL: question, answer_contains, gold_docs, evidence.")
-    ],
-    workspace: WorkspaceOpt = None,
-    mode: ModeOpt = "hybrid",
-    no_llm: Annotated[bool, typer.Option("--no-llm")] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Ask the LLM again even for cached answers.")
-    ] = False,
-    budget_s: Annotated[
-        float | None,
-        typer.Option("--budget-s", help="After this many seconds use cached answers only."),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Doc and chunk recall@5, answer accuracy, citation precision and answer latency
-    (p50/p95) over the current workspace; LLM answers are cached for cheap re-runs."""
-    from kg.evaluation.qa import evaluate_qa
-    from kg.service import KG
-
-    def run() -> dict[str, Any]:
-        kg = KG(_settings(workspace), use_llm=not no_llm)
-        try:
-            return evaluate_qa(kg, path, mode=mode, use_cache=not no_cache, budget_s=budget_s)
-        finally:
-            kg.close()
-
-    _run_eval(run, as_json, f"QA {path.name}")
-
-
 def _register_train() -> None:
     """`kg train` lives in kg.train (its heavy imports happen only when it runs)."""
     from kg.train.cli import train_command
@@ -631,6 +385,7 @@ def _register_train() -> None:
 
 
 _register_train()
+app.add_typer(eval_app, name="eval")
 
 if __name__ == "__main__":
     app()
