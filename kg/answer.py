@@ -40,7 +40,7 @@ MAX_ROWS = 10
 HISTORY_TURNS = 3
 HISTORY_CHARS = 200
 ANSWER_MAX_TOKENS = 100  # ~3 s at ~30 tokens/s; answers are one to three sentences
-DOUBT_NOT_IN_CORPUS = 0.75  # a passage stating this share of the question's terms answers it
+DOUBT_NOT_IN_CORPUS = 0.5  # a passage stating this share of the question's terms answers it
 
 PROMPT_FILE = Path(__file__).parent / "prompts" / "answer.yaml"
 _PROMPT = yaml.safe_load(PROMPT_FILE.read_text(encoding="utf-8"))
