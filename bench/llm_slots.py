@@ -254,10 +254,12 @@ def run_section(label: str, result: dict[str, Any]) -> list[str]:
         f"{result['speedup']:.2f}x** (total wall time; per round: "
         f"{', '.join(f'{x:.2f}x' for x in result['speedup_per_round'])}).",
         "",
-        f"Prompt cache: the first call on a fresh server evaluated "
+        f"Prompt cache: this run's warm-up call evaluated "
         f"{result['first_call']['prompt_evaluated']} of {result['first_call']['prompt_tokens']} "
         f"prompt tokens; later calls (1 slot) evaluated {one['mean_evaluated_tokens']} of "
-        f"{one['mean_prompt_tokens']} on average ({one['mean_cached_tokens']} reused). "
+        f"{one['mean_prompt_tokens']} on average ({one['mean_cached_tokens']} reused); "
+        f"{sum(not c['ok'] for p in result['phases'] for c in p['calls'])} answers cut at "
+        "max_tokens are counted as not valid JSON. "
         f"2 slots: {two['out_tok_s']} output tok/s vs {one['out_tok_s']}; "
         f"{two['evaluated_tok_s']} evaluated prompt tok/s vs {one['evaluated_tok_s']}.",
         "",

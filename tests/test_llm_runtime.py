@@ -339,7 +339,22 @@ def test_slots_and_threads_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("KG_LLM_SLOTS", "0")
     assert Settings.from_env().llm_slots == 1  # never a server without a slot
     monkeypatch.delenv("KG_LLM_SLOTS")
-    assert Settings.from_env().llm_slots == Settings().llm_slots
+    monkeypatch.delenv("KG_LLM_CONCURRENCY", raising=False)
+    monkeypatch.delenv("KG_LLM_BASE_URL", raising=False)
+    assert Settings.from_env().llm_slots == Settings().llm_slots == 2  # measured to win
+    # kg's own server gets as many requests at once as it has slots; a served pool gets 1
+    # unless told (--concurrency / KG_LLM_CONCURRENCY)
+    assert Settings.from_env().llm_concurrency == 2
+    monkeypatch.setenv("KG_LLM_SLOTS", "1")
+    assert Settings.from_env().llm_concurrency == 1
+    monkeypatch.setenv("KG_LLM_CONCURRENCY", "3")
+    assert Settings.from_env().llm_concurrency == 3
+    monkeypatch.delenv("KG_LLM_CONCURRENCY")
+    monkeypatch.delenv("KG_LLM_SLOTS")
+    monkeypatch.setenv("KG_LLM_BASE_URL", "http://pool:8000/v1")
+    assert Settings.from_env().llm_concurrency == 1
+    assert Settings.from_env(llm_concurrency=4).llm_concurrency == 4  # the CLI flag wins
+    monkeypatch.delenv("KG_LLM_BASE_URL")
     monkeypatch.setenv("KG_LLM_THREADS", "1")
     assert Settings.from_env().llm_threads == 1
     monkeypatch.setenv("KG_LLM_TIMEOUT", "1800")
@@ -371,7 +386,7 @@ def test_the_server_child_is_started_with_the_configured_slots(
     assert first[first.index("--slots") + 1] == "3"
     assert first[first.index("--threads") + 1] == str(runtime._threads())  # 0: one per core
     assert second[second.index("--threads") + 1] == "1"
-    assert second[second.index("--slots") + 1] == "1"
+    assert second[second.index("--slots") + 1] == str(Settings().llm_slots)
 
 
 def test_the_child_gives_llama_cpp_its_slots_a_shared_kv_and_the_prompt_cache(
