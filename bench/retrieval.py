@@ -157,11 +157,26 @@ def main() -> None:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--note", default="", help="a line for the report (e.g. from-scratch builds)")
     ap.add_argument("--clients", default="1,4", help="in-process concurrency levels ('' = skip)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip plain rank-bm25")
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        default=None,
+        help="rows of an earlier run's JSON to keep (split runs)",
+    )
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     started = _load()
-    out: dict = {"scifact-train": [baseline_scifact(args.limit)], "2wiki": []}
-    out["2wiki"].append(baseline_2wiki(args.limit))
+    out: dict = {"scifact-train": [], "2wiki": []}
+    kept: list[dict] = []
+    if args.merge:
+        old = json.loads(args.merge.read_text(encoding="utf-8"))
+        out = {k: [r for r in old[k] if r["mode"] not in modes] for k in ("scifact-train", "2wiki")}
+        started = old.get("load_average", {}).get("start", started)
+        kept = [r for r in old.get("concurrency", []) if r["mode"] not in modes]
+    if not args.no_baseline:
+        out["scifact-train"].insert(0, baseline_scifact(args.limit))
+        out["2wiki"].insert(0, baseline_2wiki(args.limit))
     for name in modes:
         mode, cfg = _mode(name)
         r = evaluate_beir(
@@ -174,7 +189,7 @@ def main() -> None:
         r = evaluate_2wiki(SHARED / "2wiki", mode, args.limit, cache_dir=args.cache_dir, fusion=cfg)
         out["2wiki"].append({**r, "mode": name, "load": _load()})
         print(json.dumps(out["2wiki"][-1]), flush=True)
-    out["concurrency"] = [
+    out["concurrency"] = kept + [
         concurrent_latency(name, int(c))
         for name in ("hybrid-old", "hybrid")
         if name in modes
