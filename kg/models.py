@@ -267,9 +267,7 @@ class ChunkExtraction(BaseModel):
 # ---- LLM tier output: verdicts on the trained tier's candidates, by index, plus the summary ----
 
 MAX_NEW_RELATIONS = 3
-MAX_RETYPES = 2
 MAX_SUMMARY_CHARS = 240
-NO_RELATION = "NONE"
 
 
 class NewRelation(BaseModel):
@@ -280,24 +278,17 @@ class NewRelation(BaseModel):
     t: int = Field(ge=1)
 
 
-class EntityRetype(BaseModel):
-    """A listed entity (1-based index) whose type the trained tier or spaCy got wrong."""
-
-    e: int = Field(ge=1)
-    type: str
-
-
 class ChunkVerdicts(BaseModel):
     """What the LLM returns for one chunk: no names or quotes, only indices into the prompt.
 
-    ``types`` corrects the type of a few listed entities; ``verdicts[i]`` is the relation type
-    the text states for candidate pair P(i+1), or ``NONE``. Decoding is constrained by a
-    per-chunk narrowing of this schema (``pipelines.extraction.verify_prompt.verdict_schema``).
+    ``verdicts[i]`` says whether the text states candidate pair P(i+1) as typed; ``new`` adds
+    relations of the kinds the trained tier cannot give (a course COVERS a topic, ...).
+    Decoding is constrained by a per-chunk narrowing of this schema
+    (``pipelines.extraction.verify_prompt.verdict_schema``).
     """
 
     summary: str = Field(max_length=MAX_SUMMARY_CHARS)
-    types: list[EntityRetype] = Field(default_factory=list, max_length=MAX_RETYPES)
-    verdicts: list[str]
+    verdicts: list[bool]
     new: list[NewRelation] = Field(max_length=MAX_NEW_RELATIONS)
 
 

@@ -26,10 +26,9 @@ def _content(request: dict[str, Any]) -> str:
     names = list(dict.fromkeys(_WORD.findall(text)))[:5]
     schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
     verdicts = (schema.get("properties") or {}).get("verdicts")
-    if verdicts is not None:  # the LLM tier's compact question: one NONE per candidate pair
+    if verdicts is not None:  # the LLM tier's compact question: every candidate pair holds
         return json.dumps({"summary": " ".join(text.split("Text:")[-1].split()[:20]),
-                           "types": [], "new": [],
-                           "verdicts": ["NONE"] * int(verdicts.get("minItems") or 0)})
+                           "new": [], "verdicts": [True] * int(verdicts.get("minItems") or 0)})
     if request.get("response_format"):
         return json.dumps(
             {

@@ -1,9 +1,8 @@
 """A fake chat model that answers the LLM tier's compact question (indices only), for plumbing.
 
 It reads the numbered entity and candidate lists in the prompt and answers deterministically:
-every odd candidate confirmed with its own type, every even one NONE, one new relation
-``E1 COVERS E2`` when the prompt lists a course first, and listed names in ``tools`` re-typed.
-Reduce calls get a short combined text.
+every odd candidate true, every even one false, and one new relation ``E1 COVERS E2`` when the
+prompt lists a course first. Reduce calls get a short combined text.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ class VerifyChat(BaseChatModel):
 
     calls: int = 0
     garbage: bool = False  # answer with text that is not JSON
-    tools: set[str] = Field(default_factory=set)  # names (lower case) it re-types as Tool
     prompts: list[str] = Field(default_factory=list)
 
     @property
@@ -46,15 +44,13 @@ class VerifyChat(BaseChatModel):
             body = prompt.split("Text:")[0]
             pairs = _PAIR.findall(body)
             ents = _ENT.findall(body)
-            verdicts = [t if int(n) % 2 else "NONE" for n, _h, t, _t in pairs]
+            verdicts = [bool(int(n) % 2) for n, _h, _t, _e in pairs]
             new = []
             if len(ents) >= 2 and ents[0][2] == "Course":
                 new.append({"h": 1, "r": "COVERS", "t": 2})
             text = prompt.split('"""')[1].strip()
-            types = [{"e": int(n), "type": "Tool"} for n, name, _t in ents
-                     if name.lower() in self.tools]
             content = json.dumps({"summary": "About " + " ".join(text.split()[:8]),
-                                  "types": types, "verdicts": verdicts, "new": new})
+                                  "verdicts": verdicts, "new": new})
         message = AIMessage(content=content, usage_metadata={
             "input_tokens": len(prompt) // 4, "output_tokens": len(content) // 4,
             "total_tokens": (len(prompt) + len(content)) // 4})

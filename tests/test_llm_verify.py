@@ -88,29 +88,33 @@ def test_schema_is_narrowed_to_the_chunk(chunk_result: Any) -> None:
     schema = verdict_schema(task, ONTOLOGY).model_json_schema()
     verdicts = schema["properties"]["verdicts"]
     assert verdicts["minItems"] == verdicts["maxItems"] == 2
+    assert verdicts["items"]["type"] == "boolean"
     new = schema["$defs"]["NewRelation"]["properties"]
     assert new["h"]["maximum"] == new["t"]["maximum"] == 4
-    enum = set(schema["$defs"]["NewRelation"]["properties"]["r"]["enum"])
-    assert "COVERS" in enum and "RELATED_TO" not in enum
+    enum = set(new["r"]["enum"])
+    # the LLM adds only what the trained tier cannot: COVERS yes, USES (a trained label) no
+    assert "COVERS" in enum and "TAUGHT_BY" in enum
+    assert not enum & {"USES", "IS_A", "RELATED_TO"}
     assert schema["properties"]["summary"]["maxLength"] <= 240
     model = verdict_schema(task, ONTOLOGY)
     with pytest.raises(ValueError):
-        model.model_validate({"summary": "s", "verdicts": ["USES"], "new": []})  # one short
+        model.model_validate({"summary": "s", "verdicts": [True], "new": []})  # one short
     with pytest.raises(ValueError):
-        model.model_validate({"summary": "s", "verdicts": ["USES", "NONE"],
+        model.model_validate({"summary": "s", "verdicts": [True, False],
                               "new": [{"h": 1, "r": "COVERS", "t": 9}]})  # no E9
 
 
 def test_answer_maps_back_to_spans(chunk_result: Any) -> None:
     doc, result = chunk_result
     task = plan_task(result, "Week 3", ONTOLOGY)
-    entry = {"parsed": {"summary": "Week 3 covered K-means.", "verdicts": ["USES", "NONE"],
+    entry = {"parsed": {"summary": "Week 3 covered K-means.", "verdicts": [True, True],
                         "new": [{"h": 1, "r": "COVERS", "t": 2}]},
              "usage": {"calls": 1, "completion_tokens": 30}}  # fmt: skip
     out = apply_verdicts(result, task, entry, ONTOLOGY)
     assert out.summary == "Week 3 covered K-means."
     by_type = {rs.relation.type: rs for rs in out.relations}
-    assert set(by_type) == {"USES", "CONJUNCTION", "COVERS"}  # IS_A judged NONE, sure one kept
+    # the candidate judged true stays out (ACCEPT_CANDIDATES is off), the sure one is kept
+    assert set(by_type) == {"USES", "CONJUNCTION", "COVERS"}
     assert by_type["USES"].relation.extractor == "trained+llm"
     assert by_type["USES"].relation.confidence >= 0.9
     covers = by_type["COVERS"]
@@ -122,40 +126,19 @@ def test_answer_maps_back_to_spans(chunk_result: Any) -> None:
     assert out.candidates == [] and out.usage.calls == 1
 
 
-def test_retype_follows_the_ontology_and_bad_answers_change_nothing(chunk_result: Any) -> None:
+def test_false_drops_and_bad_answers_change_nothing(chunk_result: Any) -> None:
     _doc, result = chunk_result
     task = plan_task(result, "Week 3", ONTOLOGY)
     before = [rs.relation.id for rs in result.relations]
-    bad = {"parsed": {"summary": "s", "verdicts": ["USES"], "new": []}, "error": "short"}
+    bad = {"parsed": {"summary": "s", "verdicts": [True], "new": []}, "error": "short"}
     same = apply_verdicts(result, task, bad, ONTOLOGY)
     assert [rs.relation.id for rs in same.relations] == before
     assert same.rejected and "LLM tier" in same.rejected[0].reason
-    # COVERS needs a course at its head: K-means COVERS DBSCAN is refused, not forced in
-    entry = {"parsed": {"summary": "s", "verdicts": ["NONE", "COVERS"], "new": []}}
+    # false drops the uncertain USES; a COVERS whose head is no course is refused
+    entry = {"parsed": {"summary": "s", "verdicts": [False, False],
+                        "new": [{"h": 2, "r": "COVERS", "t": 3}]}}  # fmt: skip
     out = apply_verdicts(same, task, entry, ONTOLOGY)
     assert {rs.relation.type for rs in out.relations} == {"CONJUNCTION"}
-
-
-def test_a_corrected_type_moves_relation_ends_and_spreads_to_every_chunk(
-    chunk_result: Any,
-) -> None:
-    from pipelines.extraction.llm_verify import propagate_types
-
-    doc, result = chunk_result
-    other_chunk = Chunk.make(doc.id, 1, 0, doc.text[:7])
-    elsewhere = ChunkResult(chunk=other_chunk, entities=[
-        Entity.make("DBSCAN", "Method", source="trained", mentions=[result.entities[3].mentions[0]])
-    ])  # fmt: skip
-    task = plan_task(result, "Week 3", ONTOLOGY)
-    entry = {"parsed": {"summary": "s", "types": [{"e": 4, "type": "Tool"}],
-                        "verdicts": ["NONE", "NONE"], "new": []}}  # fmt: skip
-    out = apply_verdicts(result, task, entry, ONTOLOGY)
-    dbscan = next(e for e in out.entities if e.name == "DBSCAN")
-    assert dbscan.type == "Tool" and dbscan.source == "llm"
-    (conj,) = [rs.relation for rs in out.relations if rs.relation.type == "CONJUNCTION"]
-    assert conj.tail_id == dbscan.id  # the sure relation follows the new id
-    assert propagate_types([out, elsewhere]) == 1
-    assert elsewhere.entities[0].type == "Tool" and elsewhere.entities[0].id == dbscan.id
 
 
 class Interrupting(VerifyChat):

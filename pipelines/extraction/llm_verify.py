@@ -16,16 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kg.llm_cache import LLMCache, cache_key
-from kg.models import (
-    NO_RELATION,
-    ChunkVerdicts,
-    Evidence,
-    LLMUsage,
-    Rejected,
-    Relation,
-    entity_id,
-    normalize_name,
-)
+from kg.models import ChunkVerdicts, Evidence, LLMUsage, Rejected, Relation
 from kg.ontology import Ontology
 from pipelines.extraction.results import ChunkResult, RelationSpan
 from pipelines.extraction.verify_prompt import (
@@ -33,13 +24,17 @@ from pipelines.extraction.verify_prompt import (
     VERIFY_VERSION,
     VerifyTask,
     build_messages,
+    new_relation_names,
     parse_verdicts,
     verdict_schema,
 )
 
 EXTRACTOR = "llm"
 CONFIRMED = "trained+llm"
-CONFIDENCE = {"confirmed": 0.9, "retyped": 0.75, "new": 0.65}
+CONFIDENCE = {"confirmed": 0.9, "new": 0.65}
+# Whether a below-threshold candidate the LLM judges true joins the graph (bench/llm_tier.py
+# measures both ways on SciERC dev by replaying the same cached answers).
+ACCEPT_CANDIDATES = False
 MAX_EVIDENCE_CHARS = 400
 
 
@@ -163,10 +158,9 @@ def apply_verdicts(
 ) -> ChunkResult:
     """The chunk's result with the LLM's answer applied; an unusable answer changes nothing.
 
-    A pair judged NONE goes; a pair confirmed keeps its spans with a higher confidence; a pair
-    given another type is re-typed (reversed if only the reverse fits the ontology); new pairs
-    are anchored to the closest mentions of their two entities in the chunk. Candidates the
-    model was not asked about stay out of the graph, as before.
+    A relation judged false goes; one judged true keeps its spans with a higher confidence; a
+    candidate judged true joins the graph when ``ACCEPT_CANDIDATES``; new pairs (of the types
+    the trained tier cannot give) are anchored to the closest mentions of their two entities.
     """
     result.usage.add(LLMUsage.model_validate(entry.get("usage") or {}))
     verdicts = parse_verdicts(entry.get("parsed"))
@@ -178,123 +172,31 @@ def apply_verdicts(
         )  # fmt: skip
         return result
     result.summary = verdicts.summary.strip() or result.summary
-    _retype(result, task, verdicts, ontology)
     relations = {rs.relation.id: rs for rs in result.relations}
-    entities = {e.id: e for e in task.entities}
-    for rs, verdict in zip(task.pairs, verdicts.verdicts, strict=True):
-        relations.pop(rs.relation.id, None)
-        if verdict == NO_RELATION:
-            continue
-        typed = _typed(rs, verdict, entities, ontology)
-        if typed is not None:
-            _keep(relations, typed)
+    for rs, holds in zip(task.pairs, verdicts.verdicts, strict=True):
+        known = rs.relation.id in relations
+        if not holds:
+            relations.pop(rs.relation.id, None)
+        elif known or ACCEPT_CANDIDATES:
+            rel = rs.relation
+            confirmed = rel.model_copy(
+                update={"confidence": max(rel.confidence, CONFIDENCE["confirmed"]),
+                        "extractor": CONFIRMED}
+            )  # fmt: skip
+            relations[rel.id] = RelationSpan(confirmed, rs.head_span, rs.tail_span)
+    allowed = set(new_relation_names(ontology))
     for item in _new(verdicts, task, ontology):
-        _keep(relations, item)
+        if item.relation.type in allowed:
+            _keep(relations, item)
     result.relations = sorted(relations.values(), key=lambda r: r.relation.id)
     result.candidates = []
     return result
-
-
-def _retype(
-    result: ChunkResult, task: VerifyTask, verdicts: ChunkVerdicts, ontology: Ontology
-) -> None:
-    """Give listed entities the type the model corrected them to (ids and relation ends follow)."""
-    remap: dict[str, str] = {}
-    for item in verdicts.types:
-        if not 1 <= item.e <= len(task.entities) or item.type not in ontology.entity_names:
-            continue
-        ent = task.entities[item.e - 1]
-        if item.type == ent.type:
-            continue
-        new_id = entity_id(ent.name, item.type)
-        remap[ent.id] = new_id
-        ent.id, ent.type, ent.source = new_id, item.type, EXTRACTOR
-    if remap:
-        retype_in(result, remap)
-
-
-def retype_in(result: ChunkResult, remap: dict[str, str]) -> None:
-    """Re-point relation ends after entities changed id; entities that now collide merge."""
-    merged: dict[str, Any] = {}
-    for e in result.entities:
-        known = merged.get(e.id)
-        if known is None:
-            merged[e.id] = e
-            continue
-        seen = {(m.start, m.end) for m in known.mentions}
-        known.mentions += [m for m in e.mentions if (m.start, m.end) not in seen]
-        if e.source == EXTRACTOR:
-            known.source = EXTRACTOR
-    result.entities = list(merged.values())
-    for rs in [*result.relations, *result.candidates]:
-        rel = rs.relation
-        head, tail = remap.get(rel.head_id, rel.head_id), remap.get(rel.tail_id, rel.tail_id)
-        if (head, tail) != (rel.head_id, rel.tail_id):
-            rs.relation = Relation.make(
-                head, rel.type, tail, evidence=rel.evidence, confidence=rel.confidence,
-                extractor=rel.extractor, description=rel.description,
-            )  # fmt: skip
-    result.relations = [rs for rs in result.relations
-                        if rs.relation.head_id != rs.relation.tail_id]  # fmt: skip
-
-
-def propagate_types(results: Iterable[ChunkResult]) -> int:
-    """One type per name across the corpus where the LLM corrected it: the LLM's (majority).
-
-    The model corrects a name in the chunks it reads; every other chunk naming it follows, so a
-    name does not stay split into two nodes. Returns the number of entities re-typed.
-    """
-    from collections import Counter, defaultdict
-
-    results = list(results)
-    votes: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in results:
-        for e in r.entities:
-            if e.source == EXTRACTOR:
-                votes[normalize_name(e.name)][e.type] += 1
-    winner = {k: c.most_common(1)[0][0] for k, c in votes.items()}
-    changed = 0
-    for r in results:
-        remap: dict[str, str] = {}
-        for e in r.entities:
-            want = winner.get(normalize_name(e.name))
-            if want and want != e.type:
-                new_id = entity_id(e.name, want)
-                remap[e.id] = new_id
-                e.id, e.type = new_id, want
-                changed += 1
-        if remap:
-            retype_in(r, remap)
-    return changed
 
 
 def _keep(into: dict[str, RelationSpan], rs: RelationSpan) -> None:
     old = into.get(rs.relation.id)
     if old is None or old.relation.confidence < rs.relation.confidence:
         into[rs.relation.id] = rs
-
-
-def _typed(
-    rs: RelationSpan, verdict: str, entities: dict[str, Any], ontology: Ontology
-) -> RelationSpan | None:
-    rel = rs.relation
-    if verdict == rel.type:
-        confirmed = rel.model_copy(
-            update={"confidence": max(rel.confidence, CONFIDENCE["confirmed"]),
-                    "extractor": CONFIRMED}
-        )  # fmt: skip
-        return RelationSpan(confirmed, rs.head_span, rs.tail_span)
-    head, tail = entities[rel.head_id], entities[rel.tail_id]
-    spans = (rs.head_span, rs.tail_span)
-    if not ontology.allows(verdict, head.type, tail.type):
-        if not ontology.allows(verdict, tail.type, head.type):
-            return None
-        head, tail, spans = tail, head, spans[::-1]
-    new = Relation.make(
-        head.id, verdict, tail.id, evidence=rel.evidence, confidence=CONFIDENCE["retyped"],
-        extractor=EXTRACTOR,
-    )  # fmt: skip
-    return RelationSpan(new, *spans)
 
 
 def _new(verdicts: ChunkVerdicts, task: VerifyTask, ontology: Ontology) -> list[RelationSpan]:

@@ -18,9 +18,7 @@ from pydantic import BaseModel, Field, create_model
 
 from kg.models import (
     MAX_NEW_RELATIONS,
-    MAX_RETYPES,
     MAX_SUMMARY_CHARS,
-    NO_RELATION,
     Chunk,
     ChunkVerdicts,
     Entity,
@@ -28,7 +26,7 @@ from kg.models import (
 from kg.ontology import Ontology
 from pipelines.extraction.results import ChunkResult, RelationSpan
 
-VERIFY_VERSION = "verify-v3"  # bump when the prompt changes: cached answers are keyed by it
+VERIFY_VERSION = "verify-v4"  # bump when the prompt changes: cached answers are keyed by it
 MAX_ENTITIES = 16
 MAX_PAIRS = 8
 # trained relations at or above this confidence skip verification. Measured on SciERC dev
@@ -40,24 +38,24 @@ MIN_SUMMARY_CHARS = 200
 # the output budget: summary (~50 tokens) + verdicts (~3 a pair) + new pairs (~12 each)
 MAX_OUTPUT_TOKENS = 160
 
-EXAMPLE_TYPES = ("USES", "COVERS", "EVALUATED_BY")
+EXAMPLE_TYPES = ("USES", "COMPARED_WITH", "COVERS")
 EXAMPLE = (
     "Example.\n"
     "Entities:\nE1 Random forest [Method]\nE2 decision trees [Method]\nE3 accuracy [Metric]\n"
-    "E4 Intro to ML [Person]\n"
+    "E4 Intro to ML [Course]\n"
     "Candidates:\nP1 E1 USES E2\nP2 E2 COMPARED_WITH E3\n"
     'Text:\n"""Intro to ML, week 2: a random forest averages many decision trees; we measured '
     'its accuracy."""\n'
-    'Answer: {"summary": "Week 2 of Intro to ML: random forests average decision trees, '
-    'evaluated by accuracy.", "types": [{"e": 4, "type": "Course"}], "verdicts": ["USES", '
-    '"NONE"], "new": [{"h": 1, "r": "EVALUATED_BY", "t": 3}, {"h": 4, "r": "COVERS", "t": 1}]}'
+    'Answer: {"summary": "Week 2 of Intro to ML: random forests average decision trees.", '
+    '"verdicts": [true, false], "new": [{"h": 4, "r": "COVERS", "t": 1}]}'
 )
 
 
 def example(ontology: Ontology) -> str:
     """The worked example, in the ontology's own type names (none for an unrelated ontology)."""
     names = set(relation_names(ontology))
-    return EXAMPLE if names.issuperset(EXAMPLE_TYPES) else ""
+    ok = names.issuperset(EXAMPLE_TYPES) and "COVERS" in new_relation_names(ontology)
+    return EXAMPLE if ok else ""
 
 
 @dataclass
@@ -76,8 +74,21 @@ class VerifyTask:
 
 
 def relation_names(ontology: Ontology) -> list[str]:
-    """The types the LLM may answer with (the fallback RELATED_TO is not a verdict)."""
+    """The ontology's specific relation types (the fallback RELATED_TO is never asked about)."""
     return [r.name for r in ontology.relation_types if r.name != "RELATED_TO"]
+
+
+def new_relation_names(ontology: Ontology) -> list[str]:
+    """The types the LLM may add: those the trained tier cannot give (COVERS, TAUGHT_BY ...).
+
+    Measured on SciERC dev (bench/results/llm_tier.md): relations the 1.5B model added or
+    re-typed among the trained tier's own labels were mostly wrong, so it adds only the kinds
+    of facts the trained model has no label for.
+    """
+    from kg.trained.joint import RELATION_LABELS
+
+    trained = {m[0] for label in RELATION_LABELS if (m := ontology.trained_relation_type(label))}
+    return [n for n in relation_names(ontology) if n not in trained]
 
 
 def plan_task(result: ChunkResult, title: str, ontology: Ontology) -> VerifyTask:
@@ -117,23 +128,22 @@ def system_prompt(ontology: Ontology) -> str:
     rels = "\n".join(
         f"- {r.name}: {r.description}" for r in ontology.relation_types if r.name != "RELATED_TO"
     )
-    ents = "\n".join(f"- {t.name}: {t.description}" for t in ontology.entity_types)
+    adds = new_relation_names(ontology)
+    new_rule = (
+        f'- "new": at most {MAX_NEW_RELATIONS} relations the text clearly states between listed '
+        f"entities, only of the types {', '.join(adds)}, as "
+        '{"h": head number, "r": type, "t": tail number}; [] if none.\n'
+        if adds else '- "new": always [].\n'
+    )
     return (
         "You check a knowledge graph built from notes.\n"
-        f"Entity types:\n{ents}\n"
-        f"Relation types (read 'head TYPE tail'):\n{rels}\n- {NO_RELATION}: the text does not "
-        "state a relation between the two.\n"
+        f"Relation types (read 'head TYPE tail'):\n{rels}\n"
         "You get numbered entities (E1, E2, ...), candidate relations (P1, P2, ...) and a text.\n"
         "Answer with JSON only:\n"
         '- "summary": one short sentence (at most 15 words) on what the text says, naming its '
         "main subject.\n"
-        f'- "types": only entities whose [type] is plainly wrong, as {{"e": number, "type": '
-        f'correct type}}; at most {MAX_RETYPES}; usually [].\n'
-        '- "verdicts": one entry per candidate, in order: the type the text states between its '
-        f"head and tail (the candidate's type or a better one), or {NO_RELATION}.\n"
-        f'- "new": at most {MAX_NEW_RELATIONS} relations the text clearly states between listed '
-        'entities that are not candidates, as {"h": head number, "r": type, "t": tail number}; '
-        "[] if none.\n\n" + example(ontology)
+        '- "verdicts": one per candidate, in order: true if the text states that relation '
+        "(head TYPE tail), false if it does not.\n" + new_rule + "\n" + example(ontology)
     )
 
 
@@ -165,29 +175,21 @@ def verdict_schema(task: VerifyTask, ontology: Ontology) -> type[BaseModel]:
     """``ChunkVerdicts`` narrowed to this chunk: exactly one verdict per pair, indices in range.
 
     llama.cpp turns the JSON schema into a grammar, so the model cannot answer with a type
-    outside the ontology, an index past the list, or a summary longer than the cap.
+    outside the list it may add, an index past the entities, or a summary longer than the cap.
     """
-    names = tuple(relation_names(ontology))
+    adds = tuple(new_relation_names(ontology)) or ("NONE",)
     n = max(1, len(task.entities))
-    verdict = Literal[(*names, NO_RELATION)]  # type: ignore[valid-type]
-    rel = Literal[names]  # type: ignore[valid-type]
-    retype = create_model(
-        "EntityRetype",
-        e=(int, Field(ge=1, le=n)),
-        type=(Literal[tuple(ontology.entity_names)], ...),  # type: ignore[valid-type]
-    )
     new = create_model(
         "NewRelation",
         h=(int, Field(ge=1, le=n)),
-        r=(rel, ...),
+        r=(Literal[adds], ...),  # type: ignore[valid-type]
         t=(int, Field(ge=1, le=n)),
     )
-    max_new = MAX_NEW_RELATIONS if len(task.entities) > 1 else 0
+    max_new = MAX_NEW_RELATIONS if len(task.entities) > 1 and adds != ("NONE",) else 0
     return create_model(
         "ChunkVerdicts",
         summary=(str, Field(max_length=MAX_SUMMARY_CHARS)),
-        types=(list[retype], Field(max_length=MAX_RETYPES if task.entities else 0)),  # type: ignore
-        verdicts=(list[verdict], Field(min_length=len(task.pairs), max_length=len(task.pairs))),
+        verdicts=(list[bool], Field(min_length=len(task.pairs), max_length=len(task.pairs))),
         new=(list[new], Field(max_length=max_new)),  # type: ignore[valid-type]
     )
 
