@@ -78,7 +78,11 @@ def extract(
         str | None, typer.Option(help="Built-in ontology name (default, scierc) or a YAML file.")
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option(help="Parallel LLM requests (for a remote server pool).")
+        int | None,
+        typer.Option(
+            help="LLM-tier calls in flight at once (default: the offline server's slots, "
+            "KG_LLM_SLOTS; with KG_LLM_BASE_URL at a served pool, raise it to the pool's size)."
+        ),
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Characters per chunk.")] = None,
     follow_links: Annotated[
