@@ -61,7 +61,7 @@ def chunk_result() -> tuple[Document, ChunkResult]:
         chunk=chunk,
         entities=[course, kmeans, dist, dbscan],
         relations=[
-            _rel(kmeans, "USES", dist, 0.55, chunk),  # uncertain: asked
+            _rel(kmeans, "USES", dist, 0.45, chunk),  # uncertain: asked
             _rel(kmeans, "CONJUNCTION", dbscan, 0.95, chunk),  # sure: skips the LLM
         ],
         candidates=[_rel(kmeans, "IS_A", dbscan, 0.2, chunk)],  # below threshold: asked
@@ -139,6 +139,17 @@ def test_false_drops_and_bad_answers_change_nothing(chunk_result: Any) -> None:
                         "new": [{"h": 2, "r": "COVERS", "t": 3}]}}  # fmt: skip
     out = apply_verdicts(same, task, entry, ONTOLOGY)
     assert {rs.relation.type for rs in out.relations} == {"CONJUNCTION"}
+
+
+def test_a_confident_trained_relation_outvotes_a_false(chunk_result: Any) -> None:
+    from pipelines.extraction.llm_verify import DROP_BELOW
+
+    _doc, result = chunk_result
+    result.relations[0].relation.confidence = DROP_BELOW + 0.1
+    task = plan_task(result, "Week 3", ONTOLOGY)
+    entry = {"parsed": {"summary": "s", "verdicts": [False, False], "new": []}}
+    out = apply_verdicts(result, task, entry, ONTOLOGY)
+    assert {rs.relation.type for rs in out.relations} == {"USES", "CONJUNCTION"}
 
 
 class Interrupting(VerifyChat):
