@@ -98,6 +98,9 @@ def scierc(limit: int) -> dict[str, Any]:
     return out
 
 
+HISTORY = ROOT / "bench" / "llm_tier_history.md"  # what earlier prompts did, measured by hand
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = ["# LLM tier: trained alone vs trained + LLM", "",
              f"Measured {result['date']} on {os.cpu_count()} shared cores; load average at "
@@ -127,7 +130,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"cached) | {r.get('llm_completion_tokens') or 0} | {r['seconds']} | "
                 f"{r['load_avg']} |"
             )
-    return "\n".join(lines) + "\n"
+    history = HISTORY.read_text(encoding="utf-8") if HISTORY.is_file() else ""
+    return "\n".join(lines) + "\n" + history
 
 
 def main() -> None:
