@@ -4,6 +4,7 @@ plus a schemathesis fuzz of every endpoint in its OpenAPI document: no 500s, val
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,5 +213,9 @@ def test_ask_stream_with_an_llm_sends_token_deltas(
     deltas = [json.loads(e.split("data: ", 1)[1])["text"] for e in events if "event: delta" in e]
     final = json.loads(events[-1].split("data: ", 1)[1])
     assert len(deltas) > 5 and "".join(deltas) == reply
-    assert final["answer"] == reply and final["citations"][0]["n"] == 1
-    assert "PCA" in final["citations"][0]["text"]
+    # the final answer is the reply with its citation markers checked against the sources
+    assert final["answer"].startswith(reply.split(" [")[0])
+    numbers = {c["n"] for c in final["citations"]}
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", final["answer"])}
+    assert cited and cited <= numbers
+    assert "PCA" in next(c["text"] for c in final["citations"] if c["n"] in cited)

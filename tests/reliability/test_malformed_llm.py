@@ -124,13 +124,15 @@ def test_think_block_and_truncation(tmp_path: Path) -> None:
     assert {"Andrew Ng", "PCA"} <= {e.name for e in result.entities}
 
 
-def test_unusable_twice_falls_back_to_spacy_in_the_stage(tmp_path: Path) -> None:
+def test_unusable_llm_tier_answer_keeps_the_graph_and_records_it(tmp_path: Path) -> None:
     from kg.workspace import Workspace
     from pipelines.extraction.pipeline import run_extract
 
-    (tmp_path / "n.txt").write_text(TEXT, encoding="utf-8")
-    chat = GenericFakeChatModel(messages=iter([AIMessage(content="no"), AIMessage(content="[1")]))
+    (tmp_path / "n.txt").write_text(TEXT + " " + TEXT, encoding="utf-8")  # long enough to ask
+    chat = GenericFakeChatModel(messages=iter([AIMessage(content="no")]))
     ws = Workspace(tmp_path / "ws")
-    manifest = run_extract([tmp_path / "n.txt"], ws, Settings(), progress=False, chat=chat)
-    assert manifest.counts["entities"] > 0
-    assert [r.kind for r in ws.read("rejected")] == ["output"]
+    manifest = run_extract([tmp_path / "n.txt"], ws, Settings(llm_mode="on"), progress=False,
+                           chat=chat)  # fmt: skip
+    assert manifest.counts["entities"] > 0 and manifest.llm_coverage.done == 1
+    (rejected,) = ws.read("rejected")
+    assert rejected.kind == "output" and "LLM tier" in rejected.reason
