@@ -8,7 +8,7 @@ SciERC dev: ``kg eval scierc --tier trained`` vs ``--tier trained+llm`` on the s
 Writes bench/results/llm_tier.md and .json with the load average.
 
     nice -n 5 .venv/bin/python bench/llm_tier.py --workdir /tmp/kg-llm-bench [--llm-budget 20m]
-        [--scierc-limit 20] [--only seeds|scierc]
+        [--scierc-limit 20] [--only seeds|scierc] [--score-only]
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from pipelines.extraction.verify_prompt import parse_verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
@@ -44,7 +46,9 @@ def llm_answers(workspace: Path) -> dict[str, Any]:
     rows = []
     for path in (workspace / "cache" / "llm").rglob("*.json"):
         entry = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(entry.get("parsed"), dict) and "verdicts" in entry["parsed"]:
+        parsed = entry.get("parsed")
+        # answers of the current prompt only (earlier versions' answers stay in the cache)
+        if isinstance(parsed, dict) and "types" not in parsed and parse_verdicts(parsed):
             rows.append(entry)
     n = len(rows)
     out = sum(int(r["usage"].get("completion_tokens") or 0) for r in rows)
@@ -57,20 +61,21 @@ def llm_answers(workspace: Path) -> dict[str, Any]:
             "llm_seconds": round(secs, 1), "seconds_per_call": round(secs / n, 1) if n else 0.0,
             "new_relations": sum(len(r["parsed"].get("new") or []) for r in rows),
             "verdicts": sum(len(r["parsed"].get("verdicts") or []) for r in rows),
-            "none_verdicts": sum(v == "NONE" for r in rows for v in r["parsed"]["verdicts"])}
+            "false_verdicts": sum(v is False for r in rows for v in r["parsed"]["verdicts"])}
 
 
-def seeds(workdir: Path, budget: str | None) -> dict[str, Any]:
+def seeds(workdir: Path, budget: str | None, score_only: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, args in (("trained", ["--llm", "off"]), ("trained+llm", ["--llm", "on"])):
         ws = workdir / label.replace("+", "_")
         if label == "trained+llm" and budget:
             args = ["--llm-budget", budget]
         load0, t0 = os.getloadavg()[0], time.perf_counter()
-        run = kg("extract", str(SEEDS), *args, workspace=ws)
+        if not score_only:
+            run = kg("extract", str(SEEDS), *args, workspace=ws)
+            if run.returncode != 0:
+                raise SystemExit(f"kg extract failed ({label}): {run.stderr[-2000:]}")
         wall = round(time.perf_counter() - t0, 1)
-        if run.returncode != 0:
-            raise SystemExit(f"kg extract failed ({label}): {run.stderr[-2000:]}")
         score = kg("eval", "graph", str(GOLD), "--json", workspace=ws)
         graph = json.loads(score.stdout)
         manifest = json.loads((ws / "manifest.json").read_text())
@@ -108,15 +113,17 @@ def markdown(result: dict[str, Any]) -> str:
     if "seeds" in result:
         lines += ["## Seed corpus (`kg eval graph bench/seeds_graph.jsonl`)", "",
                   "| tier | fact recall | typed fact recall | relations | LLM chunks done | "
-                  "output tok/chunk | prompt tok/chunk | s/call | LLM s total | load |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                  "output tok/chunk | prompt tok/chunk | served from prompt cache | s/call | "
+                  "LLM s total | load |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for label, r in result["seeds"].items():
             cov = r.get("coverage") or {}
             lines.append(
                 f"| {label} | {r['fact_recall']:.3f} | {r['typed_fact_recall']:.3f} | "
                 f"{r['relations']} | {cov.get('done', 0)}/{cov.get('needed', 0)} | "
                 f"{r.get('output_tokens_per_chunk', '–')} | {r.get('prompt_tokens_per_chunk', '–')}"
-                f" | {r.get('seconds_per_call', '–')} | {r.get('llm_seconds', '–')} | "
+                f" | {r.get('prompt_cache_share', '–')} | {r.get('seconds_per_call', '–')} | "
+                f"{r.get('llm_seconds', '–')} | "
                 f"{r['load_avg']} |"
             )
     if "scierc" in result:
@@ -131,7 +138,7 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{r['load_avg']} |"
             )
     history = HISTORY.read_text(encoding="utf-8") if HISTORY.is_file() else ""
-    return "\n".join(lines) + "\n" + history
+    return "\n".join(lines) + "\n\n" + history
 
 
 def main() -> None:
@@ -140,10 +147,12 @@ def main() -> None:
     ap.add_argument("--llm-budget", default=None, help="cap the seed LLM run (resumable)")
     ap.add_argument("--scierc-limit", type=int, default=20)
     ap.add_argument("--only", choices=("seeds", "scierc"), default=None)
+    ap.add_argument("--score-only", action="store_true",
+                    help="score the workspaces already in --workdir (no kg extract)")
     args = ap.parse_args()
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if args.only in (None, "seeds"):
-        result["seeds"] = seeds(args.workdir, args.llm_budget)
+        result["seeds"] = seeds(args.workdir, args.llm_budget, args.score_only)
     if args.only in (None, "scierc"):
         result["scierc"] = scierc(args.scierc_limit)
     RESULTS.mkdir(parents=True, exist_ok=True)
