@@ -85,15 +85,7 @@ def linked_facts(
         said = " ".join(ev.text for ev in r.evidence)
         about = terms(f"{head.name} {tail.name} {r.type.replace('_', ' ')} {said}")
         extra = len((q - named) & about)
-        fact = GraphFact(
-            head=head.name,
-            type=r.type,
-            tail=tail.name,
-            head_type=head.type,
-            tail_type=tail.type,
-            chunk_ids=sorted({ev.chunk_id for ev in r.evidence}),
-            evidence=list(r.evidence),
-        )
+        fact = GraphFact.of(r, head, tail, evidence=True)
         picked.append(((-hits, -extra, -r.confidence), fact))
     picked.sort(key=lambda p: (p[0], p[1].head, p[1].tail))
     return [fact for _, fact in picked[:limit]]

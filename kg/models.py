@@ -334,6 +334,20 @@ class GraphFact(_Model):
     chunk_ids: list[str] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)  # spans in document offsets
 
+    @classmethod
+    def of(cls, relation: Relation, head: Entity, tail: Entity, *, evidence: bool = False
+           ) -> GraphFact:  # fmt: skip
+        """The fact a relation states, named by its two entities (with its spans if asked)."""
+        return cls(
+            head=head.name,
+            type=relation.type,
+            tail=tail.name,
+            head_type=head.type,
+            tail_type=tail.type,
+            chunk_ids=sorted({ev.chunk_id for ev in relation.evidence}),
+            evidence=list(relation.evidence) if evidence else [],
+        )
+
 
 class Answer(_Model):
     question: str

@@ -277,14 +277,5 @@ class EntityGraph:
         out: list[GraphFact] = []
         for r in picked[:limit]:
             head, tail = by_id[r.head_id], by_id[r.tail_id]
-            out.append(
-                GraphFact(
-                    head=head.name,
-                    type=r.type,
-                    tail=tail.name,
-                    head_type=head.type,
-                    tail_type=tail.type,
-                    chunk_ids=sorted({ev.chunk_id for ev in r.evidence}),
-                )
-            )
+            out.append(GraphFact.of(r, head, tail))
         return out
