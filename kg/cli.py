@@ -57,9 +57,10 @@ def extract(
         str | None,
         typer.Option(
             "--llm",
-            help="The LLM tier, which verifies and types the trained tier's relations, adds "
-            "missing ones and writes the map-reduce summaries: auto (default: run it when its "
-            "estimate is at most 10 min, else print how to run it), on, off. Env: KG_LLM.",
+            help="The LLM tier, which checks the trained tier's uncertain relations (true/false), "
+            "adds the kinds it has no label for (a course COVERS a topic ...) and writes the "
+            "map-reduce summaries: auto (default: run it when its estimate is at most 10 min, "
+            "else print how to run it), on, off. Env: KG_LLM.",
         ),
     ] = None,
     llm_budget: Annotated[
