@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,7 +147,7 @@ def run_extract(
         with ChunkProgress(len(all_chunks), progress) as bar:
             trained_cache = LLMCache(workspace.cache_dir / "trained")
             pipeline = build_stages(ontology, settings, analysis, trained_cache=trained_cache)
-            results = _run_documents(pipeline, documents, chunks, 1, bar)
+            results = _run_documents(pipeline, documents, chunks, bar)
         if settings.trained:
             vote_types([results[c.id] for c in all_chunks])
         out = _Outputs(workspace, manifest, documents, chunks, all_chunks, ontology, t0)
@@ -235,25 +234,11 @@ def _run_documents(
     pipeline: ExtractionPipeline,
     documents: list[Document],
     chunks: dict[str, list[Chunk]],
-    workers: int,
     bar: ChunkProgress,
 ) -> dict[str, ChunkResult]:
-    """Each document through the pipeline; documents in parallel when ``workers`` > 1."""
+    """Each document through the (CPU-bound) stages in turn; the LLM tier has its own pool."""
     results: dict[str, ChunkResult] = {}
-
-    def run_doc(doc: Document) -> None:
-        out = pipeline.run(doc, chunks[doc.id])
-        results.update(out)  # one document's chunk ids: no two threads write the same key
+    for doc in documents:
+        results.update(pipeline.run(doc, chunks[doc.id]))
         bar.done(doc, chunks[doc.id])
-
-    if workers == 1 or len(documents) < 2:
-        for doc in documents:
-            run_doc(doc)
-    else:
-        # chunks of one document run in order (each is told what came before)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for fut in [
-                pool.submit(run_doc, d) for d in sorted(documents, key=lambda d: -len(chunks[d.id]))
-            ]:
-                fut.result()
     return results
