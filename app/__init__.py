@@ -1,1 +1,1 @@
-"""The Gradio chatbot over the ``kg.service.KG`` facade (``app.ui.build_app``)."""
+"""The Gradio chatbot over the ``app.service.KG`` facade (``app.ui.build_app``)."""

@@ -16,7 +16,7 @@ from app.errors import message
 from kg.models import Answer, Entity, Subgraph
 
 if TYPE_CHECKING:
-    from kg.service import KG
+    from app.service import KG
 
 log = logging.getLogger("kg.app")
 

@@ -2,7 +2,7 @@
 
 Every handler catches the facade's errors and shows them as a message, so a down store or LLM
 never puts a traceback in front of the user. Theme and CSS are launch/mount arguments in
-Gradio 6, hence ``THEME``/``CSS`` here for ``kg.api`` and ``launch``.
+Gradio 6, hence ``THEME``/``CSS`` here for ``app.api`` and ``launch``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from app.graph_view import CLICK_JS, GRAPH_CSS, render_svg
 from kg.models import MODES, Answer, Subgraph
 
 if TYPE_CHECKING:
-    from kg.service import KG
+    from app.service import KG
 
 log = logging.getLogger("kg.app")
 

@@ -187,7 +187,7 @@ def main() -> int:
             print(f"  {runs[f'{mode} re-run']}", flush=True)
         out["seed_runs"] = runs
         if not args.skip_scierc and SCIERC_DEV.is_file():
-            from kg.evaluation.scierc import evaluate_scierc
+            from pipelines.evaluation.scierc import evaluate_scierc
 
             sc: dict[str, Any] = {}
             print("[scierc] spacy-only, all dev docs ...", flush=True)

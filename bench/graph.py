@@ -43,7 +43,7 @@ TARGETS += "entities per 10 KB at most half of the 2026-12-01 spaCy-only baselin
 def kg(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KG_WORKSPACE": str(workspace), "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT
     )
 
 

@@ -37,7 +37,7 @@ def kg(*args: str, workspace: Path | None = None) -> subprocess.CompletedProcess
     env = {**os.environ, "NO_COLOR": "1"}
     if workspace is not None:
         env["KG_WORKSPACE"] = str(workspace)
-    return subprocess.run([sys.executable, "-m", "kg.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
                           text=True, env=env, cwd=ROOT)  # fmt: skip
 
 

@@ -45,7 +45,7 @@ COLS = (
 def kg(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KG_WORKSPACE": str(workspace), "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT
     )
 
 

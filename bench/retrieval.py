@@ -27,16 +27,16 @@ MODES = ("bm25", "vector", "e5", "graph-old", "graph", "hybrid-old", "hybrid")
 
 import numpy as np  # noqa: E402
 
-from kg.evaluation.beir import evaluate_beir, load_beir  # noqa: E402
-from kg.evaluation.metrics import (  # noqa: E402
+from kg.retrieval.retriever import OLD_WEIGHTS, FusionConfig  # noqa: E402
+from pipelines.evaluation.beir import evaluate_beir, load_beir  # noqa: E402
+from pipelines.evaluation.metrics import (  # noqa: E402
     all_gold_at_k,
     latency_summary,
     ranked_run,
     recall_at_k,
     trec_metrics,
 )
-from kg.evaluation.twowiki import evaluate_2wiki, load_2wiki  # noqa: E402
-from kg.retrieval.retriever import OLD_WEIGHTS, FusionConfig  # noqa: E402
+from pipelines.evaluation.twowiki import evaluate_2wiki, load_2wiki  # noqa: E402
 
 _PLAIN = re.compile(r"\w+")
 

@@ -1,6 +1,6 @@
 """Bounded load test of ``POST /v1/search`` on loopback, over the SciFact corpus.
 
-One chunk per abstract (no LLM, no spaCy), served by ``uvicorn --factory kg.server:app_from_env``
+One chunk per abstract (no LLM, no spaCy), served by ``uvicorn --factory app.server:app_from_env``
 with one and then two workers; for 1, 4 and 16 concurrent clients it sends a fixed number of
 requests (or stops at a time limit) and reports throughput and p50/p95/p99 latency.
 
@@ -76,10 +76,10 @@ def start_server(workspace: Path, workers: int, port: int) -> subprocess.Popen[b
     env = {**os.environ, "KG_WORKSPACE": str(workspace), "KG_NO_LLM": "1", "KG_NO_UI": "1"}
     env.pop("KG_API_KEY", None)
     cmd = [
-        sys.executable, "-m", "uvicorn", "--factory", "kg.server:app_from_env",
+        sys.executable, "-m", "uvicorn", "--factory", "app.server:app_from_env",
         "--host", HOST, "--port", str(port), "--workers", str(workers),
         "--log-level", "warning", "--no-access-log",
-        "--http", "kg.server:NoDelayHTTPProtocol",  # see its docstring: +40 ms without it
+        "--http", "app.server:NoDelayHTTPProtocol",  # see its docstring: +40 ms without it
     ]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
 

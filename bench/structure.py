@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kg.chunking import chunk_document  # noqa: E402
-from kg.evaluation.graph import evaluate_graph, load_gold  # noqa: E402
 from kg.models import Document, Manifest  # noqa: E402
 from kg.ontology import load_ontology  # noqa: E402
 from kg.workspace import Workspace  # noqa: E402
+from pipelines.evaluation.graph import evaluate_graph, load_gold  # noqa: E402
 from pipelines.extraction.assembly import assemble  # noqa: E402
 from pipelines.extraction.structure import extract_structure  # noqa: E402
 

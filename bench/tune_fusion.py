@@ -23,12 +23,12 @@ SHARED = ROOT.parent / "shared" / "eval"
 
 import numpy as np  # noqa: E402
 
-from kg.evaluation.beir import load_beir  # noqa: E402
-from kg.evaluation.metrics import all_gold_at_k, ranked_run, trec_metrics  # noqa: E402
-from kg.evaluation.twowiki import load_2wiki  # noqa: E402
 from kg.retrieval import fusion  # noqa: E402
 from kg.retrieval.corpus import corpus_retriever  # noqa: E402
 from kg.retrieval.retriever import FusionConfig  # noqa: E402
+from pipelines.evaluation.beir import load_beir  # noqa: E402
+from pipelines.evaluation.metrics import all_gold_at_k, ranked_run, trec_metrics  # noqa: E402
+from pipelines.evaluation.twowiki import load_2wiki  # noqa: E402
 
 VIEWS = ("bm25", "vector", "e5")
 

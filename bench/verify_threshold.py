@@ -14,9 +14,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from kg.evaluation.scierc import _read, gold_sets, predicted_sets
 from kg.models import Chunk
 from kg.ontology import load_ontology
+from pipelines.evaluation.scierc import _read, gold_sets, predicted_sets
 from pipelines.extraction.results import ChunkResult
 from pipelines.extraction.trained import TrainedTier
 from pipelines.extraction.verify_prompt import SURE

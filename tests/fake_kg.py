@@ -1,4 +1,4 @@
-"""A small in-memory stand-in for ``kg.service.KG``, for the app and API unit tests.
+"""A small in-memory stand-in for ``app.service.KG``, for the app and API unit tests.
 
 It implements the facade's interface over a handful of hand-made chunks and entities, and
 raises the same kinds of errors the real one does (a read-only guard, a store that is down).

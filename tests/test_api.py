@@ -7,7 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from kg.api import MAX_BODY_BYTES, MAX_QUERY_CHARS, create_app, parse_auth
+from app.api import MAX_BODY_BYTES, MAX_QUERY_CHARS, create_app, parse_auth
 from tests.fake_kg import FakeKG
 
 
@@ -187,7 +187,7 @@ def test_serve_warns_on_an_exposed_host_and_runs_uvicorn(
 ) -> None:
     import uvicorn
 
-    from kg import server
+    from app import server
     from kg.config import Settings
 
     calls: list[dict] = []
@@ -237,7 +237,7 @@ def test_nodelay_protocol_sets_tcp_nodelay(monkeypatch: pytest.MonkeyPatch) -> N
 
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-    from kg.server import NoDelayHTTPProtocol
+    from app.server import NoDelayHTTPProtocol
 
     monkeypatch.setattr(AutoHTTPProtocol, "connection_made", lambda self, transport: None)
     with socket.socket(socket.AF_INET) as listener:  # proto 0, like uvicorn's bind_socket

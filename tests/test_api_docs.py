@@ -6,7 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from kg.api import create_app
+from app.api import create_app
 from tests.fake_kg import FakeKG
 
 

@@ -19,13 +19,13 @@ from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
 )
 
-from kg.api import create_app
+from app.api import create_app
 from tests.real_kg import build_workspace, load_into_store
 
 
 @pytest.fixture(scope="module")
 def real_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    from kg.service import KG
+    from app.service import KG
 
     kg = KG(build_workspace(tmp_path_factory.mktemp("api-real")), use_llm=False)
     try:
@@ -119,8 +119,8 @@ def test_document_page_marks_the_cited_span(client: TestClient, real_app: FastAP
 
 
 def test_missing_workspace_is_503(tmp_path: Path) -> None:
+    from app.service import KG
     from kg.config import Settings
-    from kg.service import KG
 
     kg = KG(Settings(workspace=tmp_path / "nothing"), use_llm=False)
     try:
@@ -197,7 +197,7 @@ def test_ask_stream_with_an_llm_sends_token_deltas(
     from langchain_core.messages import AIMessage
 
     import kg.llm.client
-    from kg.service import KG
+    from app.service import KG
 
     reply = "PCA finds the directions along which the data varies the most [1]."
     fake = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))

@@ -11,6 +11,7 @@ import pytest
 from app import render
 from app.errors import describe, message
 from app.graph_view import render_svg, type_colour
+from app.server import exposure_warning, is_loopback
 from app.ui import (
     answer_subgraph,
     build_app,
@@ -23,7 +24,6 @@ from app.ui import (
     status_text,
 )
 from kg.models import GraphEdge, GraphNode, Subgraph
-from kg.server import exposure_warning, is_loopback
 from tests.fake_kg import FakeKG, StoreUnavailable, UnsafeCypherError
 
 

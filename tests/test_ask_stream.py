@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import kg.api as api
+import app.api as api
+from app.service import KG
 from kg.config import Settings
 from kg.models import SearchHit
-from kg.service import KG
 
 HIT = SearchHit(
     chunk_id="chk_1", doc_id="doc_1", path="notes/pca.md", start=0, end=27,

@@ -13,7 +13,7 @@ def kg(
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "KG_WORKSPACE": str(workspace), "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "kg.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         env=full_env,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kg.api import create_app
+from app.api import create_app
+from app.service import KG
 from kg.config import Settings
 from kg.cypher import browser_queries
-from kg.service import KG
 from pipelines.load import STATE_FILE, load_workspace
 from tests.test_load import write_workspace
 
@@ -87,7 +87,7 @@ def test_status_warning_reaches_the_cli(tmp_path: Path) -> None:
 
     ws = write_workspace(tmp_path / "ws")  # extracted, never loaded
     proc = subprocess.run(
-        [sys.executable, "-m", "kg.cli", "status"],
+        [sys.executable, "-m", "app.cli", "status"],
         capture_output=True,
         text=True,
         env={**os.environ, "KG_WORKSPACE": str(ws.root), "NO_COLOR": "1"},

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed corpus not fou
 def kg(*args: str, workspace: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KG_WORKSPACE": str(workspace), "NO_COLOR": "1", "COLUMNS": "200"}
     proc = subprocess.run(
-        [sys.executable, "-m", "kg.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         env=env,

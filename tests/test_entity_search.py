@@ -52,7 +52,7 @@ def test_no_substring_matches() -> None:
 
 
 def test_the_facade_falls_back_to_whole_word_search(tmp_path: Path) -> None:
-    from kg.service import KG
+    from app.service import KG
 
     kg = KG(Settings(workspace=tmp_path / ".kg"), use_llm=False)
     kg.__dict__["_entities"] = {e.id: e for e in ENTITIES}  # the workspace's entities

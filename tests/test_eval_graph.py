@@ -10,12 +10,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kg.cli import app
-from kg.evaluation.graph import GoldFact, GoldFileError, check_gold, evaluate_graph, load_gold
-from kg.evaluation.names import NameIndex
+from app.cli import app
 from kg.models import Document, Entity, Manifest, Mention, Relation
 from kg.ontology import load_ontology
 from kg.workspace import Workspace
+from pipelines.evaluation.graph import (
+    GoldFact,
+    GoldFileError,
+    check_gold,
+    evaluate_graph,
+    load_gold,
+)
+from pipelines.evaluation.names import NameIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"

@@ -1,4 +1,4 @@
-"""kg.evaluation.qa: chunk recall, accuracy, citation precision, latency and the answer cache."""
+"""pipelines.evaluation.qa: chunk recall, accuracy, citation precision, latency, answer cache."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from kg.evaluation.qa import evaluate_qa, percentile
 from kg.models import Answer, Citation, Document, Manifest, SearchHit
+from pipelines.evaluation.qa import evaluate_qa, percentile
 
 TEXT = "Intro line. To cut the clips I used VideoPad. Then I slept."
 DOC = Document(id="d1", path="/c/000_a.txt", title="a", chars=len(TEXT), sha256="x", text=TEXT)

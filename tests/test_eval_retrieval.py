@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kg.evaluation import evaluate_2wiki, evaluate_beir
-from kg.evaluation.beir import load_beir
-from kg.evaluation.metrics import all_gold_at_k, ranked_run, recall_at_k, trec_metrics
+from pipelines.evaluation import evaluate_2wiki, evaluate_beir
+from pipelines.evaluation.beir import load_beir
+from pipelines.evaluation.metrics import all_gold_at_k, ranked_run, recall_at_k, trec_metrics
 
 EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 pytestmark = pytest.mark.skipif(not (EVAL / "scifact").is_dir(), reason="no shared eval data")

@@ -102,7 +102,7 @@ def test_manifest_reports_entities_per_10kb(tmp_path: Path) -> None:
 
 
 def test_cli_flag_turns_cooccurrence_on(tmp_path: Path, monkeypatch) -> None:
-    from kg.cli import app
+    from app.cli import app
 
     root = _corpus(tmp_path)
     monkeypatch.setenv("KG_WORKSPACE", str(tmp_path / "ws"))

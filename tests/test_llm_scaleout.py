@@ -126,7 +126,7 @@ def test_kg_extract_concurrency_2_sends_two_chunks_at_once_to_a_served_pool(
     """``kg extract --concurrency 2`` with KG_LLM_BASE_URL at a 2-slot llama.cpp server."""
     from typer.testing import CliRunner
 
-    from kg.cli import app
+    from app.cli import app
     from kg.workspace import Workspace
 
     if not SEED.is_file():

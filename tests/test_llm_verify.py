@@ -230,8 +230,8 @@ def test_auto_skips_a_long_tier_and_says_how_to_run_it(
 def test_status_says_how_much_the_llm_tier_covered(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
+    from app.cli import app
     from app.render import coverage_md
-    from kg.cli import app
     from kg.models import LLMCoverage
 
     assert coverage_md(LLMCoverage(needed=10, done=3, state="partial")).startswith(

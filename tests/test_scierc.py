@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from kg.evaluation.scierc import evaluate_scierc, gold_sets, prf
+from pipelines.evaluation.scierc import evaluate_scierc, gold_sets, prf
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "scierc" / "dev.jsonl"
 TEXT = "We apply a CRF model to named entity recognition , and compare CRF model with HMM ."

@@ -11,9 +11,9 @@ pytest.importorskip("torch", reason="the train extra is not installed")
 
 from typer.testing import CliRunner
 
-from kg.cli import app
-from kg.train.run import CONFIG_DIR, config_hash, file_hash
+from app.cli import app
 from kg.trained.joint import JointModel
+from pipelines.train.run import CONFIG_DIR, config_hash, file_hash
 
 SCIERC = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "scierc"
 

@@ -11,9 +11,9 @@ import pytest
 
 from kg.models import Chunk
 from kg.ontology import load_ontology
-from kg.train.run import CONFIG_DIR, config_hash, file_hash
 from kg.trained import JOINT_MODEL, MODELS_DIR
 from pipelines.extraction.trained import TrainedTier, pretokenized_segments, segments
+from pipelines.train.run import CONFIG_DIR, config_hash, file_hash
 
 SCIERC = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "scierc"
 META = json.loads((JOINT_MODEL / "meta.json").read_text())
@@ -109,7 +109,7 @@ def test_kg_train_without_the_train_extra_says_how_to_install_it() -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
         "from typer.testing import CliRunner\n"
-        "from kg.cli import app\n"
+        "from app.cli import app\n"
         "r = CliRunner().invoke(app, ['train', '--max-steps', '1'])\n"
         "print(r.exit_code); print(r.output)\n"
     )

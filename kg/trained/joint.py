@@ -1,6 +1,6 @@
 """Run time of the joint span + relation model: an ONNX encoder and numpy heads, no torch.
 
-The maths mirrors ``kg.train.joint`` exactly (the training code scores dev through
+The maths mirrors ``pipelines.train.joint`` exactly (the training code scores dev through
 ``decode`` below, so the shipped figures are the figures of this code).
 """
 

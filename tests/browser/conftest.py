@@ -34,8 +34,8 @@ def _free_port() -> int:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
-    from kg.api import create_app
-    from kg.service import KG
+    from app.api import create_app
+    from app.service import KG
     from tests.real_kg import build_workspace, load_into_store
 
     kg = KG(build_workspace(tmp_path_factory.mktemp("browser")), use_llm=False)

@@ -43,7 +43,7 @@ def make_corpus(root: Path) -> Path:
 
 
 def kg_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "kg.cli", *args]
+    return [sys.executable, "-m", "app.cli", *args]
 
 
 def env_for(workspace: Path, llm: FakeLLM | None = None) -> dict[str, str]:

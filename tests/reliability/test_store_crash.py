@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.service import KG
 from kg.config import Settings
 from kg.cypher_guard import UnsafeCypherError
-from kg.service import KG
 from kg.store import StoreUnavailable, open_store
 from kg.store.base import QueryError, QueryTimeout
 from kg.store.falkordb import FalkorDBStore
@@ -121,7 +121,7 @@ def test_store_that_cannot_start_is_503_with_the_reason(
 
 
 def _app(kg: KG) -> object:
-    from kg.api import create_app
+    from app.api import create_app
 
     return create_app(kg, api_key=None, mount_ui=False)
 

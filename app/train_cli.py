@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from kg.train.run import CONFIG_DIR
+from pipelines.train.run import CONFIG_DIR
 
 MODELS = ("scierc-joint",)
 console = Console(stderr=True)
@@ -21,7 +21,7 @@ def default_data_dir() -> Path:
     env = os.environ.get("KG_SCIERC_DIR")
     if env:
         return Path(env)
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     return root.parent / "shared" / "eval" / "scierc"
 
 
@@ -47,7 +47,7 @@ def train_command(
         int | None, typer.Option(min=1, help="Stop after N optimizer steps (a smoke run).")
     ] = None,
 ) -> None:
-    """Rebuild kg's trained extractors from the configs in kg/train/configs/, on the CPU.
+    """Rebuild kg's trained extractors from the configs in pipelines/train/configs/, on the CPU.
 
     Fixed seed, early stopping on dev; each model's meta.json records its config hash, the
     training data hash, the kg version and its dev scores. Needs the train extra
@@ -61,7 +61,7 @@ def train_command(
         import torch  # noqa: F401
         import transformers  # noqa: F401
 
-        from kg.train.run import train_joint
+        from pipelines.train.run import train_joint
     except ImportError as exc:  # the train extra is not installed
         console.print(f"[red]error:[/red] kg train needs the train extra "
                       f'(pip install -e ".\\[train]"): {exc}')  # fmt: skip

@@ -3,7 +3,8 @@
 Gold is JSONL, one fact a line: ``{file, head, head_type, relation, tail, tail_type, evidence}``
 (``file`` relative to the corpus folder, ``evidence`` an exact substring of it). A gold name
 matches an entity by normalised name, alias, canonical form, acronym or a conservative fuzzy rule
-(kg.evaluation.names), by default only among the entities mentioned in the fact's file, so that
+(pipelines.evaluation.names), by default only among the entities mentioned in the fact's file,
+so that
 "PCA" in one note is not credited by "PCA" in another.
 """
 
@@ -16,10 +17,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.table import Table
 
-from kg.evaluation.names import NameIndex, NameMatch, tokens
 from kg.models import Document, Entity, Relation
 from kg.ontology import Ontology, load_ontology
 from kg.workspace import Workspace
+from pipelines.evaluation.names import NameIndex, NameMatch, tokens
 
 FALLBACK_RELATION = "RELATED_TO"
 KB = 10_000  # "entities per 10 KB": per 10,000 characters of document text

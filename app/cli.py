@@ -10,8 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kg import __version__
-from kg.cli_common import (
+from app.cli_common import (
     JsonOpt,
     ModeOpt,
     Neo4jOpt,
@@ -24,8 +23,9 @@ from kg.cli_common import (
     err,
     out,
 )
-from kg.cli_eval import eval_app
-from kg.cli_help import KgCommand
+from app.cli_eval import eval_app
+from app.cli_help import KgCommand
+from kg import __version__
 
 app = typer.Typer(
     help=(
@@ -208,7 +208,7 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the graph and the chunks, with numbered citations."""
-    from kg.service import KG
+    from app.service import KG
 
     with _friendly_errors():
         kg = KG(_settings(workspace, neo4j), use_llm=not no_llm)
@@ -238,7 +238,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Rank chunks for a query (no LLM)."""
-    from kg.service import KG
+    from app.service import KG
 
     with _friendly_errors():
         hits = KG(_settings(workspace), use_llm=False).search(query, mode=mode, k=k)
@@ -268,7 +268,7 @@ def query(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a read-only Cypher query against the store (writes are refused)."""
-    from kg.service import KG
+    from app.service import KG
 
     with _friendly_errors():
         params: dict[str, Any] = {}
@@ -299,7 +299,7 @@ def status(
     workspace: WorkspaceOpt = None, neo4j: Neo4jOpt = False, as_json: JsonOpt = False
 ) -> None:
     """Show what is in the workspace and in the store."""
-    from kg.service import KG
+    from app.service import KG
 
     with _friendly_errors():
         kg = KG(_existing_workspace(_settings(workspace, neo4j)), use_llm=False)
@@ -348,7 +348,7 @@ def serve(
 
     raise_on_stop_signals()  # from here a SIGTERM or Ctrl-C at any moment exits 0 or 130
     try:
-        from kg.server import serve as run_server
+        from app.server import serve as run_server
     except Stopped as stop:
         raise typer.Exit(stop.exit_code) from None
     with _friendly_errors():
@@ -383,8 +383,8 @@ def export(
 
 
 def _register_train() -> None:
-    """`kg train` lives in kg.train (its heavy imports happen only when it runs)."""
-    from kg.train.cli import train_command
+    """`kg train` lives in pipelines.train (its heavy imports happen only when it runs)."""
+    from app.train_cli import train_command
 
     app.command("train")(train_command)
 

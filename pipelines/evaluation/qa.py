@@ -79,7 +79,7 @@ def evaluate_qa(
     use_cache: bool = True,
     budget_s: float | None = None,
 ) -> dict[str, Any]:
-    """`kg` is a kg.service.KG; answers come from it exactly as `kg ask` gives them.
+    """`kg` is a app.service.KG; answers come from it exactly as `kg ask` gives them.
 
     With ``budget_s``, once that much time has gone only cached answers are used and the
     other questions are left out (counted in ``skipped_for_time``): a busy machine still gets

@@ -57,8 +57,8 @@ def build(
     use_llm: bool = True,
     mount_ui: bool = True,
 ) -> FastAPI:
-    from kg.api import create_app, parse_auth
-    from kg.service import KG
+    from app.api import create_app, parse_auth
+    from app.service import KG
 
     ui_auth = parse_auth(auth)
     return create_app(
@@ -167,10 +167,10 @@ def warm_up(kg: object) -> None:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory kg.server:app_from_env`` (several workers).
+    """Factory for ``uvicorn --factory app.server:app_from_env`` (several workers).
 
     Reads the usual ``KG_*`` settings, plus ``KG_NO_LLM=1`` and ``KG_NO_UI=1``. With
-    ``--workers N`` also pass ``--http kg.server:NoDelayHTTPProtocol`` (see below).
+    ``--workers N`` also pass ``--http app.server:NoDelayHTTPProtocol`` (see below).
     """
     return build(
         Settings.from_env(),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kg.evaluation.metrics import all_gold_at_k, latency_summary, recall_at_k
 from kg.retrieval import fusion as fusion_mod
 from kg.retrieval.retriever import FusionConfig
+from pipelines.evaluation.metrics import all_gold_at_k, latency_summary, recall_at_k
 
 
 def load_2wiki(folder: Path) -> tuple[list[dict], list[dict]]:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from kg.train.scierc import ENTITY_LABELS, RELATION_LABELS, SYMMETRIC, Sentence
 from kg.trained.joint import first_pieces
+from pipelines.train.scierc import ENTITY_LABELS, RELATION_LABELS, SYMMETRIC, Sentence
 
 NEG = -1e4  # the same padding value as the numpy heads
 

@@ -8,9 +8,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from kg.evaluation.metrics import latency_summary, ranked_run, trec_metrics
 from kg.retrieval import fusion as fusion_mod
 from kg.retrieval.retriever import FusionConfig
+from pipelines.evaluation.metrics import latency_summary, ranked_run, trec_metrics
 
 
 def load_beir(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kg.cli_common import (
+from app.cli_common import (
     JsonOpt,
     ModeOpt,
     WorkspaceOpt,
@@ -21,7 +21,7 @@ from kg.cli_common import (
     err,
     out,
 )
-from kg.cli_help import KgCommand
+from app.cli_help import KgCommand
 
 eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.")
 
@@ -55,7 +55,7 @@ def eval_beir(
     as_json: JsonOpt = False,
 ) -> None:
     """nDCG@10 and recall@100 on a BEIR dataset (e.g. SciFact)."""
-    from kg.evaluation.beir import evaluate_beir
+    from pipelines.evaluation.beir import evaluate_beir
 
     _run_eval(
         lambda: evaluate_beir(folder, split, mode, limit=limit), as_json, f"BEIR {folder.name}"
@@ -70,7 +70,7 @@ def eval_2wiki(
     as_json: JsonOpt = False,
 ) -> None:
     """Multi-hop passage retrieval: recall@2, recall@5, all-gold@5."""
-    from kg.evaluation.twowiki import evaluate_2wiki
+    from pipelines.evaluation.twowiki import evaluate_2wiki
 
     _run_eval(lambda: evaluate_2wiki(folder, mode, limit=limit), as_json, "2WikiMultihopQA")
 
@@ -98,7 +98,7 @@ def eval_scierc(
     as_json: JsonOpt = False,
 ) -> None:
     """Entity and relation P/R/F1 on SciERC with the SciERC ontology."""
-    from kg.evaluation.scierc import evaluate_scierc
+    from pipelines.evaluation.scierc import evaluate_scierc
 
     chosen = "spacy" if spacy_only else tier.value
     _run_eval(lambda: evaluate_scierc(path, limit, tier=chosen), as_json, "SciERC")
@@ -120,7 +120,7 @@ def eval_graph(
     the share of RELATED_TO edges and entities per 10 KB of text."""
     from rich.markup import escape
 
-    from kg.evaluation.graph import GoldFileError, evaluate_graph, facts_table, load_gold
+    from pipelines.evaluation.graph import GoldFileError, evaluate_graph, facts_table, load_gold
 
     with _friendly_errors():
         try:
@@ -157,8 +157,8 @@ def eval_qa(
 ) -> None:
     """Doc and chunk recall@5, answer accuracy, citation precision and answer latency
     (p50/p95) over the current workspace; LLM answers are cached for cheap re-runs."""
-    from kg.evaluation.qa import evaluate_qa
-    from kg.service import KG
+    from app.service import KG
+    from pipelines.evaluation.qa import evaluate_qa
 
     def run() -> dict[str, Any]:
         kg = KG(_settings(workspace), use_llm=not no_llm)

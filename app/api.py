@@ -21,13 +21,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api_docs import mount_docs
 from app.errors import describe
 from kg import __version__
-from kg.api_docs import mount_docs
 from kg.models import Answer, CypherTable, Entity, EntityDetail, Mode, SearchHit
 
 if TYPE_CHECKING:
-    from kg.service import KG
+    from app.service import KG
 
 MAX_QUERY_CHARS = 4000
 MAX_CYPHER_CHARS = 20_000
@@ -206,7 +206,7 @@ def create_app(
         title="kg",
         version=__version__,
         description="Search and question answering over a knowledge graph built from your notes.",
-        docs_url=None,  # kg.api_docs serves /docs from local assets (no CDN)
+        docs_url=None,  # app.api_docs serves /docs from local assets (no CDN)
         redoc_url=None,
     )
     mount_docs(app, "kg")

@@ -1,7 +1,7 @@
 """`kg train`: rebuild every shipped model from its config, reproducibly, on a CPU.
 
-A config (``kg/train/configs/*.cfg``, spaCy's config format) names the data, the encoder and the
-hyper-parameters. Training keeps the epoch with the best dev score, exports the encoder to ONNX
+A config (``pipelines/train/configs/*.cfg``, spaCy's config format) names the data, the encoder and
+the hyper-parameters. Training keeps the epoch with the best dev score, exports the encoder to ONNX
 (int8), the heads to ``heads.npz``, and writes ``meta.json`` with the config hash, the training
 data hash, the kg version and the dev scores measured through the exported (run-time) model.
 """
@@ -44,7 +44,7 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> dict[str
 
 def score(sentences: Sequence[Any], preds: Sequence[Any]) -> dict[str, float]:
     """Micro entity and Rel F1, keyed and scored as `kg eval scierc` does (one implementation)."""
-    from kg.evaluation.scierc import _rel_key, prf
+    from pipelines.evaluation.scierc import _rel_key, prf
 
     gold_e, pred_e, gold_r, pred_r = set(), set(), set(), set()
     for s, p in zip(sentences, preds, strict=True):
@@ -142,9 +142,9 @@ def train_joint(
     from tokenizers import Tokenizer
 
     from kg import __version__
-    from kg.train.joint import HeadConfig, TrainConfig, train
-    from kg.train.scierc import load_sentences
     from kg.trained.joint import JointModel, tokenizer_path
+    from pipelines.train.joint import HeadConfig, TrainConfig, train
+    from pipelines.train.scierc import load_sentences
 
     t0 = time.perf_counter()
     cfg = load_config(config_path, overrides)
