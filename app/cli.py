@@ -25,6 +25,7 @@ from app.cli_common import (
 )
 from app.cli_eval import eval_app
 from app.cli_help import KgCommand
+from app.cli_merges import merges_app
 from kg import __version__
 
 app = typer.Typer(
@@ -106,6 +107,14 @@ def extract(
             "concepts and their relations); spaCy noun phrases stand in for it.",
         ),
     ] = False,
+    no_self_train: Annotated[
+        bool,
+        typer.Option(
+            "--no-self-train",
+            help="Do not learn a relation head from the corpus's own tables and lists "
+            "(its edges carry extractor 'learned').",
+        ),
+    ] = False,
 ) -> None:
     """Read documents, find entities and relations, write the graph to the workspace.
 
@@ -131,6 +140,7 @@ def extract(
             follow_links=follow_links or None,
             cooccurrence=cooccurrence or None,
             trained=False if no_trained else None,
+            self_train=False if no_self_train else None,
             llm_mode="off" if spacy_only else ("on" if budget and llm is None else llm),
             llm_budget_s=budget,
         )
@@ -391,6 +401,7 @@ def _register_train() -> None:
 
 _register_train()
 app.add_typer(eval_app, name="eval")
+app.add_typer(merges_app, name="merges")
 
 if __name__ == "__main__":
     app()

@@ -262,6 +262,25 @@ class KG:
     def _doc_paths(self) -> dict[str, str]:
         return {d.id: d.path for d in self.workspace.iter("documents")}
 
+    # ---- merge review (`kg merges`, the entity tab) ----
+
+    def merges(self) -> list[dict[str, Any]]:
+        """Applied and candidate entity merges with rule, reason, evidence and any decision."""
+        from pipelines.extraction.resolution import review_list
+
+        self.workspace.manifest()  # a clear error when there is no workspace
+        return [m.model_dump(mode="json") for m in review_list(self.workspace)]
+
+    def decide_merge(self, merge_id: str, decision: str) -> dict[str, Any]:
+        """Record accept/reject for one merge; every later ``kg extract`` applies it."""
+        from pipelines.extraction.resolution import record_decision
+
+        self.workspace.manifest()
+        with self._lock:
+            return record_decision(self.workspace, merge_id.strip(), decision).model_dump(
+                mode="json"
+            )
+
     def entity(self, entity_id: str) -> EntityDetail | None:
         entity = self._entities.get(entity_id)
         if entity is None:

@@ -63,11 +63,13 @@ def build_app(kg: KG) -> gr.Blocks:
                 answered = chat_tab(kg, graph_state)
             with gr.Tab("Graph", id="graph"):
                 graph_tab(kg, graph_state)
+                merges_outputs = merges_section(kg)
             with gr.Tab("Cypher", id="cypher"):
                 cypher_tab(kg)
             with gr.Tab("Corpus", id="corpus"):
                 corpus_status = corpus_tab(kg, demo)
         demo.load(lambda: health_banner(kg), None, banner)
+        demo.load(lambda: merges_view(kg), None, merges_outputs)
 
         def refresh() -> tuple[str, str]:
             """An answer may have started the LLM (or found the store down): say so."""
@@ -233,6 +235,71 @@ def graph_tab(kg: KG, graph_state: gr.State) -> gr.HTML:
     found = search.submit(on_find, search, [node, detail, mentions])
     found.then(on_show, [node, graph_state], shown)
     return graph_html
+
+
+# ---- merge review: the same list and decisions as `kg merges` ----
+
+
+def merges_section(kg: KG) -> list[Any]:
+    """The entity merges resolution applied or proposed, with accept/reject for each."""
+    with gr.Accordion("Entity merges to review", open=True, elem_id="kg-merges-box"):
+        gr.Markdown(
+            "Why entities were merged (or could be). A decision is kept in the workspace and "
+            "applied by every later `kg extract`: a rejected merge is undone, an accepted "
+            "candidate applied."
+        )
+        table = gr.HTML(elem_id="kg-merges")
+        with gr.Row():
+            pick = gr.Dropdown(label="Merge", choices=[], interactive=True, elem_id="kg-merge-id")
+            accept = gr.Button("Accept", elem_id="kg-merge-accept", scale=0)
+            reject = gr.Button("Reject", elem_id="kg-merge-reject", scale=0)
+        said = gr.Markdown(elem_id="kg-merge-said")
+    outputs = [table, pick]
+    accept.click(lambda m: decide_merge(kg, m, "accept"), pick, [*outputs, said])
+    reject.click(lambda m: decide_merge(kg, m, "reject"), pick, [*outputs, said])
+    return outputs
+
+
+def merges_view(kg: KG, selected: str | None = None) -> tuple[str, Any]:
+    """(table html, dropdown update) for the workspace's merges."""
+    import html
+
+    try:
+        rows = kg.merges()
+    except Exception as exc:  # a missing workspace shows as a message, not a traceback
+        return f"<p>{html.escape(message(exc))}</p>", gr.update(choices=[], value=None)
+    if not rows:
+        return "<p>No merges yet.</p>", gr.update(choices=[], value=None)
+    cells = ["<table class='kg-merges'><tr><th>id</th><th>status</th><th>decision</th>"
+             "<th>keeps</th><th>merges</th><th>rule</th><th>why</th></tr>"]  # fmt: skip
+    for r in rows:
+        why = "; ".join([r["reason"], *r["evidence"]])
+        values = [r["id"], r["status"], r["decision"] or "–", f"{r['kept_name']} ({r['type']})",
+                  r["merged_name"], r["rule"], why]  # fmt: skip
+        cells.append(
+            f"<tr data-merge='{html.escape(r['id'])}'>"
+            + "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
+            + "</tr>"
+        )
+    cells.append("</table>")
+    choices = [(f"{r['kept_name']} ~ {r['merged_name']} ({r['status']})", r["id"]) for r in rows]
+    return "".join(cells), gr.update(choices=choices, value=selected)
+
+
+def decide_merge(kg: KG, merge_id: str | None, decision: str) -> tuple[str, Any, str]:
+    """Record the decision; (table, dropdown, what was done)."""
+    if not merge_id:
+        return (*merges_view(kg), "Pick a merge first.")
+    try:
+        row = kg.decide_merge(merge_id, decision)
+    except Exception as exc:
+        return (*merges_view(kg, merge_id), message(exc))
+    verb = "Accepted" if decision == "accept" else "Rejected"
+    said = (
+        f"{verb}: {render._md(row['kept_name'])} ~ {render._md(row['merged_name'])}. "
+        "The next `kg extract` applies it."
+    )
+    return (*merges_view(kg, merge_id), said)
 
 
 def show_entity(kg: KG, entity: str | None, sub: Subgraph) -> tuple[Any, ...]:

@@ -31,6 +31,8 @@ class Settings(BaseModel):
     cooccurrence: bool = False
     # the trained tier (kg's SciERC joint model) types concepts, methods, tasks... and relates them
     trained: bool = True
+    # self-training: structure facts label the prose; a per-corpus head learns from them
+    self_train: bool = True
     follow_links: bool = False  # read links that point outside the folder given to extract
     # LLM: any OpenAI-compatible server; None starts kg's offline model
     llm_base_url: str | None = None
@@ -77,6 +79,7 @@ class Settings(BaseModel):
             "llm_timeout": float(_env("KG_LLM_TIMEOUT") or cls.model_fields["llm_timeout"].default),
             "cooccurrence": (_env("KG_COOCCURRENCE") or "").lower() in {"1", "true", "yes"},
             "trained": (_env("KG_TRAINED") or "1").lower() not in {"0", "false", "no"},
+            "self_train": (_env("KG_SELF_TRAIN") or "1").lower() not in {"0", "false", "no"},
             "store": "neo4j" if _env("KG_STORE") == "neo4j" else "falkordb",
             "graph_name": _env("KG_GRAPH", "kg"),
             "falkordb_url": _env("KG_FALKORDB_URL"),

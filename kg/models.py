@@ -190,6 +190,14 @@ class Merge(_Model):
     type: str
     rule: str
     score: float = 1.0
+    # for review (`kg merges`): one id per pair of entities, why the rule fired, what supports it
+    id: str = ""
+    reason: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    # applied (in merges.jsonl) | candidate (a rule proposed it, not applied) | rejected (a
+    # reviewer said no); decision is what `kg merges accept|reject` recorded, if anything
+    status: Literal["applied", "candidate", "rejected"] = "applied"
+    decision: Literal["", "accept", "reject"] = ""
 
 
 class SkippedFile(_Model):
@@ -233,6 +241,8 @@ class Manifest(_Model):
     sources: list[str] = Field(default_factory=list)  # the paths given to `kg extract`
     entities_per_10kb: float = 0.0  # graph density: entities per 10,000 bytes of document text
     llm_coverage: LLMCoverage = Field(default_factory=LLMCoverage)
+    # the relation head learnt from the corpus's structure: labels, held-out precision, edges
+    self_train: dict[str, Any] = Field(default_factory=dict)
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
-from kg.models import Entity, Merge, normalize_name
+from kg.models import Entity, Merge, normalize_name, stable_id
 
 # a typed entity may absorb an entity of the fallback type, except for these (a person called
 # "Python" is not the tool)
@@ -122,38 +123,94 @@ class _UnionFind:
         return True
 
 
+@dataclass
+class Resolution:
+    """What resolution decided: kept entities, applied merges, and merges left for a person."""
+
+    entities: list[Entity]
+    merges: list[Merge]
+    candidates: list[Merge] = field(default_factory=list)
+
+
+@dataclass
+class _Why:
+    rule: str
+    score: float = 1.0
+    reason: str = ""
+    evidence: list[str] = field(default_factory=list)
+
+
+def merge_id(a: str, b: str) -> str:
+    """One id per pair of entity ids, in either order: what `kg merges accept|reject` takes."""
+    return stable_id("merge", *sorted((a, b)))
+
+
 def resolve(
-    entities: list[Entity], *, fallback_type: str = "Concept"
+    entities: list[Entity],
+    *,
+    fallback_type: str = "Concept",
+    accept: Iterable[tuple[str, str]] = (),
+    reject: Iterable[tuple[str, str]] = (),
 ) -> tuple[list[Entity], list[Merge]]:
     """Merge duplicates; returns the kept entities (sorted by id) and one Merge per merged one."""
+    r = resolve_reviewed(entities, fallback_type=fallback_type, accept=accept, reject=reject)
+    return r.entities, r.merges
+
+
+def resolve_reviewed(
+    entities: list[Entity],
+    *,
+    fallback_type: str = "Concept",
+    accept: Iterable[tuple[str, str]] = (),
+    reject: Iterable[tuple[str, str]] = (),
+) -> Resolution:
+    """Merge duplicates by the rules, minus the pairs a reviewer rejected, plus those accepted.
+
+    A rule that fires but may not merge (types differ, no shared context, an ambiguous acronym)
+    leaves a candidate instead; every applied merge says which rule, why and on what evidence.
+    """
     ents = sorted(entities, key=lambda e: e.id)
     n = len(ents)
     uf = _UnionFind(n)
-    rules: dict[int, tuple[str, float]] = {}  # how each joining entity got in
-
-    def link(i: int, j: int, rule: str, score: float = 1.0) -> None:
-        if not compatible(_group_type(i), _group_type(j), fallback_type):
-            return
-        if uf.union(i, j):
-            rules.setdefault(j, (rule, score))
-
+    why: dict[int, _Why] = {}  # how each joining entity got in
+    members: dict[int, set[str]] = {i: {e.id} for i, e in enumerate(ents)}
     group_types: dict[int, set[str]] = {i: {e.type} for i, e in enumerate(ents)}
+    rejected = {frozenset(p) for p in reject}
+    proposals: dict[frozenset[str], tuple[int, int, _Why]] = {}
+    docs = [frozenset(m.doc_id for m in e.mentions) for e in ents]
 
     def _group_type(i: int) -> str:
         types = group_types[uf.find(i)]
         specific = [t for t in types if t != fallback_type]
         return specific[0] if specific else fallback_type
 
-    def _join(i: int, j: int, rule: str, score: float = 1.0) -> None:
+    def propose(i: int, j: int, w: _Why) -> None:
+        proposals.setdefault(frozenset((ents[i].id, ents[j].id)), (i, j, w))
+
+    def blocked(ri: int, rj: int) -> bool:
+        if not rejected:
+            return False
+        return any(frozenset((a, b)) in rejected for a in members[ri] for b in members[rj])
+
+    def _join(i: int, j: int, w: _Why, force: bool = False) -> bool:
         ri, rj = uf.find(i), uf.find(j)
         if ri == rj:
-            return
-        ti, tj = _group_type(i), _group_type(j)
-        if not compatible(ti, tj, fallback_type):
-            return
-        link(i, j, rule, score)
+            return False
+        if not w.reason:
+            w.reason = _REASONS.get(w.rule, w.rule)
+        if not force and not compatible(_group_type(i), _group_type(j), fallback_type):
+            w.reason += f"; not merged: types differ ({_group_type(i)} / {_group_type(j)})"
+            propose(i, j, w)
+            return False
+        if blocked(ri, rj):
+            propose(i, j, w)
+            return False
+        uf.union(i, j)
+        why.setdefault(j, w)
         root = uf.find(i)
-        group_types[root] = group_types.get(ri, set()) | group_types.get(rj, set())
+        group_types[root] = group_types.pop(ri, set()) | group_types.pop(rj, set())
+        members[root] = members.pop(ri, set()) | members.pop(rj, set())
+        return True
 
     # 1. the same spelling (up to case, spaces, hyphens, articles and a plural ending);
     #    exact type matches first so that a Concept joins the most common typed spelling
@@ -167,11 +224,27 @@ def resolve(
         )
         for j in idx[1:]:
             if ents[j].type == ents[idx[0]].type:
-                _join(idx[0], j, "same-name")
+                _join(idx[0], j, _named("same-name", ents[idx[0]], ents[j]))
         for j in idx[1:]:
-            _join(idx[0], j, "same-name")
+            _join(idx[0], j, _named("same-name", ents[idx[0]], ents[j]))
 
-    # 2. acronyms: "LLM" <-> "large language model", only when one expansion is known
+    # 2. head-noun variants: "K-means clustering" is "K-means" with a generic head noun; they
+    #    merge when the types agree and both are mentioned in one document (else a candidate)
+    for j, e in enumerate(ents):
+        base = head_noun_base(e.name)
+        if base is None:
+            continue
+        for i in sorted(set(by_key.get(base, ())) - {j}):
+            w = _named("head-noun", ents[i], e)
+            shared = docs[i] & docs[j]
+            if not shared:
+                w.reason += "; not merged: no document mentions both"
+                propose(i, j, w)
+                continue
+            w.evidence.append(f"both mentioned in {len(shared)} document(s)")
+            _join(i, j, w)
+
+    # 3. acronyms: "LLM" <-> "large language model", only when one expansion is known
     expansions: dict[str, set[int]] = defaultdict(set)
     for i, e in enumerate(ents):
         acr = acronym_of(e.name)
@@ -183,9 +256,15 @@ def resolve(
             continue
         roots = {uf.find(j) for j in expansions.get(acr, ())}
         if len(roots) == 1:
-            _join(next(iter(expansions[acr])), i, "acronym")
+            j = min(expansions[acr])
+            _join(j, i, _named("acronym", ents[j], e))
+        else:
+            for j in sorted(expansions.get(acr, ())):
+                w = _named("acronym", ents[j], e)
+                w.reason += f"; not merged: {len(roots)} expansions of {e.name!r} are known"
+                propose(j, i, w)
 
-    # 3. people: "Ng" -> "Andrew Ng" when exactly one known person has that first/last name
+    # 4. people: "Ng" -> "Andrew Ng" when exactly one known person has that first/last name
     people = [i for i, e in enumerate(ents) if e.type == "Person"]
     person_key = {i: person_words(ents[i].name) for i in people}
     by_person: dict[tuple[str, ...], list[int]] = defaultdict(list)
@@ -193,7 +272,7 @@ def resolve(
         by_person[tuple(person_key[i])].append(i)
     for idx in by_person.values():
         for j in idx[1:]:
-            _join(idx[0], j, "person-title")
+            _join(idx[0], j, _named("person-title", ents[idx[0]], ents[j]))
     full = [i for i in people if len(person_key[i]) >= 2]
     for i in people:
         words = person_key[i]
@@ -202,9 +281,9 @@ def resolve(
         hits = {uf.find(j) for j in full if words[0] in (person_key[j][-1], person_key[j][0])}
         if len(hits) == 1:
             j = next(j for j in full if uf.find(j) in hits)
-            _join(j, i, "person-short-name")
+            _join(j, i, _named("person-short-name", ents[j], ents[i]))
 
-    # 4. typos in long names ("gradient decent"), same type only, digits must agree
+    # 5. typos in long names ("gradient decent"), same type only, digits must agree
     for i, j, score in _fuzzy_pairs(ents):
         if uf.find(i) == uf.find(j):
             continue
@@ -212,9 +291,80 @@ def resolve(
             continue
         if _negation_variant(ents[i].name, ents[j].name):
             continue
-        _join(i, j, "fuzzy-name", round(score / 100, 3))
+        w = _named("fuzzy-name", ents[i], ents[j], round(score / 100, 3))
+        w.evidence.append(f"similarity {score:.0f}/100")
+        _join(i, j, w)
 
-    return _collapse(ents, uf, rules, fallback_type)
+    # 6. what a reviewer accepted: merged whatever the rules said (rejections still hold)
+    index = {e.id: i for i, e in enumerate(ents)}
+    for a, b in accept:
+        if a in index and b in index:
+            w = _named("accepted", ents[index[a]], ents[index[b]])
+            w.reason = "accepted by a reviewer (kg merges accept)"
+            _join(index[a], index[b], w, force=True)
+
+    kept, merges = _collapse(ents, uf, why, fallback_type)
+    for m in merges:
+        if frozenset((m.kept_id, m.merged_id)) in {frozenset(p) for p in accept}:
+            m.decision = "accept"
+    candidates = []
+    for pair, (i, j, w) in sorted(proposals.items(), key=lambda kv: sorted(kv[0])):
+        if uf.find(i) == uf.find(j):
+            continue
+        status = "rejected" if pair in rejected else "candidate"
+        candidates.append(
+            Merge(
+                id=merge_id(ents[i].id, ents[j].id),
+                kept_id=ents[i].id,
+                merged_id=ents[j].id,
+                kept_name=ents[i].name,
+                merged_name=ents[j].name,
+                type=ents[i].type,
+                rule=w.rule,
+                score=w.score,
+                reason=w.reason,
+                evidence=w.evidence,
+                status=status,
+                decision="reject" if status == "rejected" else "",
+            )
+        )
+    return Resolution(kept, merges, candidates)
+
+
+_REASONS = {
+    "same-name": "the same name up to case, spaces, hyphens, articles and a plural ending",
+    "head-noun": "one name is the other with a generic head noun",
+    "acronym": "one name is the acronym of the other",
+    "person-title": "the same person's name with or without a title",
+    "person-short-name": "the only known person with this first or last name",
+    "fuzzy-name": "long names that differ by a typo",
+}
+# generic head nouns: "K-means clustering" names the same thing as "K-means" (language, not names)
+GENERIC_HEADS = frozenset({
+    "algorithm", "method", "technique", "approach", "model", "clustering", "library",
+    "framework", "package", "tool", "function", "dataset", "platform",
+})  # fmt: skip
+
+
+def head_noun_base(name: str) -> str | None:
+    """The compact key of ``name`` without a trailing generic head noun, or None.
+
+    "K-means clustering" -> "kmean" (the key of "K-means"), "the sigmoid function" -> "sigmoid";
+    a name that is only a generic word has no base.
+    """
+    words = re.findall(r"[^\W_]+", normalize_name(name))
+    if len(words) < 2 or singular(words[-1]) not in GENERIC_HEADS:
+        return None
+    rest = words[:-1]
+    if len(rest) == 1 and (singular(rest[0]) in GENERIC_HEADS or len(rest[0]) < 2):
+        return None
+    return compact_key(" ".join(rest))
+
+
+def _named(rule: str, a: Entity, b: Entity, score: float = 1.0) -> _Why:
+    w = _Why(rule, score, _REASONS.get(rule, rule))
+    w.evidence.append(f"{a.name!r} ({a.type}) ~ {b.name!r} ({b.type})")
+    return w
 
 
 def _fuzzy_pairs(ents: list[Entity]) -> list[tuple[int, int, float]]:
@@ -246,7 +396,7 @@ def _fuzzy_pairs(ents: list[Entity]) -> list[tuple[int, int, float]]:
 def _collapse(
     ents: list[Entity],
     uf: _UnionFind,
-    rules: dict[int, tuple[str, float]],
+    why: dict[int, _Why],
     fallback_type: str,
 ) -> tuple[list[Entity], list[Merge]]:
     groups: dict[int, list[int]] = defaultdict(list)
@@ -268,7 +418,11 @@ def _collapse(
             if other.id == base.id:  # the same entity given twice: just pool its mentions
                 base.mentions += other.mentions
                 continue
-            rule, score = _rule_for(i, keep, rules)
+            w = (
+                why.get(i)
+                or why.get(keep)
+                or _Why("same-group", 1.0, "joined through another member")
+            )
             merges.append(
                 Merge(
                     kept_id=base.id,
@@ -276,8 +430,11 @@ def _collapse(
                     kept_name=base.name,
                     merged_name=other.name,
                     type=base.type,
-                    rule=rule,
-                    score=score,
+                    rule=w.rule,
+                    score=w.score,
+                    id=merge_id(base.id, other.id),
+                    reason=w.reason,
+                    evidence=list(w.evidence),
                 )
             )
             names += [other.name, *other.aliases]
@@ -303,10 +460,6 @@ def _collapse(
 def _rank(e: Entity, fallback_type: str) -> tuple[int, int, int, str]:
     """Keep the typed, most-mentioned, longest name (the acronym becomes an alias)."""
     return (e.type != fallback_type, len(e.mentions), len(e.name), e.id)
-
-
-def _rule_for(i: int, keep: int, rules: dict[int, tuple[str, float]]) -> tuple[str, float]:
-    return rules.get(i) or rules.get(keep) or ("same-group", 1.0)
 
 
 def _uniq(names: Iterable[str]) -> list[str]:

@@ -112,9 +112,12 @@ def test_three_way_merge_keeps_typed_most_mentioned_name() -> None:
     assert "K-means" in names
     k = names["K-means"]
     assert k.type == "Method"
-    assert {"k means", "kmeans"} <= set(k.aliases)
-    assert len(k.mentions) == 8
-    assert {m.merged_name for m in merges} == {"k means", "kmeans"}
+    assert {"k means", "kmeans", "K-Means clustering"} <= set(k.aliases)
+    assert len(k.mentions) == 9
+    assert {m.merged_name for m in merges} == {"k means", "kmeans", "K-Means clustering"}
+    head = next(m for m in merges if m.merged_name == "K-Means clustering")
+    assert head.rule == "head-noun" and "generic head noun" in head.reason
+    assert head.evidence and all(m.id and m.reason for m in merges)
 
 
 def test_resolution_is_deterministic_and_order_independent() -> None:

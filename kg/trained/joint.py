@@ -36,6 +36,10 @@ class Prediction:
     # pairs whose best label fell short of the threshold but reached ``candidate_floor``: not
     # relations, but what the LLM tier is asked to verify
     candidates: list[tuple[int, int, str, float]] = field(default_factory=list)
+    # with ``pair_features``: every ordered pair of entity indices and the pair classifier's
+    # hidden layer for it (what a per-corpus relation head is trained on, self_train.py)
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+    pair_hidden: np.ndarray | None = None
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -54,9 +58,14 @@ class Heads:
         self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.max_width = max_width
 
-    def _mlp(self, x: np.ndarray, hidden: str, out: str) -> np.ndarray:
-        h = _gelu(x @ self.w[f"{hidden}.weight"].T + self.w[f"{hidden}.bias"])
+    def _hidden(self, x: np.ndarray, hidden: str) -> np.ndarray:
+        return _gelu(x @ self.w[f"{hidden}.weight"].T + self.w[f"{hidden}.bias"])
+
+    def _out(self, h: np.ndarray, out: str) -> np.ndarray:
         return h @ self.w[f"{out}.weight"].T + self.w[f"{out}.bias"]
+
+    def _mlp(self, x: np.ndarray, hidden: str, out: str) -> np.ndarray:
+        return self._out(self._hidden(x, hidden), out)
 
     def spans(self, words: np.ndarray) -> np.ndarray:
         n, d = words.shape
@@ -73,7 +82,11 @@ class Heads:
         return np.concatenate([np.stack(pooled, 1), start, np.stack(ends, 1), width], -1)
 
     def decode(
-        self, words: np.ndarray, rel_threshold: float = 0.0, candidate_floor: float | None = None
+        self,
+        words: np.ndarray,
+        rel_threshold: float = 0.0,
+        candidate_floor: float | None = None,
+        pair_features: bool = False,
     ) -> Prediction:
         """Greedy non-overlapping spans by confidence, then every ordered pair of them."""
         n = words.shape[0]
@@ -115,7 +128,10 @@ class Heads:
         x = np.concatenate(
             [np.stack(heads), np.stack(tails), np.stack(betweens), emb[ht], emb[tt]], -1
         )
-        rprobs = _softmax(self._mlp(x, "pair_hidden", "pair_out"))
+        hidden = self._hidden(x, "pair_hidden")
+        rprobs = _softmax(self._out(hidden, "pair_out"))
+        if pair_features:
+            pred.pairs, pred.pair_hidden = pairs, hidden
         seen: set[tuple[int, int, str]] = set()
         for (a, c), row in zip(pairs, rprobs, strict=True):
             # a relation when its label is the most likely outcome, or (with a threshold > 0)
@@ -202,6 +218,7 @@ class JointModel:
         sentences: Sequence[Sequence[str]],
         batch_size: int = 16,
         candidate_floor: float | None = None,
+        pair_features: bool = False,
     ) -> list[Prediction]:
         """Predictions for sentences of words (each at most ``MAX_WORDS``), batched by length."""
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
@@ -215,5 +232,7 @@ class JointModel:
                 continue
             vecs = self.word_vectors([sentences[i] for i in idx])
             for i, v in zip(idx, vecs, strict=True):
-                results[i] = self.heads.decode(v, self.rel_threshold, candidate_floor)
+                results[i] = self.heads.decode(
+                    v, self.rel_threshold, candidate_floor, pair_features
+                )
         return [r or Prediction() for r in results]

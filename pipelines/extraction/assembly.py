@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kg.models import Entity, Mention, Merge, Relation
-from pipelines.extraction.resolution import resolve_entities
+from pipelines.extraction.resolution import Review, resolve_entities
 from pipelines.extraction.results import ChunkResult
 
 
 def assemble(
-    results: Iterable[ChunkResult], fallback_type: str = "Concept"
+    results: Iterable[ChunkResult], fallback_type: str = "Concept", review: Review | None = None
 ) -> tuple[list[Entity], list[Relation], list[Merge]]:
-    """Entities merged by id then resolved across the corpus; relations remapped and merged."""
+    """Entities merged by id then resolved across the corpus; relations remapped and merged.
+
+    ``review`` brings a person's merge decisions in and takes the unapplied candidates out."""
     by_id: dict[str, Entity] = {}
     relations: list[Relation] = []
     for r in results:
@@ -33,7 +35,7 @@ def assemble(
         relations.extend(rs.relation for rs in r.relations)
     for ent in by_id.values():
         ent.mentions = _unique_mentions(ent.mentions)
-    entities, merges = resolve_entities(list(by_id.values()), fallback_type)
+    entities, merges = resolve_entities(list(by_id.values()), fallback_type, review)
     redirect = {m.merged_id: m.kept_id for m in merges}
     merged: dict[str, Relation] = {}
     for rel in relations:

@@ -31,7 +31,9 @@ from pipelines.extraction.merge import merge_results
 from pipelines.extraction.plan import print_plan, print_warnings
 from pipelines.extraction.progress import ChunkProgress
 from pipelines.extraction.refine import LLMTierRun
+from pipelines.extraction.resolution import CANDIDATES, Review
 from pipelines.extraction.results import ChunkResult
+from pipelines.extraction.self_train import run_self_train
 from pipelines.extraction.structure import extract_structure
 from pipelines.extraction.summaries import map_only, summarize_documents
 from pipelines.extraction.trained import TrainedStage, model_version, settle_overlaps, vote_types
@@ -82,7 +84,8 @@ def build_stages(
     pipeline = ExtractionPipeline(is_junk=junk_filter(ontology))
     pipeline.add("spacy", analysis.spacy_stage)
     if settings.trained and trained_cache is not None:
-        pipeline.add("trained", TrainedStage(ontology, trained_cache))
+        pair_features = settings.self_train
+        pipeline.add("trained", TrainedStage(ontology, trained_cache, pair_features=pair_features))
         fallback = ontology.fallback_entity_type
         typed = frozenset(t.name for t in ontology.entity_types if t.trained_labels)
         pipeline.settle = lambda result: settle_overlaps(result, fallback, typed)
@@ -136,6 +139,7 @@ def run_extract(
     lazy = LazyChat(settings, chat)
     llm_on = not spacy_only and settings.llm_mode != "off"
     with workspace.lock("extract"):
+        review = Review.from_workspace(workspace)  # `kg merges accept|reject` decisions
         analysis = Analysis(
             ontology,
             LLMCache(workspace.cache_dir / "spacy"),
@@ -150,7 +154,12 @@ def run_extract(
             results = _run_documents(pipeline, documents, chunks, bar)
         if settings.trained:
             vote_types([results[c.id] for c in all_chunks])
-        out = _Outputs(workspace, manifest, documents, chunks, all_chunks, ontology, t0)
+        if settings.trained and settings.self_train:
+            manifest.self_train = run_self_train(
+                results, all_chunks, documents, ontology, trained_cache, workspace.cache_dir,
+                review=review,
+            )  # fmt: skip
+        out = _Outputs(workspace, manifest, documents, chunks, all_chunks, ontology, t0, review)
         if not llm_on:
             manifest.llm_coverage.state = "off"
             out.write(results, [])
@@ -198,6 +207,7 @@ class _Outputs:
     all_chunks: list[Chunk]
     ontology: Ontology
     t0: float
+    review: Review = field(default_factory=Review)
 
     def write(self, results: dict[str, ChunkResult], summaries: list[Any],
               extra: LLMUsage | None = None) -> None:  # fmt: skip
@@ -207,7 +217,8 @@ class _Outputs:
             usage.add(r.usage)
         if extra is not None:
             usage.add(extra)
-        entities, relations, merges = assemble(ordered, self.ontology.fallback_entity_type)
+        fallback = self.ontology.fallback_entity_type
+        entities, relations, merges = assemble(ordered, fallback, self.review)
         outputs = {
             "documents": self.documents,
             "chunks": self.all_chunks,
@@ -216,6 +227,7 @@ class _Outputs:
             "summaries": summaries,
             "rejected": [rej for r in ordered for rej in r.rejected],
             "merges": merges,
+            CANDIDATES: self.review.candidates,
         }
         for name, rows in outputs.items():
             self.workspace.write(name, rows)

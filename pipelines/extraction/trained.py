@@ -20,6 +20,7 @@ from kg.models import Chunk, Entity, Evidence, Mention, Relation
 from kg.ontology import Ontology
 from kg.trained import JOINT_MODEL
 from kg.trained.joint import MAX_WORDS, PTB, JointModel
+from pipelines.extraction.pair_features import PairFeatures, dump_pairs, load_pairs, pair_key
 from pipelines.extraction.results import ChunkResult, RelationSpan
 
 EXTRACTOR = "trained"
@@ -111,13 +112,32 @@ class TrainedTier:
         self.split = pretokenized_segments if pretokenized else segments
 
     def extract(self, chunks: Sequence[Chunk]) -> dict[str, ChunkResult]:
+        return self.extract_with_pairs(chunks)[0]
+
+    def extract_with_pairs(
+        self, chunks: Sequence[Chunk], pair_features: bool = False
+    ) -> tuple[dict[str, ChunkResult], dict[str, PairFeatures]]:
+        """Results per chunk and (when asked) every span pair's features per chunk."""
         segs = [(c, s) for c in chunks for s in self.split(c.text)]
         words = [[PTB.get(w, w) for w in s.words] for _, s in segs]
-        preds = self.model.predict(words, batch_size=BATCH, candidate_floor=CANDIDATE_FLOOR)
+        preds = self.model.predict(
+            words, batch_size=BATCH, candidate_floor=CANDIDATE_FLOOR, pair_features=pair_features
+        )
         results = {c.id: _Builder(c, self.ontology) for c in chunks}
+        pairs = {c.id: PairFeatures(c.id) for c in chunks}
         for (chunk, seg), pred in zip(segs, preds, strict=True):
             results[chunk.id].add(seg, pred)
-        return {cid: b.result() for cid, b in results.items()}
+            if pred.pair_hidden is not None:
+                pairs[chunk.id].add(_pair_spans(chunk, seg, pred), pred.pair_hidden)
+        return {cid: b.result() for cid, b in results.items()}, pairs
+
+
+def _pair_spans(chunk: Chunk, seg: Segment, pred: Any) -> list[tuple[int, int, int, int, int, int]]:
+    """Document offsets of each pair's head, tail and segment."""
+    base = chunk.start
+    spans = [(base + seg.starts[i], base + seg.ends[j]) for i, j, _l, _p in pred.entities]
+    lo, hi = base + seg.starts[0], base + seg.ends[-1]
+    return [(*spans[a], *spans[c], lo, hi) for a, c in pred.pairs]
 
 
 class _Builder:
@@ -200,9 +220,10 @@ class TrainedStage:
     (its name, config hash and data hash) or a new ontology misses the cache.
     """
 
-    def __init__(self, ontology: Ontology, cache: Any) -> None:
+    def __init__(self, ontology: Ontology, cache: Any, *, pair_features: bool = False) -> None:
         self.ontology = ontology
         self.cache = cache
+        self.pair_features = pair_features  # also cache span-pair features (self-training)
         self.version = model_version()
         self._tier: TrainedTier | None = None
 
@@ -219,18 +240,29 @@ class TrainedStage:
         missing = []
         for c in chunks:
             value = self.cache.get(self.key(c))
-            if value is None:
+            if value is None or (self.pair_features and self.pair_key(c) not in self.cache):
                 missing.append(c)
             else:
                 out[c.id] = load_result(c, value)
         if missing:
             if self._tier is None:
                 self._tier = TrainedTier(self.ontology)
-            for cid, result in self._tier.extract(missing).items():
+            results, pairs = self._tier.extract_with_pairs(missing, self.pair_features)
+            for cid, result in results.items():
                 chunk = result.chunk
                 self.cache.put(self.key(chunk), dump_result(result))
+                if self.pair_features:
+                    self.cache.put(self.pair_key(chunk), dump_pairs(pairs[cid]))
                 out[cid] = result
         return out
+
+    def pair_key(self, chunk: Chunk) -> str:
+        return pair_key(self.version, chunk.id, chunk.text)
+
+    def pairs(self, chunk: Chunk) -> PairFeatures | None:
+        """The cached pair features of ``chunk`` (None when they were never computed)."""
+        value = self.cache.get(self.pair_key(chunk))
+        return None if value is None else load_pairs(chunk.id, value)
 
 
 def vote_types(results: Sequence[ChunkResult]) -> int:

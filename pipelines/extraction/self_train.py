@@ -1,0 +1,395 @@
+"""Self-training from structure: a corpus's tables and lists teach a relation head for its prose.
+
+The structure rules (``table``, ``heading``, ``list`` ...) read typed facts off the layout with
+high precision; SciERC's labels have no COVERS or TAUGHT_BY. So those facts are distant labels:
+every span pair the trained tier saw in a sentence whose two spans resolve to the two entities of
+a structure fact is a positive for that fact's relation type; the other pairs in those sentences
+and in the sentences of the same sections are negatives. A logistic regression on the shipped
+model's pair features (its pair classifier's hidden layer, ``pair_features.py``), calibrated by
+Platt scaling on cross-validation folds, then scores every prose pair; an edge needs a calibrated
+probability of at least ``THRESHOLD`` and a head/tail type the ontology allows, and carries
+``extractor: learned``.
+
+It is a corpus pass: after the per-chunk stages and the type vote, before assembly. The head is
+cached by a hash of its labels (re-learnt only when they change); the manifest gets a report with
+the label counts and the precision/recall on a held-out split of its own labels. A corpus without
+structure facts in its prose gets no head and no edges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kg.models import Chunk, Document, Evidence, Relation
+from kg.ontology import Ontology
+from pipelines.extraction.assembly import assemble
+from pipelines.extraction.pair_features import VERSION as PAIRS_VERSION
+from pipelines.extraction.pair_features import PairFeatures
+from pipelines.extraction.resolution import Review
+from pipelines.extraction.results import ChunkResult, RelationSpan
+from pipelines.extraction.structure import CONFIDENCE
+
+EXTRACTOR = "learned"
+STRUCTURE_EXTRACTORS = frozenset(CONFIDENCE)  # table, list, heading, enumeration, versus
+NONE = "NONE"
+MIN_POSITIVES = 6  # per relation type: fewer and that type is not learnt
+MIN_NEGATIVES = 10
+THRESHOLD = 0.5  # calibrated probability an edge needs
+HEAD_VERSION = "self-train-v1"
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
+_BLANK_RUN = re.compile(r"\n[ \t]*\n")
+
+
+@dataclass
+class _Pairs:
+    """All pairs of the corpus, deduplicated across overlapping chunks."""
+
+    x: list[np.ndarray] = field(default_factory=list)
+    head: list[str] = field(default_factory=list)  # resolved entity id
+    tail: list[str] = field(default_factory=list)
+    spans: list[tuple[int, int, int, int]] = field(default_factory=list)
+    segment: list[tuple[str, int, int]] = field(default_factory=list)  # doc, start, end
+    section: list[tuple[str, int]] = field(default_factory=list)
+    chunk: list[Chunk] = field(default_factory=list)
+
+
+class _Mentions:
+    """Which resolved entity a document span belongs to (exact span first, then most overlap)."""
+
+    def __init__(self, entities: Sequence[Any]) -> None:
+        rows: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        self.exact: dict[tuple[str, int, int], str] = {}
+        for e in entities:
+            for m in e.mentions:
+                rows[m.doc_id].append((m.start, m.end, e.id))
+                self.exact.setdefault((m.doc_id, m.start, m.end), e.id)
+        self.rows = {d: sorted(r) for d, r in rows.items()}
+        self.starts = {d: [r[0] for r in rs] for d, rs in self.rows.items()}
+        self.longest = {d: max((e - s for s, e, _ in rs), default=0) for d, rs in self.rows.items()}
+
+    def find(self, doc: str, start: int, end: int) -> str | None:
+        hit = self.exact.get((doc, start, end))
+        if hit is not None:
+            return hit
+        rows = self.rows.get(doc)
+        if not rows:
+            return None
+        lo = bisect_left(self.starts[doc], start - self.longest[doc])
+        best, best_overlap = None, 0
+        for s, e, eid in rows[lo:]:
+            if s >= end:
+                break
+            overlap = min(e, end) - max(s, start)
+            # most of the span must be the mention (and most of the mention the span)
+            if overlap * 2 > (end - start) and overlap * 2 > (e - s) and overlap > best_overlap:
+                best, best_overlap = eid, overlap
+        return best
+
+
+def sections(text: str) -> list[int]:
+    """Start offsets of the sections of a document: markdown headings, else paragraph blocks."""
+    starts = [0]
+    offset = 0
+    heading = False
+    for line in text.splitlines(keepends=True):
+        if _HEADING.match(line) and offset:
+            starts.append(offset)
+            heading = True
+        offset += len(line)
+    if not heading:
+        starts += [m.end() for m in _BLANK_RUN.finditer(text)]
+    return sorted(set(starts))
+
+
+def self_train(
+    results: dict[str, ChunkResult],
+    chunks: Sequence[Chunk],
+    documents: Sequence[Document],
+    ontology: Ontology,
+    pairs_of: Callable[[Chunk], PairFeatures | None],
+    cache_dir: Path | None = None,
+    review: Review | None = None,
+) -> dict[str, Any]:
+    """Adds learned relations to ``results`` in place; returns the manifest's report.
+
+    Resolution here is the assembly's own (with the reviewer's decisions), so a label is a fact
+    between the entities the graph will hold."""
+    t0 = time.perf_counter()
+    ordered = [results[c.id] for c in chunks if c.id in results]
+    fallback = ontology.fallback_entity_type
+    entities, relations, _ = assemble(
+        ordered, fallback, Review(review.decisions) if review else None
+    )
+    types = {e.id: e.type for e in entities}
+    labels: dict[tuple[str, str], str] = {}
+    structure_lines: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for rel in sorted(relations, key=lambda r: -r.confidence):
+        if rel.extractor in STRUCTURE_EXTRACTORS:
+            labels.setdefault((rel.head_id, rel.tail_id), rel.type)
+            for ev in rel.evidence:
+                structure_lines[ev.doc_id].append((ev.start, ev.end))
+    report: dict[str, Any] = {"structure_facts": len(labels)}
+    if not labels:
+        return _done(report, "skipped", t0, reason="no structure facts")
+    pairs = _collect(chunks, pairs_of, _Mentions(entities), documents)
+    y = _label(pairs, labels, structure_lines)
+    counts = Counter(v for v in y if v is not None)
+    learnt = sorted(t for t, n in counts.items() if t != NONE and n >= MIN_POSITIVES)
+    keep = [i for i, v in enumerate(y) if v == NONE or v in learnt]
+    positives = sum(1 for i in keep if y[i] != NONE)
+    report.update(
+        pairs=len(pairs.head),
+        labels=len(keep),
+        positives=positives,
+        negatives=len(keep) - positives,
+        by_type={t: counts[t] for t in sorted(counts) if t != NONE},
+        learnt_types=learnt,
+    )
+    if not learnt or len(keep) - positives < MIN_NEGATIVES:
+        return _done(report, "skipped", t0, reason=f"too few labels (at least {MIN_POSITIVES} "
+                     f"positives of a type and {MIN_NEGATIVES} negatives)")  # fmt: skip
+    x = np.stack(pairs.x)
+    keys = [(pairs.segment[i][0], *pairs.spans[i], y[i]) for i in keep]
+    label_hash = hashlib.sha256(
+        json.dumps([HEAD_VERSION, PAIRS_VERSION, sorted(keys)]).encode()
+    ).hexdigest()[:16]
+    report["label_hash"] = label_hash
+    cached = _load_head(cache_dir, label_hash)
+    if cached is not None:
+        model, held_out = cached
+        state = "cached"
+    else:
+        groups = [pairs.segment[i] for i in keep]
+        labels_y = np.array([y[i] for i in keep])
+        held_out = _held_out(x[keep], labels_y, groups)
+        model = _fit(x[keep], labels_y)
+        _save_head(cache_dir, label_hash, model, held_out)
+        state = "trained"
+    report["held_out"] = held_out
+    report["edges"] = _apply(model, x, pairs, labels, structure_lines, types, ontology, results)
+    return _done(report, state, t0)
+
+
+def _done(report: dict[str, Any], state: str, t0: float, **extra: Any) -> dict[str, Any]:
+    report.update(state=state, seconds=round(time.perf_counter() - t0, 3), **extra)
+    return report
+
+
+def _collect(
+    chunks: Sequence[Chunk],
+    pairs_of: Callable[[Chunk], PairFeatures | None],
+    mentions: _Mentions,
+    documents: Sequence[Document],
+) -> _Pairs:
+    out = _Pairs()
+    seen: set[tuple[str, int, int, int, int]] = set()
+    bounds = {d.id: sections(d.text) for d in documents}
+    for chunk in chunks:
+        pf = pairs_of(chunk)
+        if pf is None:
+            continue
+        doc = chunk.doc_id
+        for row, vec in zip(pf.spans, pf.x, strict=True):
+            hs, he, ts, te, ss, se = row
+            key = (doc, hs, he, ts, te)
+            if key in seen:
+                continue
+            seen.add(key)
+            h, t = mentions.find(doc, hs, he), mentions.find(doc, ts, te)
+            if h is None or t is None or h == t:
+                continue
+            out.x.append(vec)
+            out.head.append(h)
+            out.tail.append(t)
+            out.spans.append((hs, he, ts, te))
+            out.segment.append((doc, ss, se))
+            starts = bounds.get(doc, [0])
+            out.section.append((doc, max(0, bisect_left(starts, ss + 1) - 1)))
+            out.chunk.append(chunk)
+    return out
+
+
+def _in_structure(seg: tuple[str, int, int], lines: dict[str, list[tuple[int, int]]]) -> bool:
+    doc, s, e = seg
+    return any(ls < e and s < le for ls, le in lines.get(doc, ()))
+
+
+def _label(
+    pairs: _Pairs,
+    labels: dict[tuple[str, str], str],
+    structure_lines: dict[str, list[tuple[int, int]]],
+) -> list[str | None]:
+    """Per pair: its relation type (positive), NONE (negative) or None (not a label).
+
+    Pairs in the lines the structure rules read are not prose and teach nothing new; a pair whose
+    reverse is a fact is left out (its direction is the only thing that is wrong).
+    """
+    n = len(pairs.head)
+    y: list[str | None] = [None] * n
+    prose = [not _in_structure(pairs.segment[i], structure_lines) for i in range(n)]
+    pos_segments, pos_sections = set(), set()
+    for i in range(n):
+        fact = labels.get((pairs.head[i], pairs.tail[i]))
+        if fact is not None and prose[i]:
+            y[i] = fact
+            pos_segments.add(pairs.segment[i])
+            pos_sections.add(pairs.section[i])
+    for i in range(n):
+        if y[i] is not None or not prose[i] or (pairs.tail[i], pairs.head[i]) in labels:
+            continue
+        if pairs.segment[i] in pos_segments or pairs.section[i] in pos_sections:
+            y[i] = NONE
+    return y
+
+
+def _classifier(cv: int) -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    base = make_pipeline(
+        StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000)
+    )
+    return CalibratedClassifierCV(base, method="sigmoid", cv=cv, ensemble=False)
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> Any:
+    cv = int(max(2, min(3, min(Counter(y.tolist()).values()))))
+    return _classifier(cv).fit(x, y)
+
+
+def _held_out(x: np.ndarray, y: np.ndarray, groups: list[tuple[str, int, int]]) -> dict[str, Any]:
+    """Precision/recall of a head trained on three quarters of the labels, on the last quarter
+    (split by sentence, so that no sentence is on both sides)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    index = {g: k for k, g in enumerate(sorted(set(groups)))}
+    group_ids = np.array([index[g] for g in groups])
+    split = StratifiedGroupKFold(n_splits=4, shuffle=True, random_state=0)
+    train, test = next(split.split(x, y, group_ids))
+    if min(Counter(y[train].tolist()).values()) < 2 or len(set(y[train])) != len(set(y)):
+        return {"state": "too few labels to hold some out"}
+    model = _fit(x[train], y[train])
+    pred = _predict(model, x[test])
+    gold = y[test]
+    predicted = sum(1 for p, _ in pred if p != NONE)
+    correct = sum(1 for (p, _), g in zip(pred, gold, strict=True) if p != NONE and p == g)
+    actual = int(sum(1 for g in gold if g != NONE))
+    return {
+        "labels": len(test),
+        "positives": actual,
+        "predicted": predicted,
+        "precision": round(correct / predicted, 4) if predicted else None,
+        "recall": round(correct / actual, 4) if actual else None,
+    }
+
+
+def _predict(model: Any, x: np.ndarray) -> list[tuple[str, float]]:
+    """Best relation type per row and its calibrated probability (NONE when under threshold)."""
+    if not len(x):
+        return []
+    probs = model.predict_proba(x)
+    classes = list(model.classes_)
+    none = classes.index(NONE)
+    out = []
+    for row in probs:
+        masked = row.copy()
+        masked[none] = -1.0
+        k = int(masked.argmax())
+        out.append((classes[k], float(row[k])) if row[k] >= THRESHOLD else (NONE, float(row[k])))
+    return out
+
+
+def _apply(
+    model: Any,
+    x: np.ndarray,
+    pairs: _Pairs,
+    labels: dict[tuple[str, str], str],
+    structure_lines: dict[str, list[tuple[int, int]]],
+    types: dict[str, str],
+    ontology: Ontology,
+    results: dict[str, ChunkResult],
+) -> int:
+    """Learned relations for every prose pair the head scores high enough; returns how many."""
+    prose = [
+        i for i in range(len(pairs.head))
+        if not _in_structure(pairs.segment[i], structure_lines)
+    ]  # fmt: skip
+    added = 0
+    for i, (type_, p) in zip(prose, _predict(model, x[prose]), strict=True):
+        h, t = pairs.head[i], pairs.tail[i]
+        if type_ == NONE or labels.get((h, t)) == type_:
+            continue
+        if not ontology.allows(type_, types.get(h, ""), types.get(t, "")):
+            continue
+        chunk = pairs.chunk[i]
+        doc, ss, se = pairs.segment[i]
+        hs, he, ts, te = pairs.spans[i]
+        rel = Relation.make(
+            h, type_, t, confidence=round(p, 4), extractor=EXTRACTOR,
+            evidence=[Evidence(chunk_id=chunk.id, doc_id=doc, start=ss, end=se,
+                               text=chunk.text[ss - chunk.start : se - chunk.start])],
+        )  # fmt: skip
+        results[chunk.id].relations.append(RelationSpan(rel, (hs, he), (ts, te)))
+        added += 1
+    return added
+
+
+def _head_path(cache_dir: Path | None, label_hash: str) -> Path | None:
+    return None if cache_dir is None else Path(cache_dir) / f"{label_hash}.joblib"
+
+
+def _load_head(cache_dir: Path | None, label_hash: str) -> tuple[Any, dict[str, Any]] | None:
+    path = _head_path(cache_dir, label_hash)
+    if path is None or not path.is_file():
+        return None
+    import joblib
+
+    try:
+        data = joblib.load(path)
+        return data["model"], data["held_out"]
+    except Exception:  # a damaged cache entry is re-learnt, never fatal
+        return None
+
+
+def _save_head(cache_dir: Path | None, label_hash: str, model: Any, held: dict[str, Any]) -> None:
+    path = _head_path(cache_dir, label_hash)
+    if path is None:
+        return
+    import joblib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    joblib.dump({"model": model, "held_out": held}, tmp)
+    tmp.replace(path)
+
+
+def run_self_train(
+    results: dict[str, ChunkResult],
+    chunks: Sequence[Chunk],
+    documents: Sequence[Document],
+    ontology: Ontology,
+    trained_cache: Any,
+    cache_root: Path,
+    review: Review | None = None,
+) -> dict[str, Any]:
+    """The pipeline's one call: pair features from the trained tier's cache, head cache under
+    ``cache_root/self_train``."""
+    from pipelines.extraction.trained import TrainedStage
+
+    stage = TrainedStage(ontology, trained_cache, pair_features=True)
+    return self_train(
+        results, chunks, documents, ontology, stage.pairs, cache_root / "self_train", review
+    )
