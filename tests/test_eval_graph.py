@@ -58,6 +58,15 @@ def test_seed_gold_evidence_occurs_in_its_file() -> None:
     assert min(per_file.values()) >= 8
 
 
+@pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed corpus not present at {SEEDS}")
+def test_seed_gold_has_150_facts_and_40_stated_only_in_prose() -> None:
+    facts = load_gold(SEED_GOLD)
+    assert len(facts) >= 150
+    assert all(f.where in ("prose", "structure") for f in facts)
+    assert sum(f.where == "prose" for f in facts) >= 40
+    assert len({(f.file, f.head, f.relation, f.tail) for f in facts}) == len(facts)  # no repeats
+
+
 @pytest.mark.parametrize("gold", [SEED_GOLD, NOTES_GOLD], ids=["seeds", "notes"])
 def test_gold_is_valid_against_the_ontology(gold: Path) -> None:
     facts = load_gold(gold)

@@ -155,3 +155,54 @@ def test_same_entity_twice_pools_mentions_without_a_merge_record() -> None:
     b.mentions[0].end += 7
     kept, merges = resolve([a, b])
     assert merges == [] and len(kept) == 1 and len(kept[0].mentions) == 2
+
+
+# ---- merges a person can check: candidates, accept, reject ----
+
+
+def test_head_noun_variant_in_other_notes_is_a_candidate_not_a_merge() -> None:
+    from kg.resolution import resolve_reviewed
+
+    r = resolve_reviewed(
+        [ent("t-SNE", "Method", doc="d1"), ent("t-SNE algorithm", "Method", doc="d2")]
+    )
+    assert len(r.entities) == 2 and not r.merges
+    (cand,) = r.candidates
+    assert (cand.status, cand.rule) == ("candidate", "head-noun")
+    assert "no document mentions both" in cand.reason
+
+
+def test_head_noun_variant_of_another_type_is_a_candidate() -> None:
+    from kg.resolution import resolve_reviewed
+
+    r = resolve_reviewed([ent("scikit-learn", "Tool"), ent("scikit-learn library", "Person")])
+    assert len(r.entities) == 2
+    assert "types differ" in r.candidates[0].reason
+
+
+def test_generic_word_alone_is_no_base() -> None:
+    from kg.resolution import head_noun_base
+
+    assert head_noun_base("K-means clustering") == compact_key("K-means")
+    assert head_noun_base("the model") is None
+    assert head_noun_base("learning algorithm") == "learning"
+    assert head_noun_base("Python course") is None  # a course about X is not X
+
+
+def test_accepted_candidate_merges_and_rejected_merge_is_undone() -> None:
+    from kg.resolution import merge_id, resolve_reviewed
+
+    a, b = ent("t-SNE", "Method", doc="d1"), ent("t-SNE algorithm", "Method", doc="d2")
+    cand = resolve_reviewed([a, b]).candidates[0]
+    assert cand.id == merge_id(b.id, a.id)  # one id per pair, either order
+    merged = resolve_reviewed([a, b], accept=[(cand.kept_id, cand.merged_id)])
+    assert len(merged.entities) == 1 and merged.merges[0].rule == "accepted"
+    assert merged.merges[0].decision == "accept" and not merged.candidates
+
+    k1, k2, k3 = ent("K-means", "Method"), ent("k means", "Method"), ent("kmeans", "Method")
+    applied = resolve_reviewed([k1, k2, k3]).merges
+    assert len(applied) == 2
+    undone = resolve_reviewed([k1, k2, k3], reject=[(k1.id, k2.id)])
+    groups = sorted(sorted([e.name, *e.aliases]) for e in undone.entities)
+    assert ["k means"] in groups or ["K-means"] in groups  # the two rejected stay apart
+    assert any(c.status == "rejected" for c in undone.candidates)

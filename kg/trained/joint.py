@@ -81,6 +81,46 @@ class Heads:
         start = np.broadcast_to(words[:, None, :], (n, mw, d))
         return np.concatenate([np.stack(pooled, 1), start, np.stack(ends, 1), width], -1)
 
+    def _pair_inputs(
+        self,
+        words: np.ndarray,
+        span_vecs: np.ndarray,
+        ents: Sequence[tuple[int, int, int]],
+        pairs: Sequence[tuple[int, int]],
+    ) -> np.ndarray:
+        """The pair classifier's input for ordered pairs of (start, end, label) spans."""
+        heads, tails, betweens, ht, tt = [], [], [], [], []
+        for a, c in pairs:
+            (hi, hj, hl), (ti, tj, tl) = ents[a], ents[c]
+            heads.append(span_vecs[hi, hj - hi])
+            tails.append(span_vecs[ti, tj - ti])
+            lo, up = min(hj, tj) + 1, max(hi, ti)
+            betweens.append(
+                words[lo:up].max(0) if up > lo else np.zeros(words.shape[1], np.float32)
+            )
+            ht.append(hl)
+            tt.append(tl)
+        emb = self.w["type_emb.weight"]
+        return np.concatenate(
+            [np.stack(heads), np.stack(tails), np.stack(betweens), emb[ht], emb[tt]], -1
+        )
+
+    def pair_hidden(
+        self, words: np.ndarray, spans: Sequence[tuple[int, int]], pairs: Sequence[tuple[int, int]]
+    ) -> np.ndarray:
+        """Pair features (the pair classifier's hidden layer) for spans chosen by the caller.
+
+        Each span gets the label the span classifier gives it (the best non-null one) and is cut
+        to the model's widest span, so the features are those ``decode`` computes for its own."""
+        span_vecs = self.spans(words)
+        mw = self.max_width
+        cut = [(i, min(j, i + mw - 1)) for i, j in spans]
+        vecs = np.stack([span_vecs[i, j - i] for i, j in cut])
+        probs = _softmax(self._mlp(vecs, "span_hidden", "span_out"))
+        labels = (probs[:, 1:].argmax(-1) + 1).tolist()
+        ents = [(i, j, lab) for (i, j), lab in zip(cut, labels, strict=True)]
+        return self._hidden(self._pair_inputs(words, span_vecs, ents, pairs), "pair_hidden")
+
     def decode(
         self,
         words: np.ndarray,
@@ -113,21 +153,7 @@ class Heads:
         pairs = [(a, c) for a in range(len(ents)) for c in range(len(ents)) if a != c]
         if not pairs:
             return pred
-        heads, tails, betweens, ht, tt = [], [], [], [], []
-        for a, c in pairs:
-            (hi, hj, hl, _), (ti, tj, tl, _) = ents[a], ents[c]
-            heads.append(span_vecs[hi, hj - hi])
-            tails.append(span_vecs[ti, tj - ti])
-            lo, up = min(hj, tj) + 1, max(hi, ti)
-            betweens.append(
-                words[lo:up].max(0) if up > lo else np.zeros(words.shape[1], np.float32)
-            )
-            ht.append(hl)
-            tt.append(tl)
-        emb = self.w["type_emb.weight"]
-        x = np.concatenate(
-            [np.stack(heads), np.stack(tails), np.stack(betweens), emb[ht], emb[tt]], -1
-        )
+        x = self._pair_inputs(words, span_vecs, [(i, j, lab) for i, j, lab, _ in ents], pairs)
         hidden = self._hidden(x, "pair_hidden")
         rprobs = _softmax(self._out(hidden, "pair_out"))
         if pair_features:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.table import Table
@@ -42,6 +43,9 @@ class GoldFact(BaseModel):
     evidence: str
     head_aliases: list[str] = Field(default_factory=list)
     tail_aliases: list[str] = Field(default_factory=list)
+    # how the note states it: in a sentence (prose) or by layout (a table row, a list under a
+    # heading); benchmarks report recall of each apart
+    where: Literal["prose", "structure"] | None = None
 
     @field_validator("file", "head", "head_type", "relation", "tail", "tail_type", "evidence")
     @classmethod

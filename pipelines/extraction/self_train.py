@@ -45,6 +45,7 @@ STRUCTURE_EXTRACTORS = frozenset(CONFIDENCE)  # table, list, heading, enumeratio
 NONE = "NONE"
 MIN_POSITIVES = 6  # per relation type: fewer and that type is not learnt
 MIN_NEGATIVES = 10
+NEGATIVES_PER_POSITIVE = 10
 THRESHOLD = 0.5  # calibrated probability an edge needs
 HEAD_VERSION = "self-train-v1"
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
@@ -62,6 +63,37 @@ class _Pairs:
     segment: list[tuple[str, int, int]] = field(default_factory=list)  # doc, start, end
     section: list[tuple[str, int]] = field(default_factory=list)
     chunk: list[Chunk] = field(default_factory=list)
+    # fresh: a pair of mentions in a labelled sentence, encoded on demand (``jobs``); the
+    # others come from the trained tier's cache
+    fresh: list[bool] = field(default_factory=list)
+    jobs: list[_Job] = field(default_factory=list)
+
+    def append(self, x: np.ndarray | None, h: str, t: str, spans: tuple[int, int, int, int],
+               segment: tuple[str, int, int], section: tuple[str, int], chunk: Chunk,
+               fresh: bool = False) -> None:  # fmt: skip
+        self.x.append(x)  # type: ignore[arg-type]
+        self.head.append(h)
+        self.tail.append(t)
+        self.spans.append(spans)
+        self.segment.append(segment)
+        self.section.append(section)
+        self.chunk.append(chunk)
+        self.fresh.append(fresh)
+
+
+@dataclass
+class _Job:
+    """One labelled sentence to encode: its words, mention word spans and pair rows."""
+
+    words: list[str]
+    spans: list[tuple[int, int]]
+    pairs: list[tuple[int, int]]
+    rows: list[int]  # indices into _Pairs
+
+
+Encoder = Callable[
+    [list[str], list[tuple[int, int]], list[tuple[int, int]]], np.ndarray | None
+]
 
 
 class _Mentions:
@@ -120,6 +152,7 @@ def self_train(
     pairs_of: Callable[[Chunk], PairFeatures | None],
     cache_dir: Path | None = None,
     review: Review | None = None,
+    encoder: Encoder | None = None,
 ) -> dict[str, Any]:
     """Adds learned relations to ``results`` in place; returns the manifest's report.
 
@@ -142,14 +175,19 @@ def self_train(
     report: dict[str, Any] = {"structure_facts": len(labels)}
     if not labels:
         return _done(report, "skipped", t0, reason="no structure facts")
-    pairs = _collect(chunks, pairs_of, _Mentions(entities), documents)
+    bounds = {d.id: sections(d.text) for d in documents}
+    pairs = _Pairs()
+    if encoder is not None:
+        _sentence_pairs(pairs, chunks, entities, labels, structure_lines, bounds)
+    _collect(pairs, chunks, pairs_of, _Mentions(entities), bounds)
     y = _label(pairs, labels, structure_lines)
     counts = Counter(v for v in y if v is not None)
     learnt = sorted(t for t, n in counts.items() if t != NONE and n >= MIN_POSITIVES)
-    keep = [i for i, v in enumerate(y) if v == NONE or v in learnt]
+    keep = _balanced([i for i, v in enumerate(y) if v == NONE or v in learnt], y, pairs)
     positives = sum(1 for i in keep if y[i] != NONE)
     report.update(
         pairs=len(pairs.head),
+        sentence_pairs=sum(pairs.fresh),
         labels=len(keep),
         positives=positives,
         negatives=len(keep) - positives,
@@ -159,7 +197,6 @@ def self_train(
     if not learnt or len(keep) - positives < MIN_NEGATIVES:
         return _done(report, "skipped", t0, reason=f"too few labels (at least {MIN_POSITIVES} "
                      f"positives of a type and {MIN_NEGATIVES} negatives)")  # fmt: skip
-    x = np.stack(pairs.x)
     keys = [(pairs.segment[i][0], *pairs.spans[i], y[i]) for i in keep]
     label_hash = hashlib.sha256(
         json.dumps([HEAD_VERSION, PAIRS_VERSION, sorted(keys)]).encode()
@@ -170,15 +207,33 @@ def self_train(
         model, held_out = cached
         state = "cached"
     else:
+        _encode(pairs, encoder, set(keep))
+        keep = [i for i in keep if pairs.x[i] is not None]
+        x = np.stack([pairs.x[i] for i in keep])
         groups = [pairs.segment[i] for i in keep]
         labels_y = np.array([y[i] for i in keep])
-        held_out = _held_out(x[keep], labels_y, groups)
-        model = _fit(x[keep], labels_y)
+        held_out = _held_out(x, labels_y, groups)
+        model = _fit(x, labels_y)
         _save_head(cache_dir, label_hash, model, held_out)
         state = "trained"
     report["held_out"] = held_out
-    report["edges"] = _apply(model, x, pairs, labels, structure_lines, types, ontology, results)
+    report["edges"] = _apply(model, pairs, labels, structure_lines, types, ontology, results)
     return _done(report, state, t0)
+
+
+def _balanced(keep: list[int], y: list[str | None], pairs: _Pairs) -> list[int]:
+    """All positives, the negatives of their own sentences, and a fixed-seed sample of the
+    section negatives (at most ``NEGATIVES_PER_POSITIVE`` per positive in all): a whole
+    section's pairs would drown a few dozen positives."""
+    pos = [i for i in keep if y[i] != NONE]
+    pos_segments = {pairs.segment[i] for i in pos}
+    same = [i for i in keep if y[i] == NONE and pairs.segment[i] in pos_segments]
+    other = [i for i in keep if y[i] == NONE and pairs.segment[i] not in pos_segments]
+    room = max(0, NEGATIVES_PER_POSITIVE * len(pos) - len(same))
+    if len(other) > room:
+        rng = np.random.default_rng(0)
+        other = sorted(rng.choice(other, size=room, replace=False).tolist())
+    return sorted([*pos, *same, *other])
 
 
 def _done(report: dict[str, Any], state: str, t0: float, **extra: Any) -> dict[str, Any]:
@@ -186,15 +241,21 @@ def _done(report: dict[str, Any], state: str, t0: float, **extra: Any) -> dict[s
     return report
 
 
+def _section(bounds: dict[str, list[int]], doc: str, start: int) -> tuple[str, int]:
+    starts = bounds.get(doc, [0])
+    return doc, max(0, bisect_left(starts, start + 1) - 1)
+
+
 def _collect(
+    out: _Pairs,
     chunks: Sequence[Chunk],
     pairs_of: Callable[[Chunk], PairFeatures | None],
     mentions: _Mentions,
-    documents: Sequence[Document],
-) -> _Pairs:
-    out = _Pairs()
+    bounds: dict[str, list[int]],
+) -> None:
+    """The trained tier's cached pairs whose two spans are two resolved entities."""
+    taken = {out.segment[i] for i in range(len(out.head)) if out.fresh[i]}
     seen: set[tuple[str, int, int, int, int]] = set()
-    bounds = {d.id: sections(d.text) for d in documents}
     for chunk in chunks:
         pf = pairs_of(chunk)
         if pf is None:
@@ -203,21 +264,120 @@ def _collect(
         for row, vec in zip(pf.spans, pf.x, strict=True):
             hs, he, ts, te, ss, se = row
             key = (doc, hs, he, ts, te)
-            if key in seen:
+            if key in seen or (doc, ss, se) in taken:
                 continue
             seen.add(key)
             h, t = mentions.find(doc, hs, he), mentions.find(doc, ts, te)
             if h is None or t is None or h == t:
                 continue
-            out.x.append(vec)
-            out.head.append(h)
-            out.tail.append(t)
-            out.spans.append((hs, he, ts, te))
-            out.segment.append((doc, ss, se))
-            starts = bounds.get(doc, [0])
-            out.section.append((doc, max(0, bisect_left(starts, ss + 1) - 1)))
-            out.chunk.append(chunk)
+            out.append(vec, h, t, (hs, he, ts, te), (doc, ss, se), _section(bounds, doc, ss), chunk)
+
+
+def _sentence_pairs(
+    out: _Pairs,
+    chunks: Sequence[Chunk],
+    entities: Sequence[Any],
+    labels: dict[tuple[str, str], str],
+    structure_lines: dict[str, list[tuple[int, int]]],
+    bounds: dict[str, list[int]],
+) -> None:
+    """Every prose sentence where the two entities of a structure fact are both mentioned: all
+    ordered pairs of its mentioned entities, to be encoded on demand (the trained tier only
+    paired the spans it found itself, which rarely include a course's name)."""
+    from pipelines.extraction.trained import segments
+
+    by_doc: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for e in entities:
+        for m in e.mentions:
+            by_doc[m.doc_id].append((m.start, m.end, e.id))
+    for doc, rows in _name_matches(chunks, entities, labels).items():
+        by_doc[doc].extend(rows)
+    for rows in by_doc.values():
+        rows.sort()
+    starts = {d: [r[0] for r in rows] for d, rows in by_doc.items()}
+    heads = {h for h, _ in labels}
+    seen: set[tuple[str, int, int]] = set()
+    for chunk in chunks:
+        doc = chunk.doc_id
+        for seg in segments(chunk.text):
+            ss, se = chunk.start + seg.starts[0], chunk.start + seg.ends[-1]
+            if (doc, ss, se) in seen or _in_structure((doc, ss, se), structure_lines):
+                continue
+            seen.add((doc, ss, se))
+            rows = by_doc.get(doc, [])
+            lo = bisect_left(starts.get(doc, []), ss)
+            found: dict[str, tuple[int, int]] = {}
+            for ms, me, eid in rows[lo:]:
+                if ms >= se:
+                    break
+                if me <= se and eid not in found:
+                    span = _word_span(seg.starts, seg.ends, ms - chunk.start, me - chunk.start)
+                    if span is not None:
+                        found[eid] = span
+            ids = list(found)
+            if not any((h, t) in labels for h in ids if h in heads for t in ids):
+                continue
+            job = _Job(list(seg.words), [found[e] for e in ids], [], [])
+            for a, h in enumerate(ids):
+                for c, t in enumerate(ids):
+                    if a == c:
+                        continue
+                    (hi, hj), (ti, tj) = found[h], found[t]
+                    spans = (chunk.start + seg.starts[hi], chunk.start + seg.ends[hj],
+                             chunk.start + seg.starts[ti], chunk.start + seg.ends[tj])  # fmt: skip
+                    job.pairs.append((a, c))
+                    job.rows.append(len(out.head))
+                    out.append(None, h, t, spans, (doc, ss, se), _section(bounds, doc, ss), chunk,
+                               fresh=True)  # fmt: skip
+            out.jobs.append(job)
+
+
+def _name_matches(
+    chunks: Sequence[Chunk], entities: Sequence[Any], labels: dict[tuple[str, str], str]
+) -> dict[str, list[tuple[int, int, str]]]:
+    """Where the names (and aliases) of the labels' entities occur in the text, as whole words:
+    distant supervision matches names, wherever an extractor did or did not mark them."""
+    wanted = {i for pair in labels for i in pair}
+    by_name: dict[str, str] = {}
+    for e in entities:
+        if e.id in wanted:
+            for name in (e.name, *e.aliases):
+                if len(name.strip()) >= 2:
+                    by_name.setdefault(name.strip().lower(), e.id)
+    if not by_name:
+        return {}
+    alternation = "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True))
+    pattern = re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE)
+    out: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    seen: set[tuple[str, int]] = set()
+    for chunk in chunks:
+        for m in pattern.finditer(chunk.text):
+            start = chunk.start + m.start()
+            if (chunk.doc_id, start) in seen:
+                continue
+            seen.add((chunk.doc_id, start))
+            eid = by_name.get(m.group().lower())
+            if eid is not None:
+                out[chunk.doc_id].append((start, chunk.start + m.end(), eid))
     return out
+
+
+def _word_span(starts: list[int], ends: list[int], s: int, e: int) -> tuple[int, int] | None:
+    """The words a character span covers (chunk offsets), or None when it covers none."""
+    idx = [k for k, (ws, we) in enumerate(zip(starts, ends, strict=True)) if ws >= s and we <= e]
+    return (idx[0], idx[-1]) if idx else None
+
+
+def _encode(pairs: _Pairs, encoder: Encoder | None, wanted: set[int]) -> None:
+    """Features of the fresh pairs that are labels (one encoder call per sentence)."""
+    for job in pairs.jobs:
+        if encoder is None or not any(r in wanted for r in job.rows):
+            continue
+        x = encoder(job.words, job.spans, job.pairs)
+        if x is None:  # the sentence was longer than the encoder reads
+            continue
+        for r, vec in zip(job.rows, x, strict=True):
+            pairs.x[r] = vec
 
 
 def _in_structure(seg: tuple[str, int, int], lines: dict[str, list[tuple[int, int]]]) -> bool:
@@ -314,7 +474,6 @@ def _predict(model: Any, x: np.ndarray) -> list[tuple[str, float]]:
 
 def _apply(
     model: Any,
-    x: np.ndarray,
     pairs: _Pairs,
     labels: dict[tuple[str, str], str],
     structure_lines: dict[str, list[tuple[int, int]]],
@@ -325,10 +484,13 @@ def _apply(
     """Learned relations for every prose pair the head scores high enough; returns how many."""
     prose = [
         i for i in range(len(pairs.head))
-        if not _in_structure(pairs.segment[i], structure_lines)
+        if not pairs.fresh[i] and not _in_structure(pairs.segment[i], structure_lines)
     ]  # fmt: skip
+    if not prose:
+        return 0
+    x = np.stack([pairs.x[i] for i in prose])
     added = 0
-    for i, (type_, p) in zip(prose, _predict(model, x[prose]), strict=True):
+    for i, (type_, p) in zip(prose, _predict(model, x), strict=True):
         h, t = pairs.head[i], pairs.tail[i]
         if type_ == NONE or labels.get((h, t)) == type_:
             continue
@@ -391,5 +553,20 @@ def run_self_train(
 
     stage = TrainedStage(ontology, trained_cache, pair_features=True)
     return self_train(
-        results, chunks, documents, ontology, stage.pairs, cache_root / "self_train", review
-    )
+        results, chunks, documents, ontology, stage.pairs, cache_root / "self_train", review,
+        encoder=_trained_encoder,
+    )  # fmt: skip
+
+
+def _trained_encoder(
+    words: list[str], spans: list[tuple[int, int]], pairs: list[tuple[int, int]]
+) -> np.ndarray | None:
+    """The shipped model's pair features for chosen spans of one sentence."""
+    from kg.trained.joint import PTB
+    from pipelines.extraction.trained import load_model
+
+    model = load_model()
+    (vecs,) = model.word_vectors([[PTB.get(w, w) for w in words]])
+    if max(j for _, j in spans) >= len(vecs):
+        return None
+    return model.heads.pair_hidden(vecs, spans, pairs)
