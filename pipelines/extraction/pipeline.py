@@ -84,8 +84,9 @@ def build_stages(
     pipeline = ExtractionPipeline(is_junk=junk_filter(ontology))
     pipeline.add("spacy", analysis.spacy_stage)
     if settings.trained and trained_cache is not None:
-        pair_features = settings.self_train
-        pipeline.add("trained", TrainedStage(ontology, trained_cache, pair_features=pair_features))
+        # pair features are cached whether or not self-training runs (a few MB): turning it
+        # on later re-uses them instead of running the encoder again
+        pipeline.add("trained", TrainedStage(ontology, trained_cache, pair_features=True))
         fallback = ontology.fallback_entity_type
         typed = frozenset(t.name for t in ontology.entity_types if t.trained_labels)
         pipeline.settle = lambda result: settle_overlaps(result, fallback, typed)
