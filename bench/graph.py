@@ -172,12 +172,12 @@ def run_ladder(name: str, seeds: Path) -> list[dict[str, Any]]:
     return out
 
 
-def run_scierc() -> dict[str, Any]:
-    if not SCIERC_DEV.is_file():
-        return {"skipped": f"{SCIERC_DEV} not present"}
+def run_scierc(dev: Path = SCIERC_DEV) -> dict[str, Any]:
+    if not dev.is_file():
+        return {"skipped": f"{dev} not present"}
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = kg("eval", "scierc", str(SCIERC_DEV), "--tier", "trained", "--json",
+    proc = kg("eval", "scierc", str(dev), "--tier", "trained", "--json",
               workspace=Path(tempfile.gettempdir()) / "kg-scierc-unused")  # fmt: skip
     if proc.returncode != 0:
         return {"skipped": f"kg eval scierc failed: {proc.stderr.strip()[-500:]}"}
@@ -378,6 +378,7 @@ def main() -> int:
     parser.add_argument("--note", action="append", default=[], help="A line for the notes.")
     parser.add_argument("--no-write", action="store_true", help="Print only.")
     parser.add_argument("--no-scierc", action="store_true", help="Skip SciERC dev.")
+    parser.add_argument("--scierc", type=Path, default=SCIERC_DEV, help="SciERC dev.jsonl.")
     args = parser.parse_args()
     commit = (
         args.commit
@@ -404,7 +405,7 @@ def main() -> int:
             write(out, args.results)
         return 0
     out["runs"] = [r for name in (args.only or list(CORPORA)) for r in run_ladder(name, args.seeds)]
-    out["scierc"] = {} if args.no_scierc else run_scierc()
+    out["scierc"] = {} if args.no_scierc else run_scierc(args.scierc)
     print(ladder_table(out["runs"]))
     print(scierc_line(out["scierc"]) if out["scierc"] else "")
     if not args.no_write:

@@ -66,11 +66,14 @@ class _Pairs:
     # fresh: a pair of mentions in a labelled sentence, encoded on demand (``jobs``); the
     # others come from the trained tier's cache
     fresh: list[bool] = field(default_factory=list)
+    # a fresh pair of a sentence that names an entity of a structure fact but holds no fact:
+    # not a label, only scored by the head
+    apply_only: list[bool] = field(default_factory=list)
     jobs: list[_Job] = field(default_factory=list)
 
     def append(self, x: np.ndarray | None, h: str, t: str, spans: tuple[int, int, int, int],
                segment: tuple[str, int, int], section: tuple[str, int], chunk: Chunk,
-               fresh: bool = False) -> None:  # fmt: skip
+               fresh: bool = False, apply_only: bool = False) -> None:  # fmt: skip
         self.x.append(x)  # type: ignore[arg-type]
         self.head.append(h)
         self.tail.append(t)
@@ -79,6 +82,7 @@ class _Pairs:
         self.section.append(section)
         self.chunk.append(chunk)
         self.fresh.append(fresh)
+        self.apply_only.append(apply_only)
 
 
 @dataclass
@@ -187,7 +191,8 @@ def self_train(
     positives = sum(1 for i in keep if y[i] != NONE)
     report.update(
         pairs=len(pairs.head),
-        sentence_pairs=sum(pairs.fresh),
+        sentence_pairs=sum(pairs.fresh) - sum(pairs.apply_only),
+        scored_sentence_pairs=sum(pairs.apply_only),
         labels=len(keep),
         positives=positives,
         negatives=len(keep) - positives,
@@ -217,6 +222,7 @@ def self_train(
         _save_head(cache_dir, label_hash, model, held_out)
         state = "trained"
     report["held_out"] = held_out
+    _encode(pairs, encoder, {i for i, a in enumerate(pairs.apply_only) if a})
     report["edges"] = _apply(model, pairs, labels, structure_lines, types, ontology, results)
     return _done(report, state, t0)
 
@@ -283,7 +289,9 @@ def _sentence_pairs(
 ) -> None:
     """Every prose sentence where the two entities of a structure fact are both mentioned: all
     ordered pairs of its mentioned entities, to be encoded on demand (the trained tier only
-    paired the spans it found itself, which rarely include a course's name)."""
+    paired the spans it found itself, which rarely include a course's name). Sentences that
+    name the head of a structure fact with other entities, but hold no fact, give pairs the
+    head only scores (``apply_only``)."""
     from pipelines.extraction.trained import segments
 
     by_doc: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
@@ -315,7 +323,8 @@ def _sentence_pairs(
                     if span is not None:
                         found[eid] = span
             ids = list(found)
-            if not any((h, t) in labels for h in ids if h in heads for t in ids):
+            labelled = any((h, t) in labels for h in ids if h in heads for t in ids)
+            if not labelled and (len(ids) < 2 or not heads.intersection(ids)):
                 continue
             job = _Job(list(seg.words), [found[e] for e in ids], [], [])
             for a, h in enumerate(ids):
@@ -328,7 +337,7 @@ def _sentence_pairs(
                     job.pairs.append((a, c))
                     job.rows.append(len(out.head))
                     out.append(None, h, t, spans, (doc, ss, se), _section(bounds, doc, ss), chunk,
-                               fresh=True)  # fmt: skip
+                               fresh=True, apply_only=not labelled)  # fmt: skip
             out.jobs.append(job)
 
 
@@ -400,6 +409,8 @@ def _label(
     prose = [not _in_structure(pairs.segment[i], structure_lines) for i in range(n)]
     pos_segments, pos_sections = set(), set()
     for i in range(n):
+        if pairs.apply_only[i]:
+            continue
         fact = labels.get((pairs.head[i], pairs.tail[i]))
         if fact is not None and prose[i]:
             y[i] = fact
@@ -407,6 +418,8 @@ def _label(
             pos_sections.add(pairs.section[i])
     for i in range(n):
         if y[i] is not None or not prose[i] or (pairs.tail[i], pairs.head[i]) in labels:
+            continue
+        if pairs.apply_only[i]:
             continue
         if pairs.segment[i] in pos_segments or pairs.section[i] in pos_sections:
             y[i] = NONE
@@ -484,7 +497,8 @@ def _apply(
     """Learned relations for every prose pair the head scores high enough; returns how many."""
     prose = [
         i for i in range(len(pairs.head))
-        if not pairs.fresh[i] and not _in_structure(pairs.segment[i], structure_lines)
+        if (not pairs.fresh[i] or pairs.apply_only[i]) and pairs.x[i] is not None
+        and not _in_structure(pairs.segment[i], structure_lines)
     ]  # fmt: skip
     if not prose:
         return 0
