@@ -207,6 +207,7 @@ def resolve_reviewed(
             return False
         uf.union(i, j)
         why.setdefault(j, w)
+        why.setdefault(i, w)  # either end may be the one folded into the group's kept name
         root = uf.find(i)
         group_types[root] = group_types.pop(ri, set()) | group_types.pop(rj, set())
         members[root] = members.pop(ri, set()) | members.pop(rj, set())
