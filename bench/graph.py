@@ -155,6 +155,7 @@ def run_ladder(name: str, seeds: Path) -> list[dict[str, Any]]:
             seconds = time.perf_counter() - t1
             warm_base = seconds if warm_base is None else warm_base
             result = score(ws, gold)
+            edges = edges_by_extractor(ws)
             out.append({
                 "corpus": name, "run": label,
                 "flags": ",".join(sorted(f for f, v in values.items() if v)) or "-",
@@ -165,11 +166,60 @@ def run_ladder(name: str, seeds: Path) -> list[dict[str, Any]]:
                 "added_share": round((seconds - warm_base) / cold, 3) if cold else None,
                 "load_avg_1m_start": round(load, 2),
                 "self_train": child.get("self_train") or {},
+                "extractors": {k: len(v) for k, v in sorted(edges.items())},
+                "edges": edges,
                 "by_file": result["by_file"],
                 "missed": [_missed(r) for r in result["rows"] if not r["typed"]],
             })  # fmt: skip
         out[0]["cold_load_avg_1m_start"] = round(load0, 2)
     return out
+
+
+def edges_by_extractor(ws: Path) -> dict[str, list[dict[str, Any]]]:
+    """A row's relations by extractor, with names and evidence (new kinds are listed to judge)."""
+    names = {}
+    for line in (ws / "entities.jsonl").read_text(encoding="utf-8").splitlines():
+        e = json.loads(line)
+        names[e["id"]] = f"{e['name']} ({e['type']})"
+    out: dict[str, list[dict[str, Any]]] = {}
+    for line in (ws / "relations.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        ev = r["evidence"][0]["text"] if r["evidence"] else ""
+        out.setdefault(r["extractor"], []).append({
+            "head": names.get(r["head_id"], r["head_id"]), "type": r["type"],
+            "tail": names.get(r["tail_id"], r["tail_id"]), "confidence": r["confidence"],
+            "evidence": " ".join(ev.split())[:200],
+        })  # fmt: skip
+    return out
+
+
+def new_edges(runs: list[dict[str, Any]], sample: int = 50) -> list[str]:
+    """Edges of extractors the first row of a corpus did not have: a fixed sample to judge."""
+    import random
+
+    lines: list[str] = []
+    base: dict[str, set[str]] = {}
+    for run in runs:
+        if "edges" not in run:
+            continue
+        known = base.setdefault(run["corpus"], set(run["edges"]))
+        for extractor, edges in run["edges"].items():
+            if extractor in known:
+                continue
+            known.add(extractor)
+            picked = random.Random(0).sample(edges, min(sample, len(edges)))
+            lines += [
+                f"### {run['corpus']}: `{extractor}` edges ({len(edges)}, first shown in "
+                f"{run['run']}; {len(picked)} sampled)",
+                "",
+                "| head | type | tail | confidence | evidence |",
+                "|---|---|---|---|---|",
+            ]
+            for e in picked:
+                cells = [e["head"], e["type"], e["tail"], str(e["confidence"]), e["evidence"]]
+                lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+            lines.append("")
+    return lines
 
 
 def run_scierc(dev: Path = SCIERC_DEV) -> dict[str, Any]:
@@ -314,6 +364,9 @@ def write_ladder(out: dict[str, Any], results: Path) -> None:
         "",
         *(f"- {note}" for note in out.get("notes", [])),
         "",
+        "## New edges (extractors the first row lacks), to judge by hand",
+        "",
+        *new_edges(runs),
     ]
     for run in runs:
         if "by_file" not in run:
