@@ -35,7 +35,7 @@ from kg.models import Chunk, Document, Evidence, Relation
 from kg.ontology import Ontology
 from pipelines.extraction.assembly import assemble
 from pipelines.extraction.pair_features import VERSION as PAIRS_VERSION
-from pipelines.extraction.pair_features import PairFeatures
+from pipelines.extraction.pair_features import PairFeatures, dump_pairs, load_pairs
 from pipelines.extraction.resolution import Review
 from pipelines.extraction.results import ChunkResult, RelationSpan
 from pipelines.extraction.structure import CONFIDENCE
@@ -593,8 +593,36 @@ def run_self_train(
     stage = TrainedStage(ontology, trained_cache, pair_features=True)
     return self_train(
         results, chunks, documents, ontology, stage.pairs, cache_root / "self_train", review,
-        encoder=_trained_encoder,
+        encoder=CachedEncoder(trained_cache, stage.version),
     )  # fmt: skip
+
+
+class CachedEncoder:
+    """The shipped model's pair features for chosen spans of one sentence, cached (float16, as
+    the trained tier's own pair features are) so that a re-run encodes nothing."""
+
+    def __init__(self, cache: Any, version: str) -> None:
+        self.cache = cache
+        self.version = version
+
+    def __call__(
+        self, words: list[str], spans: list[tuple[int, int]], pairs: list[tuple[int, int]]
+    ) -> np.ndarray | None:
+        from kg.llm_cache import cache_key
+
+        key = cache_key("self-train-sentence-v1", self.version, json.dumps([words, spans, pairs]))
+        hit = self.cache.get(key)
+        if hit is not None:
+            return None if hit.get("none") else load_pairs("", hit).x
+        x = _trained_encoder(words, spans, pairs)
+        if x is None:
+            self.cache.put(key, {"none": True})
+            return None
+        packed = PairFeatures("", [(0, 0, 0, 0, 0, 0)] * len(pairs))
+        packed.x = x
+        data = dump_pairs(packed)
+        self.cache.put(key, data)
+        return load_pairs("", data).x  # the same float16 values a re-run reads
 
 
 def _trained_encoder(
