@@ -158,8 +158,11 @@ class KG:
     @cached_property
     def _answer_sources(self) -> Any:
         """What the answer flow reads from the workspace (kg.answer.sources)."""
+        from kg.answer import Plain
         from kg.answer.sources import WorkspaceSources
 
+        if not self.workspace.exists():
+            return Plain(ontology=self.ontology)
         return WorkspaceSources(
             self._chunks, self._doc_paths, self._entities, self._relations, self._summaries,
             self.ontology, search=lambda q, k: self.search(q, k=k),
@@ -219,7 +222,8 @@ class KG:
 
         started = time.perf_counter()
         previous = history[-1][0] if history else ""
-        q = analyse(_check_query(question), self.ontology, self.retriever.link_entities, previous)
+        link = self.retriever.link_entities if self.workspace.exists() else None
+        q = analyse(_check_query(question), self.ontology, link, previous)
         hits, facts, cypher_query, warnings = self._context(q, mode, k)
         retrieved = time.perf_counter()
         if on_retrieval is not None:

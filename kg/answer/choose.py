@@ -130,6 +130,20 @@ def parse(raw: str, schema: type[BaseModel], usage: dict[str, float]) -> Choice:
     return Choice(int(data.c), int(data.p), str(getattr(data, "s", "") or ""), usage=usage)
 
 
+def _usage(chunk: Any) -> dict[str, float]:
+    """Token counts of a stream chunk: ``usage_metadata``, or (structured-output streams)
+    ``response_metadata["token_usage"]``."""
+    meta = getattr(chunk, "usage_metadata", None) or {}
+    if meta:
+        return {"prompt_tokens": float(meta.get("input_tokens") or 0),
+                "completion_tokens": float(meta.get("output_tokens") or 0)}  # fmt: skip
+    used = (getattr(chunk, "response_metadata", None) or {}).get("token_usage") or {}
+    if used:
+        return {"prompt_tokens": float(used.get("prompt_tokens") or 0),
+                "completion_tokens": float(used.get("completion_tokens") or 0)}  # fmt: skip
+    return {}
+
+
 def _clip(text: str, limit: int = PASSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -148,9 +162,7 @@ def _stream(chat: Any, prompt: list[tuple[str, str]], schema: type[BaseModel], m
         produced = False
         try:
             for chunk in chat.stream(prompt, **kwargs):
-                meta = getattr(chunk, "usage_metadata", None) or {}
-                usage = {"prompt_tokens": float(meta.get("input_tokens") or 0),
-                         "completion_tokens": float(meta.get("output_tokens") or 0)} if meta else {}
+                usage = _usage(chunk)
                 content = chunk.content if isinstance(chunk.content, str) else ""
                 produced = produced or bool(content)
                 yield content, usage
