@@ -23,7 +23,7 @@ from kg.answer.question import Question
 
 CHOICE_TOKENS = 15
 SENTENCE_TOKENS = 25
-SENTENCE_CHARS = 150  # ~25 tokens
+SENTENCE_CHARS = 100  # ~25 tokens
 PROMPT_CANDIDATES = 6
 PROMPT_PASSAGES = 4
 PASSAGE_CHARS = 220
@@ -43,6 +43,7 @@ class Choice:
     sentence: str = ""
     error: str | None = None
     usage: dict[str, float] = field(default_factory=dict)
+    cut: bool = False  # the reply hit the token cap after its indices: no sentence
 
 
 def choice_schema(n_candidates: int, n_passages: int, sentence: bool) -> type[BaseModel]:
@@ -113,7 +114,13 @@ def choose(chat: Any, question: Question, candidates: Sequence[Candidate],
                 usage["choice_s"] = round(time.perf_counter() - started, 4)
                 yield Choice(int(m.group(1)), int(m.group(2)))
     except Exception as exc:  # the LLM down or failing: the ranking's choice stands
-        yield Choice(error=f"LLM unavailable ({exc})")
+        usage.update(_usage_of_error(exc))
+        usage["llm_s"] = round(time.perf_counter() - started, 4)
+        m = _CHOICE.search(raw)
+        if m and "length" in str(exc):  # cut at the cap while writing the sentence
+            yield Choice(int(m.group(1)), int(m.group(2)), usage=usage, cut=True)
+            return
+        yield Choice(error=f"LLM unavailable ({exc})", usage=usage)
         return
     usage["llm_s"] = round(time.perf_counter() - started, 4)
     usage.setdefault("choice_s", usage["llm_s"])
@@ -128,6 +135,12 @@ def parse(raw: str, schema: type[BaseModel], usage: dict[str, float]) -> Choice:
     except ValueError as exc:
         return Choice(error=f"unusable reply {raw[:80]!r}: {str(exc)[:120]}", usage=usage)
     return Choice(int(data.c), int(data.p), str(getattr(data, "s", "") or ""), usage=usage)
+
+
+def _usage_of_error(exc: Exception) -> dict[str, float]:
+    """Token counts from a length-limit error's message (the reply was cut at max_tokens)."""
+    found = dict(re.findall(r"\b(prompt_tokens|completion_tokens)=(\d+)", str(exc)))
+    return {k: float(v) for k, v in found.items()}
 
 
 def _usage(chunk: Any) -> dict[str, float]:

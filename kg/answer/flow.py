@@ -101,7 +101,7 @@ def stream_answer(question: Question, hits: list[SearchHit], facts: list[GraphFa
             yield shown[picked.candidate - 1].text  # the choice, before its sentence is written
     assert picked is not None
     timings.update(picked.usage)
-    if picked.error is not None:
+    if picked.error is not None:  # (a failed call's tokens still count in the timings)
         warnings.append(f"{picked.error}; the ranking's choice")
         yield _final(question, best, passages, bridged, used_facts, "candidates (LLM failed)",
                      "", timings, warnings, extra)  # fmt: skip
@@ -115,6 +115,8 @@ def stream_answer(question: Question, hits: list[SearchHit], facts: list[GraphFa
     if path == "sentence":
         if sentence and chosen.text.lower() in " ".join(sentence.lower().split()):
             how = "llm-choice+sentence"
+        elif picked.cut:
+            how, sentence = "llm-choice (its sentence was cut at the token cap)", ""
         else:
             how, sentence = "llm-choice (its sentence lacked the candidate)", ""
     yield _final(question, chosen, passages, bridged, used_facts, how, sentence, timings, warnings,
