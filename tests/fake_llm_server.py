@@ -77,7 +77,8 @@ class FakeLLM:
                     chunk: dict[str, Any] = {
                         "id": f"fake-{n}", "object": "chat.completion.chunk", "created": 0,
                         "model": request.get("model", "fake"),
-                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece or ""},
+                        "choices": [{"index": 0,
+                                     "delta": {"role": "assistant", "content": piece or ""},
                                      "finish_reason": "stop" if piece is None else None}],
                     }  # fmt: skip
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())

@@ -41,8 +41,12 @@ class Workspace(Plain):
 def _sources() -> Workspace:
     at = A.index("Vision Basics")
     return Workspace(
-        chunks={h.chunk_id: Chunk(id=h.chunk_id, doc_id=h.doc_id, index=0, start=h.start,
-                                  end=h.end, text=h.text) for h in (HIT_A, HIT_B)},  # fmt: skip
+        chunks={
+            h.chunk_id: Chunk(
+                id=h.chunk_id, doc_id=h.doc_id, index=0, start=h.start, end=h.end, text=h.text
+            )
+            for h in (HIT_A, HIT_B)
+        },
         mentions={"a": [Mention(at, at + 13, "Vision Basics", "Course", "e1")]},
         ontology=ONTOLOGY,
     )

@@ -199,9 +199,9 @@ def test_real_json_schema_call(real_server: Settings) -> None:
 @pytest.mark.llm
 def test_real_grounded_answer_cites_its_source(real_server: Settings) -> None:
     from kg.answer import analyse, answer
-    from kg.ontology import load_ontology
     from kg.llm.client import chat_model
     from kg.models import SearchHit
+    from kg.ontology import load_ontology
 
     hits = [
         SearchHit(

@@ -26,8 +26,10 @@ NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "PERCENT", "MONEY", "ORDINAL"
 DATE_LABELS = frozenset({"DATE", "TIME"})
 _NUMBER = re.compile(r"~?\d+(?:[.,]\d+)*(?:\s?(?:%|k|m|b|gb|mb|px|mins?|minutes|hours?|s)\b)?",
                      re.IGNORECASE)  # fmt: skip
-_TITLE = re.compile(r"\b[A-Z][\w'-]*(?:\.? (?:(?:of|with|for|and|to|in|on|the|from) )?"
-                    r"[A-Z][\w'-]*)+")
+_TITLE = re.compile(
+    r"\b[A-Z][\w'-]*(?:\.? (?:(?:of|with|for|and|to|in|on|the|from) )?"
+    r"[A-Z][\w'-]*)+"
+)
 _LEADING = re.compile(r"^(?:the|a|an|my|our|this|that|these|those)\s+", re.IGNORECASE)
 _GENERIC = frozenset({"it", "this", "that", "they", "them", "i", "we", "you", "he", "she", "me",
                       "which", "what", "who", "something", "things", "thing", "lot", "part",
@@ -87,7 +89,7 @@ def _noun_phrases(doc: Any) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     run: list[Any] = []
     for tok in [*doc, None]:
-        if tok is not None and tok.pos_ in ("ADJ", "NOUN", "PROPN", "NUM") or (
+        if (tok is not None and tok.pos_ in ("ADJ", "NOUN", "PROPN", "NUM")) or (
             tok is not None and run and tok.text == "-"
         ):
             run.append(tok)
@@ -140,9 +142,7 @@ def extract(
                               p.raw[m.start - base : m.end - base], i, m.start, m.end,
                               m.type, "entity", m.entity_id))  # fmt: skip
         for ent in doc.ents:
-            kind = (NUMBER if ent.label_ in NUMBER_LABELS
-                    or (ent.label_ == "TIME" and any(ch.isdigit() for ch in ent.text))
-                    else DATE if ent.label_ in DATE_LABELS else labels.get(ent.label_, ""))  # fmt: skip
+            kind = _ner_type(ent, labels)
             add(Candidate(ent.text, i, base + ent.start_char, base + ent.end_char, kind, "ner"))
         for a, b in _noun_phrases(doc):
             add(Candidate(doc.text[a:b], i, base + a, base + b, "", "chunk"))
@@ -225,6 +225,14 @@ def _unit(question: Question) -> set[str]:
     """The counted noun of "how many X" ("minutes", "clips")."""
     m = re.search(r"\bhow (?:many|much)\s+([\w-]+)", question.text, re.IGNORECASE)
     return {stem(m.group(1))} if m else set()
+
+
+def _ner_type(ent: Any, labels: Mapping[str, str]) -> str:
+    """A spaCy entity's type: number (a time with digits too: "4.75 minutes"), date, or the
+    ontology type of its label."""
+    if ent.label_ in NUMBER_LABELS or (ent.label_ == "TIME" and any(c.isdigit() for c in ent.text)):
+        return NUMBER
+    return DATE if ent.label_ in DATE_LABELS else labels.get(ent.label_, "")
 
 
 def _rank(source: str) -> int:

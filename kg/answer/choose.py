@@ -165,7 +165,13 @@ def _stream(chat: Any, prompt: list[tuple[str, str]], schema: type[BaseModel], m
             ) -> Iterator[tuple[str, dict[str, float]]]:  # fmt: skip
     """(text piece, usage) pairs of a schema-constrained reply; retries connection errors
     before the first piece only."""
-    from kg.llm.client import BACKOFF_S, RETRIES, is_connection_error, is_openai_chat, response_format
+    from kg.llm.client import (
+        BACKOFF_S,
+        RETRIES,
+        is_connection_error,
+        is_openai_chat,
+        response_format,
+    )
 
     kwargs: dict[str, Any] = {}
     if is_openai_chat(chat):

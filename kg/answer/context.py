@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from kg.answer.question import Question
@@ -26,7 +27,7 @@ SUMMARY_CHARS = 500
 HEADING_WORDS = 14
 LABEL_JOIN_CHARS = 300
 DENSE_POOL = 24  # the best lexical sentences re-scored by embedding similarity
-DENSE_SHARE = 0.5
+DENSE_SHARE = 0.7
 DEFINITION_BOOST = 1.5
 _WHAT_IS = re.compile(r"\bwhat (?:is|are|was|were)\s+((?:[\w-]+\s*){1,6}?)"
                       r"(?=\s*(?:,|\?|$|\b(?:at|according|in|as|from|for|of|used|called|"
@@ -78,7 +79,9 @@ def linked_facts(
         head, tail = entities.get(r.head_id), entities.get(r.tail_id)
         if head is None or tail is None:
             continue
-        hits = len({head.name.lower(), tail.name.lower()} & keys) + len({r.head_id, r.tail_id} & ids)
+        hits = len({head.name.lower(), tail.name.lower()} & keys) + len(
+            {r.head_id, r.tail_id} & ids
+        )
         if not hits:
             continue
         said = " ".join(ev.text for ev in r.evidence)
@@ -122,10 +125,12 @@ def build_context(
     pairs = _pairs(question.words)
     defines = _definition(question)
     for p in pool:
-        own, near, rank = p.score  # type: ignore[misc]
-        p.score = _weight(p, q, pairs, weights) + NEIGHBOUR_SHARE * sum(
-            weights.get(t, 1.0) for t in near
-        ) - 0.01 * rank
+        _own, near, rank = p.score  # type: ignore[misc]
+        p.score = (
+            _weight(p, q, pairs, weights)
+            + NEIGHBOUR_SHARE * sum(weights.get(t, 1.0) for t in near)
+            - 0.01 * rank
+        )
         if defines is not None and defines.search(p.text):
             p.score *= DEFINITION_BOOST
     if similarity is not None and pool:
@@ -252,7 +257,7 @@ def _definition(question: Question) -> re.Pattern[str] | None:
 
 def _pairs(words: Sequence[str]) -> set[tuple[str, str]]:
     stems = [stem(w) for w in words]
-    return set(zip(stems, stems[1:], strict=False))
+    return set(pairwise(stems))
 
 
 def _weight(p: Passage, q: set[str], pairs: set[tuple[str, str]], weights: Mapping[str, float]
@@ -263,12 +268,14 @@ def _weight(p: Passage, q: set[str], pairs: set[tuple[str, str]], weights: Mappi
     total = sum(weights.get(t, 1.0) for t in p.said & q)
     if pairs:
         stems = [stem(w) for w in content_words(p.raw)]
-        for a, b in zip(stems, stems[1:], strict=False):
+        for a, b in pairwise(stems):
             if (a, b) in pairs:
                 total += 0.5 * (weights.get(a, 1.0) + weights.get(b, 1.0)) / 2
     n = len(WORD.findall(p.raw))
-    if n < HEADING_WORDS and not p.raw.rstrip().endswith((".", "!", "?")) and not any(
-        mark in p.raw for mark in "|=:"
+    if (
+        n < HEADING_WORDS
+        and not p.raw.rstrip().endswith((".", "!", "?"))
+        and not any(mark in p.raw for mark in "|=:")
     ):
         total *= HEADING_SHARE
     elif n > LONG_WORDS:

@@ -76,8 +76,11 @@ def stream_answer(question: Question, hits: list[SearchHit], facts: list[GraphFa
     ranked = _ranked(question, passages, facts, src)
     hop_facts: list[GraphFact] = []
     bridged: Passage | None = None
-    if ranked and question.expects_entity() and not question.soft and bridge.needs_bridge(
-        question, ranked
+    if (
+        ranked
+        and question.expects_entity()
+        and not question.soft
+        and bridge.needs_bridge(question, ranked)
     ):
         passages, ranked, hop_facts, bridged = _second_hop(question, passages, ranked, facts, src)
     timings = {"candidates_s": round(time.perf_counter() - started, 4)}
@@ -119,8 +122,9 @@ def stream_answer(question: Question, hits: list[SearchHit], facts: list[GraphFa
             how, sentence = "llm-choice (its sentence was cut at the token cap)", ""
         else:
             how, sentence = "llm-choice (its sentence lacked the candidate)", ""
-    yield _final(question, chosen, passages, bridged, used_facts, how, sentence, timings, warnings,
-                 extra)
+    yield _final(
+        question, chosen, passages, bridged, used_facts, how, sentence, timings, warnings, extra
+    )
 
 
 # ---------------------------------------------------------------- internals
@@ -132,9 +136,13 @@ def _ranked(question: Question, passages: Sequence[Passage], facts: Sequence[Gra
     return candidates.score(question, found, passages, facts)
 
 
-def _second_hop(question: Question, passages: list[Passage], ranked: list[Candidate],
-                facts: list[GraphFact], src: Sources
-                ) -> tuple[list[Passage], list[Candidate], list[GraphFact], Passage | None]:
+def _second_hop(
+    question: Question,
+    passages: list[Passage],
+    ranked: list[Candidate],
+    facts: list[GraphFact],
+    src: Sources,
+) -> tuple[list[Passage], list[Candidate], list[GraphFact], Passage | None]:
     """Passages reached from the bridge entities (their facts, then a seeded retrieval);
     the answer is ranked again over both hops."""
     hop_facts: list[GraphFact] = []
@@ -160,8 +168,11 @@ def _second_hop(question: Question, passages: list[Passage], ranked: list[Candid
     if best is None or best.features.get("type", 0) < 1.0 or best.passage not in via:
         if best is not None and best.passage in via:
             return merged, reranked, hop_facts, via[best.passage]
-        return (merged, reranked, hop_facts, None) if best is not None else (
-            passages, ranked, hop_facts, None)
+        return (
+            (merged, reranked, hop_facts, None)
+            if best is not None
+            else (passages, ranked, hop_facts, None)
+        )
     return merged, reranked, hop_facts, via[best.passage]
 
 
@@ -180,8 +191,9 @@ def _other_parts(question: Question, passages: Sequence[Passage], facts: Sequenc
     for part in question.parts()[1:]:
         sub = analyse(part, src.ontology).model_copy(update={"entities": question.entities})
         rescored = _rescored(sub, passages)
-        ranked = candidates.score(sub, candidates.extract(rescored, src.mentions, facts,
-                                                          src.ontology), rescored, facts)
+        ranked = candidates.score(
+            sub, candidates.extract(rescored, src.mentions, facts, src.ontology), rescored, facts
+        )
         best = next((c for c in ranked if c.text.lower() != chosen.text.lower()), None)
         if best is not None:
             out.append(best)
@@ -221,7 +233,9 @@ def _final(question: Question, chosen: Candidate, passages: Sequence[Passage],
             first.text) else _Named(lead), first, 1)  # fmt: skip
     text += "".join(f" *{p.text}* [{n}]" for n, p in enumerate(cited[1:], 2))
     kinds = [how] + ["bridge" if bridged is not None else "second part"] * (len(cited) - 1)
-    citations = [compose.citation(n, p, k) for n, (p, k) in enumerate(zip(cited, kinds), 1)]
+    citations = [
+        compose.citation(n, p, k) for n, (p, k) in enumerate(zip(cited, kinds, strict=True), 1)
+    ]
     warnings = list(warnings)
     if not compose.supported(chosen.text, cited):
         warnings.append(compose.NO_SUPPORT)

@@ -26,8 +26,40 @@ _WH = re.compile(
 )
 _AFTER = re.compile(r"\b(?:which|what|whose)\s+([^?,;]*)", re.IGNORECASE)
 _STOP_FOCUS = frozenset(
-    "did do does was were is are has have had can could would will should i we my you of in on "
-    "for from to that with by at about as when".split()
+    [
+        "did",
+        "do",
+        "does",
+        "was",
+        "were",
+        "is",
+        "are",
+        "has",
+        "have",
+        "had",
+        "can",
+        "could",
+        "would",
+        "will",
+        "should",
+        "i",
+        "we",
+        "my",
+        "you",
+        "of",
+        "in",
+        "on",
+        "for",
+        "from",
+        "to",
+        "that",
+        "with",
+        "by",
+        "at",
+        "about",
+        "as",
+        "when",
+    ]
 )
 FOCUS_WORDS = 4
 NUMBER_NOUNS = frozenset({"number", "amount", "count", "size", "score", "percentage", "rate",
@@ -38,11 +70,13 @@ _OVERVIEW = re.compile(
     r"|\bwhat did (?:i|we) (?:do|learn|cover|study)\b",
     re.IGNORECASE,
 )
-_COMPOUND_SPLIT = re.compile(r",?\s+and\s+(?=(?:who|what|which|how|where|when|why)\b)|\?\s+",
-                             re.IGNORECASE)
+_COMPOUND_SPLIT = re.compile(
+    r",?\s+and\s+(?=(?:who|what|which|how|where|when|why)\b)|\?\s+", re.IGNORECASE
+)
 _COMPOUND = re.compile(r",?\s+and\s+(?:who|what|which|how|where|when|why)\b", re.IGNORECASE)
-_REFERS_BACK = re.compile(r"\b(it|its|they|them|their|that|this|those|these|he|she|him|her)\b",
-                          re.IGNORECASE)
+_REFERS_BACK = re.compile(
+    r"\b(it|its|they|them|their|that|this|those|these|he|she|him|her)\b", re.IGNORECASE
+)
 PERSON_WORDS = ("person", "people", "teacher", "professor", "instructor", "author", "speaker")
 _WH_TYPES = {"who": "Person", "whom": "Person", "whose": "Person", "where": "Location"}
 _KIND_WORDS = ("kind", "type", "sort")
@@ -130,9 +164,8 @@ def analyse(
     if expected is None and wh in _WH_TYPES:
         expected = _WH_TYPES[wh]
     soft = wh == "where" or (wh == "what" and expected not in (None, NUMBER, DATE))
-    if ontology is not None and expected not in (None, NUMBER, DATE):
-        if expected not in set(ontology.entity_names):
-            expected = None
+    if ontology is not None and expected not in (None, NUMBER, DATE, *ontology.entity_names):
+        expected = None
     found = (terms(text) | terms(follow)) - terms(wh if " " in wh else "")
     focus_terms = terms(focus) if expected is not None else set()
     search_text = f"{text} {follow}".strip()

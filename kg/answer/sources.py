@@ -47,7 +47,9 @@ class WorkspaceSources:
 
     def facts_of(self, name: str) -> list[GraphFact]:
         """The relations of the entities called ``name``, most confident first, with spans."""
-        rels = [r for eid in self._by_name.get(normalize_name(name), []) for r in self._relations[eid]]
+        rels = [
+            r for eid in self._by_name.get(normalize_name(name), []) for r in self._relations[eid]
+        ]
         rels.sort(key=lambda r: -r.confidence)
         out: list[GraphFact] = []
         for r in rels:

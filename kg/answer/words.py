@@ -18,11 +18,109 @@ import snowballstemmer
 _STEMMER = snowballstemmer.stemmer("english")
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#'’\-]*(?:\.[0-9]+)?")
 STOP = frozenset(
-    "a an and are as at be been being by did do does doing for from had has have how i in is it "
-    "its me my mine of on or that the their them then there these this those to was were what "
-    "when where which who whom whose why will with you your we our us about into than also can "
-    "could should would used use using uses according notes note some any all both get got "
-    "if but so not no yes one he she his her they it's i'm do dont did didnt tell say said am".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "being",
+        "by",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "mine",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "this",
+        "those",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "about",
+        "into",
+        "than",
+        "also",
+        "can",
+        "could",
+        "should",
+        "would",
+        "used",
+        "use",
+        "using",
+        "uses",
+        "according",
+        "notes",
+        "note",
+        "some",
+        "any",
+        "all",
+        "both",
+        "get",
+        "got",
+        "if",
+        "but",
+        "so",
+        "not",
+        "no",
+        "yes",
+        "one",
+        "he",
+        "she",
+        "his",
+        "her",
+        "they",
+        "it's",
+        "i'm",
+        "do",
+        "dont",
+        "did",
+        "didnt",
+        "tell",
+        "say",
+        "said",
+        "am",
+    ]
 )
 _SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _ABBREV = re.compile(r"(?:^|[\s(])(?:[A-Za-z]|e\.g|i\.e|vs|Dr|Mr|Mrs|Ms|Prof|etc|no|St|approx)\.$")
@@ -39,17 +137,71 @@ MIN_WORDS = 2
 # English irregular past forms, so "taught" meets "teaches" (Snowball leaves them apart)
 _IRREGULAR = dict(
     pair.split(":")
-    for pair in (
-        "taught:teach thought:think bought:buy brought:bring caught:catch fought:fight "
-        "sought:seek wrote:write written:write gave:give given:give took:take taken:take "
-        "made:make found:find ran:run began:begin begun:begin chose:choose chosen:choose "
-        "built:build saw:see seen:see went:go gone:go did:do done:do told:tell said:say "
-        "led:lead left:leave meant:mean met:meet paid:pay sent:send spent:spend spoke:speak "
-        "spoken:speak stood:stand understood:understand won:win knew:know known:know "
-        "grew:grow grown:grow drew:draw drawn:draw got:get gotten:get held:hold kept:keep "
-        "felt:feel heard:hear lost:lose sold:sell shown:show showed:show fell:fall "
-        "children:child people:person men:man women:woman data:data"
-    ).split()
+    for pair in [
+        "taught:teach",
+        "thought:think",
+        "bought:buy",
+        "brought:bring",
+        "caught:catch",
+        "fought:fight",
+        "sought:seek",
+        "wrote:write",
+        "written:write",
+        "gave:give",
+        "given:give",
+        "took:take",
+        "taken:take",
+        "made:make",
+        "found:find",
+        "ran:run",
+        "began:begin",
+        "begun:begin",
+        "chose:choose",
+        "chosen:choose",
+        "built:build",
+        "saw:see",
+        "seen:see",
+        "went:go",
+        "gone:go",
+        "did:do",
+        "done:do",
+        "told:tell",
+        "said:say",
+        "led:lead",
+        "left:leave",
+        "meant:mean",
+        "met:meet",
+        "paid:pay",
+        "sent:send",
+        "spent:spend",
+        "spoke:speak",
+        "spoken:speak",
+        "stood:stand",
+        "understood:understand",
+        "won:win",
+        "knew:know",
+        "known:know",
+        "grew:grow",
+        "grown:grow",
+        "drew:draw",
+        "drawn:draw",
+        "got:get",
+        "gotten:get",
+        "held:hold",
+        "kept:keep",
+        "felt:feel",
+        "heard:hear",
+        "lost:lose",
+        "sold:sell",
+        "shown:show",
+        "showed:show",
+        "fell:fall",
+        "children:child",
+        "people:person",
+        "men:man",
+        "women:woman",
+        "data:data",
+    ]
 )
 
 
@@ -139,7 +291,9 @@ def _blocks(text: str) -> Iterable[tuple[int, int]]:
         m = _BULLET.match(stripped) or _HEADING.match(stripped)
         if m:
             lo += m.end()
-        starts = bool(m) or "|" in stripped or "|" in last or _HEADING.match(last or "x") is not None
+        starts = (
+            bool(m) or "|" in stripped or "|" in last or _HEADING.match(last or "x") is not None
+        )
         if block and not starts and _continues(last, stripped):
             block = (block[0], hi)
         else:
