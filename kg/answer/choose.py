@@ -44,6 +44,7 @@ class Choice:
     error: str | None = None
     usage: dict[str, float] = field(default_factory=dict)
     cut: bool = False  # the reply hit the token cap after its indices: no sentence
+    early: bool = False  # the indices only, while the sentence is still being written
 
 
 def choice_schema(n_candidates: int, n_passages: int, sentence: bool) -> type[BaseModel]:
@@ -53,7 +54,7 @@ def choice_schema(n_candidates: int, n_passages: int, sentence: bool) -> type[Ba
         "p": (int, Field(ge=1, le=max(1, n_passages))),
     }
     if sentence:
-        fields["s"] = (str, Field(max_length=SENTENCE_CHARS))
+        fields["s"] = (str, Field("", max_length=SENTENCE_CHARS))
     return create_model("AnswerChoice", **fields)
 
 
@@ -112,7 +113,7 @@ def choose(chat: Any, question: Question, candidates: Sequence[Candidate],
             if m and not early and sentence:
                 early = True
                 usage["choice_s"] = round(time.perf_counter() - started, 4)
-                yield Choice(int(m.group(1)), int(m.group(2)))
+                yield Choice(int(m.group(1)), int(m.group(2)), early=True)
     except Exception as exc:  # the LLM down or failing: the ranking's choice stands
         usage.update(_usage_of_error(exc))
         usage["llm_s"] = round(time.perf_counter() - started, 4)

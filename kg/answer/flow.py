@@ -99,8 +99,10 @@ def stream_answer(question: Question, hits: list[SearchHit], facts: list[GraphFa
     shown, order = choose.shown(ranked, passages)
     warnings: list[str] = []
     picked: choose.Choice | None = None
+    announced = False
     for picked in choose.choose(chat, question, shown, passages, order, path == "sentence"):
-        if picked.error is None and picked.sentence == "" and 1 <= picked.candidate <= len(shown):
+        if picked.early and 1 <= picked.candidate <= len(shown):
+            announced = True
             yield shown[picked.candidate - 1].text  # the choice, before its sentence is written
     assert picked is not None
     timings.update(picked.usage)
@@ -114,6 +116,8 @@ def stream_answer(question: Question, hits: list[SearchHit], facts: list[GraphFa
                      "candidates (the LLM chose none)", "", timings, warnings, extra)  # fmt: skip
         return
     chosen = shown[picked.candidate - 1]
+    if not announced:
+        yield chosen.text
     sentence, how = picked.sentence.strip(), "llm-choice"
     if path == "sentence":
         if sentence and chosen.text.lower() in " ".join(sentence.lower().split()):
