@@ -86,7 +86,7 @@ def test_a_sentence_with_the_candidate_is_kept_one_without_is_dropped() -> None:
     n = _numbered(probe.prompts[0], "VideoPad")
     good, _ = _ask(json.dumps({"c": n, "p": 1, "s": "You used VideoPad to cut the clips."}))
     assert good.selected_by == "llm-choice+sentence"
-    assert good.answer == "You used VideoPad to cut the clips. [1]"
+    assert good.answer.startswith("You used VideoPad to cut the clips. — *To cut the clips I")
     bad, _ = _ask(json.dumps({"c": n, "p": 1, "s": "You used an editor for that."}))
     assert bad.selected_by == "llm-choice (its sentence lacked the candidate)"
     assert bad.answer.startswith("VideoPad — *To cut the clips")

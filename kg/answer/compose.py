@@ -1,8 +1,9 @@
 """The cited answer: the chosen candidate, the sentence that states it, and its citations.
 
-Without an LLM sentence the answer is "<candidate> — *<sentence>* [1]"; a two-fact answer
+The answer is "<candidate> — *<sentence>* [1]" (with an LLM sentence: "<its sentence> —
+*<sentence>* [1]"); a two-fact answer
 adds the bridge's sentence ("… *<bridge sentence>* [2]"), and a question asking two things
-adds the best sentence stating what the first leaves out. A warning is given only when no
+names each part's answer and quotes each part's sentence. A warning is given only when no
 cited span contains the answer's text.
 """
 
@@ -12,12 +13,10 @@ from collections.abc import Sequence
 
 from kg.answer.candidates import Candidate
 from kg.answer.context import Passage
-from kg.answer.question import Question
 from kg.models import Citation
 
 NOT_IN_CORPUS = "not in the corpus"
 SNIPPET_CHARS = 400
-SECOND_MIN = 0.5  # a second sentence must score this share of the first one's
 NO_SUPPORT = "no source states the answer's terms; cited the closest passage"
 
 
@@ -34,26 +33,6 @@ def quoted(candidate: Candidate | None, p: Passage, n: int) -> str:
     if candidate is None or len(candidate.text) >= 0.8 * len(p.text):
         return sentence
     return f"{candidate.text} — {sentence}"
-
-
-def second_passage(question: Question, passages: Sequence[Passage], first: Passage
-                   ) -> Passage | None:  # fmt: skip
-    """For a question asking two things: the best other passage stating question terms the
-    first one does not."""
-    missing = (question.term_set - first.said) - set().union(*(terms_of(e.name) for e in []))
-    best: Passage | None = None
-    for p in passages:
-        if p is first or p.kind == "summary" or not (p.said & missing):
-            continue
-        if p.score >= SECOND_MIN * first.score and (best is None or p.score > best.score):
-            best = p
-    return best
-
-
-def terms_of(text: str) -> set[str]:
-    from kg.answer.words import terms
-
-    return terms(text)
 
 
 def supported(answer_text: str, cited: Sequence[Passage]) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from kg.answer import bridge, candidates, choose, compose
 from kg.answer.candidates import Candidate, Mention
-from kg.answer.context import Passage, build_context, fact_passage
+from kg.answer.context import Passage, build_context
 from kg.answer.question import Question
 from kg.models import Answer, GraphFact, SearchHit
 
@@ -230,8 +230,8 @@ def _final(question: Question, chosen: Candidate, passages: Sequence[Passage],
             cited.append(p)
         named.append(c.text)
     lead = "; ".join(dict.fromkeys(named))
-    if sentence:
-        text = f"{sentence} [1]"
+    if sentence:  # the model's sentence, then the note's sentence that states it
+        text = f"{sentence.rstrip()} — *{first.text}* [1]"
     else:
         text = compose.quoted(None if lead == chosen.text and len(chosen.text) >= 0.8 * len(
             first.text) else _Named(lead), first, 1)  # fmt: skip
@@ -264,7 +264,3 @@ def _facts_used(passages: Sequence[Passage], facts: Sequence[GraphFact],
         if f not in unique:
             unique.append(f)
     return unique[:MAX_FACTS_SHOWN]
-
-
-def fact_sentence(fact: GraphFact, src: Sources) -> Passage | None:
-    return fact_passage(fact, src.chunks, src.paths)
