@@ -1,9 +1,10 @@
 """Words and sentences of text for answering: content-word stems, and whole-sentence spans.
 
-``stem`` is the one place a stemmer is called (Snowball, as BM25 uses); swap it here when a
-shared text module exists. A sentence span never stops at a hard line-wrap: wrapped lines of a
-paragraph or bullet are joined before splitting, while headings, bullets and table rows start
-units of their own, so a citation quotes the sentence that states a fact, not a fragment.
+``stem`` is the one place a stemmer is called: Snowball, through ``kg.text.stem`` where that
+shared module exists (the same stems BM25 uses), plus English irregular past forms. A sentence
+span never stops at a hard line-wrap: wrapped lines of a paragraph or bullet are joined before
+splitting, while headings, bullets and table rows start units of their own, so a citation
+quotes the sentence that states a fact, not a fragment.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from functools import lru_cache
 
 import snowballstemmer
 
-_STEMMER = snowballstemmer.stemmer("english")
+try:  # the shared text module (kg/text.py), where it exists: one stemmer for all of kg
+    from kg.text import stem as _snowball  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - before kg/text.py lands
+    _snowball = snowballstemmer.stemmer("english").stemWord
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#'’\-]*(?:\.[0-9]+)?")
 STOP = frozenset(
     [
@@ -209,7 +213,7 @@ _IRREGULAR = dict(
 def stem(word: str) -> str:
     """The Snowball stem of one word ("covered", "covers", "covering" -> "cover")."""
     w = word.lower().strip(".'’-")
-    return _STEMMER.stemWord(_IRREGULAR.get(w, w))
+    return _snowball(_IRREGULAR.get(w, w))
 
 
 def words(text: str) -> list[str]:
