@@ -30,6 +30,7 @@ _TITLE = re.compile(
     r"\b[A-Z][\w'-]*(?:\.? (?:(?:of|with|for|and|to|in|on|the|from) )?"
     r"[A-Z][\w'-]*)+"
 )
+_QUOTED = re.compile(r"['‘\"“]([\w][\w .+-]{1,40}?)['’\"”](?!\w)")
 _LEADING = re.compile(r"^(?:the|a|an|my|our|this|that|these|those)\s+", re.IGNORECASE)
 _GENERIC = frozenset({"it", "this", "that", "they", "them", "i", "we", "you", "he", "she", "me",
                       "which", "what", "who", "something", "things", "thing", "lot", "part",
@@ -154,6 +155,9 @@ def extract(
                 if at >= 0:
                     add(Candidate(doc.text[at : at + len(name)], i, base + at,
                                   base + at + len(name), kind, "fact"))  # fmt: skip
+        for m in _QUOTED.finditer(doc.text):  # "the library 'diffusers'"
+            a, b = m.span(1)
+            add(Candidate(m.group(1), i, base + a, base + b, "", "name"))
         for m in _TITLE.finditer(doc.text):  # "Practical Machine Learning with Python"
             if " " in m.group(0) and sum(w.lower() not in STOP for w in m.group(0).split()) > 1:
                 add(Candidate(m.group(0), i, base + m.start(), base + m.end(), "", "name"))
@@ -215,9 +219,12 @@ def score(
 
 
 def _cued(p: Passage, c: Candidate, cue: set[str]) -> bool:
-    """Whether the focus noun stands within three words before (or two after) ``c``."""
+    """Whether the focus noun stands within three words before ``c`` (or, for a name, two
+    after: "VGG16 model")."""
     before = WORD.findall(p.raw[max(0, c.start - p.start - 40) : c.start - p.start])[-3:]
     after = WORD.findall(p.raw[c.end - p.start : c.end - p.start + 30])[:2]
+    if c.source == "chunk":  # a bare noun phrase before "model" is its modifier, not a name
+        after = []
     return any(stem(w) in cue for w in before + after) and not (terms(c.text) & cue)
 
 

@@ -275,7 +275,7 @@ def _weight(p: Passage, q: set[str], pairs: set[tuple[str, str]], weights: Mappi
     if (
         n < HEADING_WORDS
         and not p.raw.rstrip().endswith((".", "!", "?"))
-        and not any(mark in p.raw for mark in "|=:")
+        and not any(mark in p.raw for mark in "|=")
     ):
         total *= HEADING_SHARE
     elif n > LONG_WORDS:
