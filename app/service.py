@@ -244,6 +244,14 @@ class KG:
                 }
             yield item
 
+    def warm(self) -> None:
+        """Load what the first answer would otherwise wait for: indexes, embedders, spaCy."""
+        from kg.answer.candidates import nlp
+
+        self.retriever.build()
+        nlp()
+        _ = self._answer_sources
+
     def find_entities(self, q: str, limit: int = 10) -> list[Entity]:
         q = _check_query(q)
         return self.retriever.link_entities(q)[:limit] or self._name_search(q, limit)

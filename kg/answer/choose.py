@@ -24,9 +24,9 @@ from kg.answer.question import Question
 CHOICE_TOKENS = 15
 SENTENCE_TOKENS = 25
 SENTENCE_CHARS = 100  # ~25 tokens
-PROMPT_CANDIDATES = 6
-PROMPT_PASSAGES = 4
-PASSAGE_CHARS = 220
+PROMPT_CANDIDATES = 5
+PROMPT_PASSAGES = 3
+PASSAGE_CHARS = 180  # 3 x 180 chars + 5 candidates: ~190 prompt tokens, ~2 s quiet
 SYSTEM = (
     "You answer questions about the user's notes by choosing. Passages from the notes and "
     "candidate answers found in them are numbered. Reply with JSON only."

@@ -95,6 +95,9 @@ def evaluate_qa(
     paths = paths or (("candidates", *LLM_PATHS) if kg.use_llm else ("candidates",))
     docs = {d.id: d.text for d in kg.workspace.iter("documents")}
     caches = {p: _AnswerCache(kg, mode, p) for p in paths if p in LLM_PATHS and use_cache}
+    warm = getattr(kg, "warm", None)
+    if callable(warm):  # models and indexes load once per process, not in the first answer
+        warm()
     started = time.perf_counter()
     rows: dict[str, list[dict[str, Any]]] = {p: [] for p in paths}
     retrieval: list[dict[str, Any]] = []
