@@ -279,7 +279,8 @@ def create_app(
     )
     def ask_stream(body: AskRequest) -> StreamingResponse:
         """Events: ``retrieval`` ({sources, facts}) as soon as they are found, ``delta``
-        ({text}) while the answer is written, then ``answer`` (the Answer); an SSE comment
+        ({text}: the chosen answer, as soon as the LLM has picked it), then ``answer`` (the
+        Answer, with its citations, graph facts and ``selected_by``); an SSE comment
         (``: keep-alive``) at least every 15 s while the model is busy."""
         from kg.answer.stream import AnswerStream
 
