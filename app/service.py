@@ -250,7 +250,7 @@ class KG:
 
         self.retriever.build()
         nlp()
-        _ = self._answer_sources
+        _ = self._answer_sources, self.chat  # (the chat model starts the offline server)
 
     def find_entities(self, q: str, limit: int = 10) -> list[Entity]:
         q = _check_query(q)
