@@ -12,7 +12,7 @@ from kg.models import Chunk, Document, Entity, Evidence, Mention, Relation, Sear
 from kg.retrieval import FusionConfig, Retriever
 from kg.retrieval import fusion as F
 from kg.retrieval.bm25 import BM25Index, reference_scores
-from kg.retrieval.text import tokenize
+from kg.text import tokenize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TEXTS = [

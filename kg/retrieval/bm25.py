@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from kg.retrieval.text import TOKENIZER_VERSION, tokenize
+from kg.text import TOKENIZER_VERSION, tokenize
 
 K1 = 0.9
 B = 0.4

@@ -16,7 +16,7 @@ from kg.models import Chunk, Document, Entity, GraphFact, Relation, SearchHit
 from kg.retrieval import fusion
 from kg.retrieval.bm25 import BM25Index
 from kg.retrieval.graph import EntityGraph
-from kg.retrieval.text import tokenize
+from kg.text import tokenize
 
 if TYPE_CHECKING:
     from kg.config import Settings

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kg.models import Answer
+from kg.text import squash_space
 
 ASK_K = 6  # the chunks `kg ask` retrieves by default
 # the offline 1.5B model on a quiet 2-core machine (the rates issue 14 gives): reading and writing
@@ -53,13 +54,9 @@ def _matches(path: str, gold: str) -> bool:
     return Path(path).name == Path(gold).name or path.endswith(gold)
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def contains(text: str, wanted: str) -> bool:
     """Case- and whitespace-insensitive containment."""
-    return _norm(wanted) in _norm(text)
+    return squash_space(wanted) in squash_space(text)
 
 
 def percentile(values: list[float], q: float) -> float:
