@@ -26,6 +26,7 @@ from app.cli_common import (
 from app.cli_eval import eval_app
 from app.cli_help import KgCommand
 from kg import __version__
+from kg.errors import BadInput, NotFound
 
 app = typer.Typer(
     help=(
@@ -136,7 +137,7 @@ def extract(
         )
         for p in paths:
             if not p.exists():
-                raise FileNotFoundError(f"no such file or folder: {p}")
+                raise NotFound(f"no such file or folder: {p}")
         manifest = run_extract(
             paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run
         )
@@ -375,7 +376,7 @@ def export(
 
     with _friendly_errors():
         if fmt not in ("cypher", "csv", "graphml"):
-            raise ValueError(f"unknown format {fmt!r} (use cypher, csv or graphml)")
+            raise BadInput(f"unknown format {fmt!r} (use cypher, csv or graphml)")
         ws = _workspace(_settings(workspace))
         ws.manifest()
         written = export_workspace(ws, fmt, output)

@@ -16,6 +16,7 @@ from typing import TextIO, TypeVar
 
 from pydantic import BaseModel
 
+from kg.errors import WorkspaceError, WorkspaceLocked
 from kg.models import (
     Chunk,
     Document,
@@ -38,14 +39,6 @@ FILES: dict[str, type[BaseModel]] = {
     "rejected": Rejected,
     "merges": Merge,
 }
-
-
-class WorkspaceError(RuntimeError):
-    pass
-
-
-class WorkspaceLocked(WorkspaceError):
-    pass
 
 
 @contextlib.contextmanager

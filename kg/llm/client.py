@@ -21,14 +21,11 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ValidationError
 
 from kg.config import Settings
+from kg.errors import LLMUnavailable
 from kg.models import LLMUsage
 
 RETRIES = 3
 BACKOFF_S = 1.0
-
-
-class LLMUnavailable(RuntimeError):
-    """The LLM server cannot be reached (down, refused, unknown host) even after retries."""
 
 
 @dataclass

@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from kg.config import Settings
+from kg.errors import LLMRuntimeError
 from kg.procs import pid_alive
 from kg.workspace import atomic_write_text
 
@@ -44,10 +45,6 @@ PART_FILE = "part{i:02d}.bin"
 
 START_TIMEOUT_S = 180.0
 _COPY_BLOCK = 8 << 20
-
-
-class LLMRuntimeError(RuntimeError):
-    """The offline model could not be assembled, verified or started."""
 
 
 # ---------------------------------------------------------------- model file

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kg.errors import GoldFileError
 from kg.models import Answer
 from kg.text import squash_space
 
@@ -44,9 +45,9 @@ def load_qa(path: Path) -> list[QAItem]:
             try:
                 items.append(QAItem.model_validate_json(line))
             except ValueError as exc:
-                raise ValueError(f"{path}:{n}: not a QA item: {exc}") from exc
+                raise GoldFileError(f"{path}:{n}: not a QA item: {exc}") from exc
     if not items:
-        raise ValueError(f"{path} holds no questions")
+        raise GoldFileError(f"{path} holds no questions")
     return items
 
 
