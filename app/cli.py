@@ -24,9 +24,9 @@ from app.cli_common import (
     out,
 )
 from app.cli_eval import eval_app
-from app.cli_help import KgCommand
+from app.cli_help import KgCommand, KgGroup
 from kg import __version__
-from kg.errors import BadInput, NotFound
+from kg.errors import BadInput, MissingDependency, NotFound
 
 app = typer.Typer(
     help=(
@@ -36,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=KgGroup,
 )
 
 @app.callback(invoke_without_command=True)
@@ -348,11 +349,13 @@ def serve(
     from kg.procs import Stopped, raise_on_stop_signals
 
     raise_on_stop_signals()  # from here a SIGTERM or Ctrl-C at any moment exits 0 or 130
-    try:
-        from app.server import serve as run_server
-    except Stopped as stop:
-        raise typer.Exit(stop.exit_code) from None
     with _friendly_errors():
+        try:
+            from app.server import serve as run_server
+        except Stopped as stop:
+            raise typer.Exit(stop.exit_code) from None
+        except ImportError as exc:  # a core install: no Gradio, FastAPI, uvicorn
+            raise MissingDependency.extra("serve", "kg serve", exc) from exc
         run_server(
             _settings(workspace, neo4j),
             host=host,
@@ -387,7 +390,7 @@ def _register_train() -> None:
     """`kg train` lives in pipelines.train (its heavy imports happen only when it runs)."""
     from app.train_cli import train_command
 
-    app.command("train")(train_command)
+    app.command("train", cls=KgCommand)(train_command)
 
 
 _register_train()

