@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from app.cli_common import (
@@ -223,7 +224,7 @@ def ask(
             return
         out.print(answer.answer)
         for w in answer.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
+            err.print(f"[yellow]warning:[/] {escape(w)}")
         if answer.citations:
             out.print("\n[bold]Sources[/]")
             for c in answer.citations:
@@ -326,7 +327,7 @@ def status(
             + (st.store_error or _fmt_counts(st.store_counts) or "empty")
         )
         if st.store_warning:
-            err.print(f"[yellow]warning:[/] {st.store_warning}")
+            err.print(f"[yellow]warning:[/] {escape(st.store_warning)}")
 
 
 @app.command(cls=KgCommand)

@@ -114,7 +114,7 @@ def test_pyproject_keeps_the_extras_out_of_the_core() -> None:
 def test_one_version_source_and_the_files_a_package_needs() -> None:
     from kg import __version__
 
-    quoted = re.compile(r"[\"']" + re.escape(__version__) + r"[\"']")  # quoted, not a pin like pkg==x.y.z
+    quoted = re.compile(r"[\"']" + re.escape(__version__) + r"[\"']")  # quoted, not a pin
     hits = []
     for path in ROOT.rglob("*"):
         if path.suffix not in {".py", ".toml", ".cfg", ".sh"} or ".venv" in path.parts:
