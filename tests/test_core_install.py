@@ -90,6 +90,17 @@ def test_core_install_loads_and_searches_an_extracted_workspace(extracted: Path)
     assert hits and "K-means" in hits[0]["text"]
 
 
+def test_ask_without_the_offline_llm_answers_from_retrieval_and_names_the_extra(
+    extracted: Path, tmp_path: Path
+) -> None:
+    code = "from app.cli import app\nsys.argv = ['kg', *sys.argv[1:]]\napp()\n"
+    proc = _core(code, "ask", "What uses Euclidean distance?", "-w", str(extracted),
+                 env={"KG_CACHE_DIR": str(tmp_path)})  # no offline server of another run
+    assert proc.returncode == 0, proc.stderr
+    assert "pip install 'kg-notes-graph[llm]'" in proc.stderr
+    assert "K-means" in proc.stdout
+
+
 def test_serve_without_the_extra_names_it(extracted: Path) -> None:
     proc = _kg_core("serve", "-w", str(extracted))
     assert proc.returncode == 1, proc.stderr

@@ -274,9 +274,17 @@ def stop_own_servers() -> None:
 atexit.register(stop_own_servers)
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # an import hook refusing it
+        return False
+
+
 def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
     """Start a new server child. Unless ``detach``, it exits when this process exits."""
-    if importlib.util.find_spec("xllamacpp") is None:
+    if not _installed("xllamacpp"):
         raise LLMRuntimeError(
             f"the offline LLM is not installed: `pip install '{DISTRIBUTION}[llm]'`, "
             "or set KG_LLM_BASE_URL to use your own OpenAI-compatible server"
