@@ -181,3 +181,11 @@ def test_the_cli_reports_a_bug_in_one_line_and_exit_70(tmp_path: Path) -> None:
     debug = _kg_with_a_bug("status", "-w", str(tmp_path), debug=True)
     assert debug.returncode not in (0, EXIT_INTERNAL)
     assert "Traceback" in debug.stderr and "a bug" in debug.stderr
+
+
+def test_a_corrupt_manifest_is_a_workspace_error(tmp_path: Path) -> None:
+    from kg.workspace import Workspace
+
+    (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(errors.WorkspaceError, match="not a valid manifest"):
+        Workspace(tmp_path).manifest()
