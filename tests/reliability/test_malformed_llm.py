@@ -143,3 +143,9 @@ def test_unusable_llm_tier_answer_keeps_the_graph_and_records_it(tmp_path: Path)
     assert manifest.counts["entities"] > 0 and manifest.llm_coverage.done == 1
     (rejected,) = ws.read("rejected")
     assert rejected.kind == "output" and "LLM tier" in rejected.reason
+
+
+def test_a_lone_surrogate_in_the_answer_is_cached_and_applied() -> None:
+    """JSON may escape a lone surrogate ("\\ud800"); the checkpoint must still be written."""
+    result = run_one('{"summary": "bad \\ud800 text", "verdicts": [true, true], "new": []}')
+    check(result)
