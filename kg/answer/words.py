@@ -1,7 +1,7 @@
 """Words and sentences of text for answering: content-word stems, and whole-sentence spans.
 
-``stem`` is the one place a stemmer is called: Snowball, through ``kg.text.stem`` where that
-shared module exists (the same stems BM25 uses), plus English irregular past forms. A sentence
+``stem`` is kg.text's Snowball stem (the same stems BM25 uses) plus English irregular past
+forms ("taught" meets "teach"). A sentence
 span never stops at a hard line-wrap: wrapped lines of a paragraph or bullet are joined before
 splitting, while headings, bullets and table rows start units of their own, so a citation
 quotes the sentence that states a fact, not a fragment.
@@ -14,12 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-import snowballstemmer
+from kg.text import stem as _snowball  # the one Snowball stemmer of kg
 
-try:  # the shared text module (kg/text.py), where it exists: one stemmer for all of kg
-    from kg.text import stem as _snowball  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - before kg/text.py lands
-    _snowball = snowballstemmer.stemmer("english").stemWord
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#'’\-]*(?:\.[0-9]+)?")
 STOP = frozenset(
     [
