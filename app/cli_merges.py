@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from app.cli_common import JsonOpt, WorkspaceOpt, _friendly_errors, _print_json, _settings, out
+from kg.errors import BadInput
 
 merges_app = typer.Typer(
     help="Review entity merges: list the applied and candidate merges, accept or reject one.",
@@ -43,7 +44,7 @@ def merges_list(
         return
     with _friendly_errors():
         if status not in (None, "applied", "candidate", "rejected"):
-            raise ValueError(f"--status must be applied, candidate or rejected, not {status!r}")
+            raise BadInput(f"--status must be applied, candidate or rejected, not {status!r}")
         rows = [r for r in _service(workspace).merges() if status in (None, r["status"])]  # type: ignore[attr-defined]
         if as_json:
             _print_json(rows)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from kg.errors import BadInput, NotFound
 from kg.models import Entity, Merge
 from kg.resolution import resolve_reviewed
 from kg.workspace import Workspace
@@ -33,7 +34,7 @@ class Decision(BaseModel):
     at: str = ""
 
 
-class UnknownMerge(ValueError):
+class UnknownMerge(NotFound):
     """No applied or candidate merge has this id (the CLI exits 2 on it)."""
 
 
@@ -70,8 +71,11 @@ def resolve_entities(
 def read_decisions(workspace: Workspace) -> dict[str, Decision]:
     raw = workspace.read_json(DECISIONS, {}) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{workspace.root / DECISIONS}: expected an object of decisions")
-    return {k: Decision.model_validate(v) for k, v in raw.items()}
+        raise BadInput(f"{workspace.root / DECISIONS}: expected an object of decisions")
+    try:
+        return {k: Decision.model_validate(v) for k, v in raw.items()}
+    except ValidationError as exc:
+        raise BadInput(f"{workspace.root / DECISIONS}: not a decision file ({exc})") from exc
 
 
 def review_list(workspace: Workspace) -> list[Merge]:
@@ -91,7 +95,7 @@ def review_list(workspace: Workspace) -> list[Merge]:
 def record_decision(workspace: Workspace, merge_id: str, decision: str) -> Merge:
     """Record ``accept`` or ``reject`` for a listed merge; the next ``kg extract`` applies it."""
     if decision not in {"accept", "reject"}:
-        raise ValueError(f"decision must be accept or reject, not {decision!r}")
+        raise BadInput(f"decision must be accept or reject, not {decision!r}")
     rows = {m.id: m for m in review_list(workspace) if m.id}
     merge = rows.get(merge_id)
     if merge is None:
