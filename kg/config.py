@@ -20,6 +20,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "kg" if not _env("KG_CACHE_DIR") else Path(base)
 
 
+LANGUAGE_FLAGS = ("relation_cues", "open_relations", "notes_types", "coreference")
+
+
 class Settings(BaseModel):
     workspace: Path = Path(".kg")
     ontology: str = "default"
@@ -31,6 +34,12 @@ class Settings(BaseModel):
     cooccurrence: bool = False
     # the trained tier (kg's SciERC joint model) types concepts, methods, tasks... and relates them
     trained: bool = True
+    # language stages (issue 21): relation cues of the ontology, open relations, notes entity
+    # types from context, coreference within a section (KG_RELATION_CUES=0 ... turns one off)
+    relation_cues: bool = True
+    open_relations: bool = True
+    notes_types: bool = True
+    coreference: bool = True
     follow_links: bool = False  # read links that point outside the folder given to extract
     # LLM: any OpenAI-compatible server; None starts kg's offline model
     llm_base_url: str | None = None
@@ -77,6 +86,8 @@ class Settings(BaseModel):
             "llm_timeout": float(_env("KG_LLM_TIMEOUT") or cls.model_fields["llm_timeout"].default),
             "cooccurrence": (_env("KG_COOCCURRENCE") or "").lower() in {"1", "true", "yes"},
             "trained": (_env("KG_TRAINED") or "1").lower() not in {"0", "false", "no"},
+            **{name: (_env(f"KG_{name.upper()}") or "1").lower() not in {"0", "false", "no"}
+               for name in LANGUAGE_FLAGS},
             "store": "neo4j" if _env("KG_STORE") == "neo4j" else "falkordb",
             "graph_name": _env("KG_GRAPH", "kg"),
             "falkordb_url": _env("KG_FALKORDB_URL"),
@@ -95,4 +106,7 @@ class Settings(BaseModel):
             keys += "|cooccurrence"
         if not self.trained:
             keys += "|no-trained"
+        off = [name for name in LANGUAGE_FLAGS if not getattr(self, name)]
+        if off:  # appended only when one is off: default fingerprints stay as they were
+            keys += "|no-" + ",".join(off)
         return hashlib.sha256(keys.encode()).hexdigest()[:16]

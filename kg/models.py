@@ -123,6 +123,7 @@ class Entity(_Model):
     description: str = ""
     mentions: list[Mention] = Field(default_factory=list)
     source: str = "spacy"
+    type_reason: str = ""  # why it has this type ("context: the X library", "structure", ...)
 
     @classmethod
     def make(cls, name: str, type_: str, **kw: Any) -> Entity:
@@ -148,6 +149,7 @@ class Relation(_Model):
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     extractor: str = "llm"
     description: str = ""
+    predicate: str | None = None  # an open relation's normalised verb phrase ("be capital of")
 
     @classmethod
     def make(cls, head_id: str, type_: str, tail_id: str, **kw: Any) -> Relation:

@@ -1,0 +1,341 @@
+"""The language pass: after every document's stages, read the prose for what the taggers missed.
+
+In order, each behind its own setting (``kg.config.Settings``): notes entity types
+(``entity_types.py``, corpus-wide), then per document coreference within a section
+(``coref.py``), relation cues of the ontology (``cues.py``) and open relations
+(``openie.py``). The chunks are parsed once here (spaCy's small English model, without NER).
+Everything it adds goes into the chunks' ``ChunkResult`` before the assembly, so resolution,
+the workspace and the load treat it like any other extractor's output (``extractor: cue`` or
+``open``; an open relation's verb phrase is its ``predicate``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kg.models import Chunk, Document, Entity, Evidence, Mention, Relation, normalize_name
+from kg.ontology import Ontology
+from pipelines.extraction.coref import Coreference
+from pipelines.extraction.cues import CueBook, Reading, fits
+from pipelines.extraction.entity_types import DROP, type_entities
+from pipelines.extraction.junk import VAGUE_ADJECTIVES, junk_filter, words
+from pipelines.extraction.openie import Clause, clause_span, clauses
+from pipelines.extraction.results import ChunkResult, RelationSpan
+
+if TYPE_CHECKING:
+    from kg.config import Settings
+
+Token = Any
+CUE_CONFIDENCE = 0.6
+OPEN_CONFIDENCE = 0.5
+OPEN_SOURCE = "open"
+MAX_ARG_TOKENS = 6
+_CUT = re.compile(r"\s*(\n|•|\s\+\s|\|)")
+_EDGE = "*_`#>|•~=\"' \t"
+_STRIP_POS = frozenset({"DET", "PRON", "NUM", "PUNCT", "SYM", "CCONJ", "ADP", "PART"})
+
+
+@dataclass
+class LanguageReport:
+    retyped: int = 0
+    anaphors: int = 0
+    cue_relations: int = 0
+    open_relations: int = 0
+    concepts: int = 0
+    seconds: float = 0.0
+    links: list[tuple[str, int, int, str]] = field(default_factory=list)  # coref: doc, span, id
+
+
+class LanguagePass:
+    """Runs the enabled language stages over a whole corpus's merged results (in place)."""
+
+    def __init__(self, ontology: Ontology, *, notes_types: bool = True, coreference: bool = True,
+                 relation_cues: bool = True, open_relations: bool = True) -> None:  # fmt: skip
+        self.ontology = ontology
+        self.notes_types = notes_types
+        self.coreference = coreference
+        self.relation_cues = relation_cues
+        self.open_relations = open_relations and ontology.open_relation is not None
+        self.book = CueBook(ontology) if relation_cues else None
+        self.junk = junk_filter(ontology)
+
+    @classmethod
+    def from_settings(cls, ontology: Ontology, settings: Settings) -> LanguagePass:
+        return cls(
+            ontology,
+            notes_types=settings.notes_types,
+            coreference=settings.coreference,
+            relation_cues=settings.relation_cues,
+            open_relations=settings.open_relations,
+        )
+
+    @property
+    def parses(self) -> bool:
+        return self.coreference or self.relation_cues or self.open_relations
+
+    def run(self, documents: Sequence[Document], chunks: dict[str, list[Chunk]],
+            results: dict[str, ChunkResult]) -> LanguageReport:  # fmt: skip
+        import time
+
+        t0 = time.perf_counter()
+        report = LanguageReport()
+        refused: set[str] = set()
+        if self.notes_types:
+            report.retyped, decided = type_entities(results, self.ontology)
+            refused = {k for k, (t, _) in decided.items() if t == DROP}
+        if self.parses:
+            from pipelines.extraction.candidates import load_spacy
+
+            nlp = load_spacy()
+            types = {normalize_name(e.name): e.type for r in results.values() for e in r.entities}
+            types.update({k: DROP for k in refused})
+            for doc in documents:
+                mine = [c for c in chunks.get(doc.id, []) if c.id in results]
+                parsed = nlp.pipe((c.text for c in mine), disable=["ner"])
+                coref = Coreference(self.ontology, doc.text) if self.coreference else None
+                for chunk, parse in zip(mine, parsed, strict=True):
+                    _ChunkPass(self, results[chunk.id], parse, types, report).run(coref)
+        report.seconds = round(time.perf_counter() - t0, 3)
+        return report
+
+
+class _ChunkPass:
+    """One chunk: anchors, anaphors, then cue and open relations sentence by sentence."""
+
+    def __init__(self, lp: LanguagePass, result: ChunkResult, doc: Any, types: dict[str, str],
+                 report: LanguageReport) -> None:  # fmt: skip
+        self.lp, self.r, self.doc, self.types, self.report = lp, result, doc, types, report
+        self.chunk = result.chunk
+        self.owner: list[Entity | None] = [None] * len(doc)
+        self.spans: dict[int, tuple[int, int]] = {}  # token -> its mention's chunk span
+        self.anaphor: dict[int, Entity] = {}
+        self.by_id = {e.id: e for e in result.entities}
+        self.by_name = {normalize_name(e.name): e for e in result.entities}
+        self.relations = {rs.relation.id: rs for rs in result.relations}
+        self._anchor(result.entities)
+
+    def _anchor(self, entities: Iterable[Entity]) -> None:
+        c0 = self.chunk.start
+        mentions = sorted(((m.start - c0, m.end - c0, e) for e in entities for m in e.mentions
+                           if m.chunk_id == self.chunk.id), key=lambda x: x[0] - x[1])  # fmt: skip
+        for s, e, ent in mentions:  # longest first: a longer name keeps its tokens
+            for tok in self.doc:
+                if tok.idx >= e:
+                    break
+                if tok.idx + len(tok.text) > s and self.owner[tok.i] is None:
+                    self.owner[tok.i] = ent
+                    self.spans[tok.i] = (s, e)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, coref: Coreference | None) -> None:
+        if coref is not None:
+            self.anaphor = coref.chunk(self.chunk.start, self.doc, self.owner)
+            for i, ent in self.anaphor.items():
+                tok = self.doc[i]
+                span = _np_span(tok)
+                self._mention(ent, span, source_entity=ent)
+                self.report.anaphors += 1
+                self.report.links.append((self.chunk.doc_id, self.chunk.start + span[0],
+                                          self.chunk.start + span[1], ent.id))  # fmt: skip
+        if not (self.lp.relation_cues or self.lp.open_relations):
+            self._write()
+            return
+        for sent in self.doc.sents:
+            for clause in clauses(sent):
+                self._clause(clause)
+            if self.lp.book is not None:
+                for first, second, reading in self.lp.book.frames(sent):
+                    self._frame(first, second, reading, sent)
+        self._write()
+
+    def _clause(self, clause: Clause) -> None:
+        for subj in clause.subjects:
+            head = self.argument(subj)
+            if head is None:
+                continue
+            for obj, prep in clause.objects:
+                tail = self.argument(obj)
+                if tail is None or tail[0].id == head[0].id:
+                    continue
+                span = clause_span(clause, subj, obj)
+                readings = self.lp.book.clause(clause, prep) if self.lp.book else []
+                if self._first_fit(readings, head, tail, span, clause.predicate(prep)):
+                    continue
+                copula = clause.kind in {"copula", "appos", "hearst"} and self.lp.open_relations
+                if copula and self._emit("IS_A", head, tail, span, "open", "be", strict=True):
+                    continue
+                if self.lp.open_relations:
+                    self._emit(self.lp.ontology.open_relation or "", head, tail, span, "open",
+                               clause.predicate(prep))  # fmt: skip
+
+    def _frame(self, first: Token, second: Token, reading: Reading, sent: Any) -> None:
+        a, b = self.argument(first), self.argument(second)
+        if a is None or b is None or a[0].id == b[0].id:
+            return
+        span = (sent.start_char, sent.end_char)
+        self._first_fit([reading], a, b, span, reading.cue)
+
+    def _first_fit(self, readings: list[Reading], a: tuple[Entity, tuple[int, int], bool],
+                   b: tuple[Entity, tuple[int, int], bool], span: tuple[int, int],
+                   predicate: str) -> bool:  # fmt: skip
+        for reading in readings:
+            h, t = (a, b) if reading.first_is_head else (b, a)
+            if fits(self.lp.ontology, reading.relation, h[0].type, t[0].type):
+                return self._emit(reading.relation, h, t, span, "cue", predicate, strict=True)
+        return False
+
+    # ------------------------------------------------------------------ arguments
+
+    def argument(self, tok: Token, depth: int = 0) -> tuple[Entity, tuple[int, int], bool] | None:
+        """(entity, its span in the chunk, may an open relation use it) for an argument token."""
+        if self.owner[tok.i] is not None:
+            return self.owner[tok.i], self.spans[tok.i], True
+        if tok.i in self.anaphor:
+            return self.anaphor[tok.i], _np_span(tok), True
+        if depth < 2:  # "Week 3 of X" -> X
+            for p in tok.children:
+                if p.dep_ == "prep" and p.lower_ == "of" and tok.lemma_.lower() in _PART_NOUNS:
+                    for o in p.children:
+                        if o.dep_ == "pobj":
+                            found = self.argument(o, depth + 1)
+                            if found is not None:
+                                return found
+        if tok.pos_ not in {"NOUN", "PROPN"}:
+            return None
+        lo, hi = _np_bounds(tok)
+        for i in range(hi, lo - 1, -1):  # an entity inside the noun phrase: "the X project"
+            if (self.owner[i] is not None and self.doc[i].head.i == tok.i) or (
+                self.owner[i] is not None and i == tok.i
+            ):
+                return self.owner[i], self.spans[i], True
+        if not self.lp.open_relations:
+            return None
+        return self._concept(tok)
+
+    def _concept(self, tok: Token) -> tuple[Entity, tuple[int, int], bool] | None:
+        """A noun phrase taking part in a clause becomes a Concept (unless typed elsewhere)."""
+        lo, hi = _np_bounds(tok)
+        toks = list(self.doc[lo : hi + 1])
+        while toks and (toks[0].pos_ in _STRIP_POS or toks[0].is_stop
+                        or toks[0].lower_ in VAGUE_ADJECTIVES
+                        or (toks[0].tag_ in {"JJR", "JJS"} and len(toks) > 1)):  # fmt: skip
+            toks = toks[1:]
+        while toks and toks[-1].pos_ in {"PUNCT", "SYM", "PART", "DET", "ADP", "CCONJ"}:
+            toks = toks[:-1]
+        if not toks or len(toks) > MAX_ARG_TOKENS or any(t.pos_ == "PRON" for t in toks):
+            return None
+        if any(t.like_url or t.like_email for t in toks):
+            return None
+        s, e = toks[0].idx, toks[-1].idx + len(toks[-1].text)
+        text = self.chunk.text[s:e]
+        cut = _CUT.search(text)
+        if cut:
+            text = text[: cut.start()]
+            e = s + len(text)
+        lead = len(text) - len(text.lstrip(_EDGE))
+        text = text.strip(_EDGE)
+        s += lead
+        e = s + len(text)
+        if len(text) < 2 or len(text) > 80 or self.lp.junk(text):
+            return None
+        key = normalize_name(text)
+        ent = self.by_name.get(key)
+        if ent is None:
+            type_ = self.types.get(key, self.lp.ontology.fallback_entity_type)
+            if type_ == DROP:
+                return None
+            ent = Entity.make(text, type_, source=OPEN_SOURCE,
+                              type_reason="open relation argument"
+                              if type_ == self.lp.ontology.fallback_entity_type
+                              else "the corpus's type for this name")  # fmt: skip
+            self.by_name[key] = ent
+            self.by_id[ent.id] = ent
+            self.report.concepts += 1
+        self._mention(ent, (s, e))
+        for t in self.doc[lo : hi + 1]:
+            if self.owner[t.i] is None and s <= t.idx < e:
+                self.owner[t.i], self.spans[t.i] = ent, (s, e)
+        return ent, (s, e), True
+
+    def _mention(self, ent: Entity, span: tuple[int, int], source_entity: Entity | None = None
+                 ) -> None:  # fmt: skip
+        c = self.chunk
+        known = self.by_id.get(ent.id)
+        if known is None:  # an antecedent from an earlier chunk: a copy for this chunk
+            known = (source_entity or ent).model_copy(update={"mentions": []}, deep=True)
+            self.by_id[known.id] = known
+            self.by_name.setdefault(normalize_name(known.name), known)
+        s, e = c.start + span[0], c.start + span[1]
+        if all((m.start, m.end) != (s, e) for m in known.mentions):
+            known.mentions.append(Mention(chunk_id=c.id, doc_id=c.doc_id, start=s, end=e,
+                                          text=c.text[span[0] : span[1]]))  # fmt: skip
+
+    # ------------------------------------------------------------------ output
+
+    def _emit(self, rel_type: str, head: tuple[Entity, tuple[int, int], bool],
+              tail: tuple[Entity, tuple[int, int], bool], span: tuple[int, int], extractor: str,
+              predicate: str, *, strict: bool = False) -> bool:  # fmt: skip
+        onto = self.lp.ontology
+        if not rel_type or onto.relation_type(rel_type) is None:
+            return False
+        if strict and not fits(onto, rel_type, head[0].type, tail[0].type):
+            return False
+        if extractor == "cue" and not self.lp.relation_cues:
+            return False
+        c = self.chunk
+        rel = Relation.make(
+            head[0].id, rel_type, tail[0].id, confidence=CUE_CONFIDENCE if extractor == "cue"
+            else OPEN_CONFIDENCE, extractor=extractor, predicate=predicate or None,
+            evidence=[Evidence(chunk_id=c.id, doc_id=c.doc_id, start=c.start + span[0],
+                               end=c.start + span[1], text=c.text[span[0] : span[1]])],
+        )  # fmt: skip
+        old = self.relations.get(rel.id)
+        if old is not None:
+            seen = {(e.start, e.end) for e in old.relation.evidence}
+            old.relation.evidence += [e for e in rel.evidence if (e.start, e.end) not in seen]
+            return True
+        for ent in (head[0], tail[0]):
+            self._mention(ent, head[1] if ent is head[0] else tail[1], source_entity=ent)
+        hs, ts = head[1], tail[1]
+        self.relations[rel.id] = RelationSpan(rel, (c.start + hs[0], c.start + hs[1]),
+                                              (c.start + ts[0], c.start + ts[1]))  # fmt: skip
+        if extractor == "cue":
+            self.report.cue_relations += 1
+        else:
+            self.report.open_relations += 1
+        return True
+
+    def _write(self) -> None:
+        self.r.entities = sorted((e for e in self.by_id.values() if e.mentions),
+                                 key=lambda e: e.id)  # fmt: skip
+        self.r.relations = sorted(self.relations.values(), key=lambda rs: rs.relation.id)
+
+
+# "Week 3 of X", "the second half of X": the part stands for X
+_PART_NOUNS = words(
+    "week lecture lesson module unit session half part chapter section page episode video day "
+    "end beginning rest"
+)
+
+
+def _np_bounds(tok: Token) -> tuple[int, int]:
+    """Token bounds of the noun phrase headed by ``tok`` (its left modifiers, no clauses)."""
+    lo = tok.i
+    for c in tok.lefts:
+        if c.dep_ in {"compound", "amod", "det", "nummod", "poss", "nmod", "quantmod", "punct"}:
+            lo = min(lo, c.left_edge.i)
+    hi = tok.i
+    for c in tok.rights:
+        if c.dep_ in {"compound"} or (c.dep_ == "punct" and c.i == hi + 1 and c.text == "-"):
+            hi = max(hi, c.right_edge.i)
+    return lo, hi
+
+
+def _np_span(tok: Token) -> tuple[int, int]:
+    lo, hi = _np_bounds(tok)
+    doc = tok.doc
+    return doc[lo].idx, doc[hi].idx + len(doc[hi].text)
