@@ -62,6 +62,24 @@ class SectionMemory:
             return s.entity
         return None
 
+    def described(
+        self, offset: int, window: int, noun: str, descriptions: dict[str, set[str]]
+    ) -> Entity | None:
+        """The nearest entity said to be a ``noun`` or with ``noun`` in its name ("the wall")."""
+        recent = [s for s in self.seen if offset - s.offset <= window]
+        for s in reversed(recent):  # what it was said to be first, then its name
+            if noun in descriptions.get(s.entity.id, ()):
+                return s.entity
+        for s in reversed(recent):
+            if noun in _name_nouns(s.entity.name):
+                return s.entity
+        return None
+
+
+def _name_nouns(name: str) -> set[str]:
+    words = re.findall(r"[a-z]+", name.lower())
+    return set(words) | {w[:-1] for w in words if w.endswith("s")}
+
 
 class Coreference:
     """Resolves anaphors of one document, chunk by chunk, in reading order."""
@@ -81,6 +99,7 @@ class Coreference:
         self.memory = SectionMemory()
         self.section = -1
         self.done_until = -1  # chunks overlap: each document offset is read once
+        self.descriptions: dict[str, set[str]] = {}  # entity id -> nouns it was said to be
 
     def _section_of(self, offset: int) -> int:
         return sum(1 for s in self.starts if s <= offset)
@@ -101,7 +120,7 @@ class Coreference:
             if ent is not None:
                 if tok.i == 0 or owner[tok.i - 1] is not ent:
                     root = tok
-                    while root.head is not root and owner[root.head.i] is ent:
+                    while root.head.i != root.i and owner[root.head.i] is ent:
                         root = root.head
                     subject = root.dep_ in {"nsubj", "nsubjpass"}
                     self.memory.seen.append(_Seen(offset, ent, subject))
@@ -124,7 +143,10 @@ class Coreference:
                     offset, IT_WINDOW, exclude=self.persons, subject=True
                 ) or (self.memory.nearest(offset, IT_WINDOW, exclude=self.persons))
             if low in self.pronouns:
-                return self.memory.nearest(offset, NOUN_WINDOW, frozenset(self.pronouns[low]))
+                types = frozenset(self.pronouns[low])
+                return self.memory.nearest(offset, IT_WINDOW, types, subject=True) or (
+                    self.memory.nearest(offset, NOUN_WINDOW, types)
+                )
             return None
         if tok.pos_ != "NOUN":
             return None
@@ -140,6 +162,15 @@ class Coreference:
             and not any(c.dep_ == "prep" and c.lower_ == "of" for c in children)
         ):
             return self.memory.nearest(offset, NOUN_WINDOW, frozenset(self.parts[lemma]))
-        if lemma in self.nouns and any(c.dep_ == "det" and c.lower_ in DEFINITE for c in children):
-            return self.memory.nearest(offset, NOUN_WINDOW, frozenset(self.nouns[lemma]))
+        definite = any(c.dep_ == "det" and c.lower_ in DEFINITE for c in children)
+        if lemma in self.nouns and definite:
+            found = self.memory.nearest(offset, NOUN_WINDOW, frozenset(self.nouns[lemma]))
+            if found is not None:
+                return found
+        if definite and all(c.dep_ in {"det", "punct"} for c in children):
+            return self.memory.described(offset, NOUN_WINDOW, lemma, self.descriptions)
         return None
+
+    def describe(self, entity_id: str, noun: str) -> None:
+        """Remember what an entity was said to be ("X is a river"), for "the river" later."""
+        self.descriptions.setdefault(entity_id, set()).add(noun)

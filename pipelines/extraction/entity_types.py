@@ -239,16 +239,22 @@ def _drop_orphans(r: ChunkResult) -> None:
 # ------------------------------------------------------------------------- the decision
 
 _TITLED = re.compile(r"(?:Dr|Prof|Professor|Mr|Mrs|Ms|Sir|Dame)\.?\s+$")
+# lower-case words inside a person's name: "Ludwig van Beethoven", "Leonardo da Vinci"
+NAME_PARTICLES = frozenset("van von de da di del der den la le du dos bin ibn al".split())
 _NAME_WORD = re.compile(r"^(?:[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]\.?|[A-Z][a-z]?\.)$")
+
+
+_ONE_WORD = "one word, without a title or a full name elsewhere"
 
 
 def person_problem(name: str, full_names: set[str], titled: set[str]) -> str | None:
     """Why spaCy's PERSON is not believable for ``name`` (None when it is)."""
     words = name.split()
-    if not all(_NAME_WORD.match(w) for w in words):
+    inner = words[1:-1]
+    if not all(_NAME_WORD.match(w) for w in words if w not in inner or w not in NAME_PARTICLES):
         return "not capitalised name words"
     if len(words) == 1 and normalize_name(name) not in titled and name not in full_names:
-        return "one word, without a title or a full name elsewhere"
+        return _ONE_WORD
     return None
 
 
@@ -274,7 +280,7 @@ def decide_types(results: dict[str, ChunkResult], evidence: TypeEvidence,
             votes[key][group][e.type] += max(1, len(e.mentions))
             if e.type == "Person":
                 words = e.name.split()
-                if len(words) > 1 and all(_NAME_WORD.match(w) for w in words):
+                if len(words) > 1 and person_problem(e.name, set(), set()) in (None, _ONE_WORD):
                     person_words.update(words)
                 for m in e.mentions:
                     pre = r.chunk.text[

@@ -96,8 +96,12 @@ class LanguagePass:
                 mine = [c for c in chunks.get(doc.id, []) if c.id in results]
                 parsed = nlp.pipe((c.text for c in mine), disable=["ner"])
                 coref = Coreference(self.ontology, doc.text) if self.coreference else None
+                people = _people(results[c.id] for c in mine)
                 for chunk, parse in zip(mine, parsed, strict=True):
-                    _ChunkPass(self, results[chunk.id], parse, types, report).run(coref)
+                    one = _ChunkPass(self, results[chunk.id], parse, types, report)
+                    if self.coreference:
+                        one.full_names(people)
+                    one.run(coref)
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 
@@ -133,6 +137,7 @@ class _ChunkPass:
 
     def run(self, coref: Coreference | None) -> None:
         if coref is not None:
+            self._describe(coref)
             self.anaphor = coref.chunk(self.chunk.start, self.doc, self.owner)
             for i, ent in self.anaphor.items():
                 tok = self.doc[i]
@@ -152,6 +157,42 @@ class _ChunkPass:
                     self._frame(first, second, reading, sent)
         self._write()
 
+    def _describe(self, coref: Coreference) -> None:
+        """Feed coreference what the chunk says its entities are ("X is a river")."""
+        for sent in self.doc.sents:
+            for clause in clauses(sent):
+                if clause.kind not in {"copula", "appos"}:
+                    continue
+                for subj in clause.subjects:
+                    ent = self.owner[subj.i]
+                    if ent is None:
+                        continue
+                    for obj, prep in clause.objects:
+                        if prep is None and obj.pos_ == "NOUN":
+                            coref.describe(ent.id, obj.lemma_.lower())
+
+    def full_names(self, people: dict[str, list[tuple[int, Entity]]]) -> None:
+        """A one-word name that ends a person's full name in this document is that person."""
+        c0 = self.chunk.start
+        for tok in self.doc:
+            ent = self.owner[tok.i]
+            if ent is None or " " in ent.name or ent.name not in people:
+                continue
+            offset = c0 + tok.idx
+            before = [(o, p) for o, p in people[ent.name] if o <= offset]
+            full = (before[-1] if before else people[ent.name][0])[1]
+            if full.id == ent.id:
+                continue
+            span = self.spans[tok.i]
+            for i, other in enumerate(self.owner):
+                if other is ent and self.spans.get(i) == span:
+                    self.owner[i] = full
+            known = self.by_id.get(ent.id)
+            if known is not None:
+                known.mentions = [m for m in known.mentions
+                                  if (m.start - c0, m.end - c0) != span]  # fmt: skip
+            self._mention(full, span, source_entity=full)
+
     def _clause(self, clause: Clause) -> None:
         for subj in clause.subjects:
             head = self.argument(subj)
@@ -165,8 +206,8 @@ class _ChunkPass:
                 readings = self.lp.book.clause(clause, prep) if self.lp.book else []
                 if self._first_fit(readings, head, tail, span, clause.predicate(prep)):
                     continue
-                copula = clause.kind in {"copula", "appos", "hearst"} and self.lp.open_relations
-                if copula and self._emit("IS_A", head, tail, span, "open", "be", strict=True):
+                copula = clause.kind in {"copula", "appos", "hearst"} and prep is None
+                if copula and self.lp.open_relations and self._emit("IS_A", head, tail, span, "open", "be", strict=True):
                     continue
                 if self.lp.open_relations:
                     self._emit(self.lp.ontology.open_relation or "", head, tail, span, "open",
@@ -206,6 +247,11 @@ class _ChunkPass:
                                 return found
         if tok.pos_ not in {"NOUN", "PROPN"}:
             return None
+        names = [c for c in tok.children if c.dep_ == "appos" and c.pos_ == "PROPN"]
+        if tok.pos_ == "NOUN" and names and depth < 2:  # "her daughter Irène Joliot-Curie"
+            found = self.argument(names[0], depth + 1)
+            if found is not None:
+                return found
         lo, hi = _np_bounds(tok)
         for i in range(hi, lo - 1, -1):  # an entity inside the noun phrase: "the X project"
             if (self.owner[i] is not None and self.doc[i].head.i == tok.i) or (
@@ -220,9 +266,12 @@ class _ChunkPass:
         """A noun phrase taking part in a clause becomes a Concept (unless typed elsewhere)."""
         lo, hi = _np_bounds(tok)
         toks = list(self.doc[lo : hi + 1])
-        while toks and (toks[0].pos_ in _STRIP_POS or toks[0].is_stop
-                        or toks[0].lower_ in VAGUE_ADJECTIVES
-                        or (toks[0].tag_ in {"JJR", "JJS"} and len(toks) > 1)):  # fmt: skip
+        while toks and not _hyphenated(toks) and (
+            toks[0].pos_ in _STRIP_POS
+            or toks[0].is_stop
+            or toks[0].lower_ in VAGUE_ADJECTIVES
+            or (toks[0].tag_ in {"JJR", "JJS"} and len(toks) > 1)
+        ):
             toks = toks[1:]
         while toks and toks[-1].pos_ in {"PUNCT", "SYM", "PART", "DET", "ADP", "CCONJ"}:
             toks = toks[:-1]
@@ -320,6 +369,22 @@ _PART_NOUNS = words(
     "week lecture lesson module unit session half part chapter section page episode video day "
     "end beginning rest"
 )
+
+
+def _people(results: Iterable[ChunkResult]) -> dict[str, list[tuple[int, Entity]]]:
+    """Last word of every full person name in a document -> (offset, person), in order."""
+    out: dict[str, list[tuple[int, Entity]]] = {}
+    for r in results:
+        for e in r.entities:
+            if e.type == "Person" and len(e.name.split()) > 1:
+                for m in e.mentions:
+                    out.setdefault(e.name.split()[-1], []).append((m.start, e))
+    return {k: sorted(v, key=lambda x: x[0]) for k, v in out.items()}
+
+
+def _hyphenated(toks: list[Token]) -> bool:
+    """ "high-level": a first word joined to the next by a hyphen stays."""
+    return len(toks) > 2 and toks[1].text == "-" and not toks[0].whitespace_
 
 
 def _np_bounds(tok: Token) -> tuple[int, int]:

@@ -76,9 +76,9 @@ def subjects_of(verb: Token, depth: int = 0) -> list[Token]:
     if depth > 3:
         return []
     head = verb.head
-    if verb.dep_ in {"relcl", "acl"} and head.pos_ in {"NOUN", "PROPN"}:
+    if verb.dep_ in {"relcl", "acl"} and head.pos_ in {"NOUN", "PROPN"}:  # "X, which uses Y"
         return [lift_attribute(head)]
-    if verb.dep_ in {"conj", "xcomp"} and head is not verb and head.pos_ in {"VERB", "AUX"}:
+    if verb.dep_ in {"conj", "xcomp"} and head.i != verb.i and head.pos_ in {"VERB", "AUX"}:
         between = verb.doc[min(head.i, verb.i) : max(head.i, verb.i)]
         if any(t.text in {":", ";", "(", ")"} for t in between):  # a list of steps, not a clause
             return []
@@ -88,7 +88,7 @@ def subjects_of(verb: Token, depth: int = 0) -> list[Token]:
 
 def lift_attribute(noun: Token) -> Token:
     """A copula's attribute stands for its subject: "R is a technique (to reduce Y)" -> R."""
-    if noun.dep_ == "attr" and noun.head.lemma_ == "be":
+    if noun.pos_ == "NOUN" and noun.dep_ == "attr" and noun.head.lemma_ == "be":
         subj = [c for c in noun.head.children if c.dep_ == "nsubj"]
         if subj:
             return subj[0]
@@ -106,10 +106,21 @@ def kind_of(noun: Token) -> Token:
     return noun
 
 
+def noun_preps(noun: Token) -> list[tuple[Token, str]]:
+    """ "is the capital of Y", "conducted research on Y": (Y, "capital of") ReVerb-style."""
+    out: list[tuple[Token, str]] = []
+    for p in noun.children:
+        if p.dep_ == "prep":
+            for y in p.children:
+                if y.dep_ == "pobj":
+                    out += [(o, f"{noun.lemma_.lower()} {p.lower_}") for o in expand(y)]
+    return out
+
+
 def verb_clauses(sent: Any) -> list[Clause]:
     out: list[Clause] = []
     for verb in sent:
-        if verb.pos_ not in {"VERB", "AUX"} or verb.dep_ in {"aux", "auxpass"}:
+        if verb.pos_ not in {"VERB", "AUX"} or verb.dep_ in {"aux", "auxpass", "amod", "compound"}:
             continue
         subjects = subjects_of(verb)
         if not subjects:
@@ -122,6 +133,7 @@ def verb_clauses(sent: Any) -> list[Clause]:
             if c.dep_ in OBJECTS:
                 target = kind_of(c) if copula and c.dep_ == "attr" else c
                 objects += [(o, None) for o in expand(target)]
+                objects += noun_preps(target)
             elif c.dep_ in {"prep", "agent"}:
                 prep = "by" if c.dep_ == "agent" else c.lower_
                 for p in c.children:
@@ -130,7 +142,7 @@ def verb_clauses(sent: Any) -> list[Clause]:
         if not objects:
             continue
         negated = any(c.dep_ == "neg" for c in verb.children)
-        kind = "copula" if copula and any(o.dep_ == "attr" or kind_of(o) is not o
+        kind = "copula" if copula and any(o.dep_ == "attr" or kind_of(o).i != o.i
                                           for o, p in objects if p is None) else "verb"  # fmt: skip
         out.append(Clause(verb, subjects, objects, passive, negated, kind, particles))
     return out
