@@ -92,15 +92,12 @@ class CueBook:
             if tok.pos_ in {"NOUN", "PROPN"}:
                 yield from self._agent_noun(tok, tok.lemma_.lower())
                 yield from self._relational_noun(tok, tok.lemma_.lower())
-            if (
-                tok.dep_ == "prep"
-                and tok.lower_ in self.preps
-                and tok.head.pos_ in {"NOUN", "PROPN"}
-            ):
-                for obj in (c for c in tok.children if c.dep_ == "pobj"):
-                    for o in expand(obj):
-                        for r in self.preps[tok.lower_]:
-                            yield tok.head, o, Reading(r, True, tok.lower_)
+            if tok.dep_ == "prep" and tok.lower_ in self.preps:
+                for gov in _governors(tok):
+                    for obj in (c for c in tok.children if c.dep_ == "pobj"):
+                        for o in expand(obj):
+                            for r in self.preps[tok.lower_]:
+                                yield gov, o, Reading(r, True, tok.lower_)
 
     def _identified(self, noun: Token) -> list[Token]:
         """Who a noun names: "A is the N", "the N is A", "A, the N", "N A", "the N, A"."""
@@ -144,6 +141,17 @@ class CueBook:
                 for t in targets:
                     for r in rels:
                         yield who, t, Reading(r, True, f"{lemma} {p.lower_}")
+
+
+def _governors(prep: Token) -> list[Token]:
+    """What a preposition cue hangs on: its noun, or the object of its active verb
+    ("I read X by Y": the parser's attachment to the verb is the usual ambiguity)."""
+    head = prep.head
+    if head.pos_ in {"NOUN", "PROPN"}:
+        return [head]
+    if head.pos_ == "VERB" and not any(c.dep_ in {"nsubjpass", "auxpass"} for c in head.children):
+        return [c for c in head.children if c.dep_ == "dobj" and c.i < prep.i]
+    return []
 
 
 def _lemmatizer() -> Any:

@@ -49,6 +49,10 @@ class Cue:
     before: re.Pattern[str] | None  # matches the text ending right before the name
     after: re.Pattern[str] | None  # matches the text starting right after it
     free_word: bool  # a code cue: a plain lower-case word may be the name ("import numpy")
+    literals: tuple[re.Pattern[str], ...] = ()  # its words anywhere: a chunk without them skips it
+
+    def possible(self, text: str) -> bool:
+        return all(p.search(text) for p in self.literals)
 
 
 def _literal(words: str) -> str:
@@ -71,7 +75,9 @@ def compile_cues(ontology: Ontology) -> list[Cue]:
             if right.strip():
                 sep = r"\s+" if right.startswith(" ") else ""
                 after = re.compile(rf"^{sep}{_literal(right)}(?![\w])", re.IGNORECASE)
-            cues.append(Cue(t.name, template, before, after, free_word=code))
+            literals = tuple(re.compile(_literal(part), re.IGNORECASE)
+                             for part in (left, right) if part.strip())  # fmt: skip
+            cues.append(Cue(t.name, template, before, after, code, literals))
     return cues
 
 
@@ -107,9 +113,11 @@ def find_context_types(text: str, cues: Sequence[Cue], known: Iterable[tuple[int
                        ontology: Ontology) -> list[Found]:  # fmt: skip
     """Names the context cues type in ``text`` (longest first where they overlap)."""
     junk = junk_filter(ontology)
-    known = list(known)
+    cues = [c for c in cues if c.possible(text)]
     found: list[Found] = []
-    for s, e, how in _candidates(text, known):
+    if not cues:
+        return found
+    for s, e, how in _candidates(text, list(known)):
         raw = text[s:e]
         name = _LEADING.sub("", raw.strip(" *_`\"'“”.,;:()")).strip()
         if not name or len(name.split()) > ontology.structure.max_words:

@@ -52,8 +52,16 @@ class LanguageReport:
 class LanguagePass:
     """Runs the enabled language stages over a whole corpus's merged results (in place)."""
 
-    def __init__(self, ontology: Ontology, *, notes_types: bool = True, coreference: bool = True,
-                 relation_cues: bool = True, open_relations: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ontology: Ontology,
+        *,
+        notes_types: bool = True,
+        coreference: bool = True,
+        relation_cues: bool = True,
+        open_relations: bool = True,
+        parsed: dict[str, Any] | None = None,
+    ) -> None:
         self.ontology = ontology
         self.notes_types = notes_types
         self.coreference = coreference
@@ -61,11 +69,16 @@ class LanguagePass:
         self.open_relations = open_relations and ontology.open_relation is not None
         self.book = CueBook(ontology) if relation_cues else None
         self.junk = junk_filter(ontology)
+        # spaCy Docs the candidate finder parsed this run (the same parser): not parsed twice
+        self.parsed = parsed if parsed is not None else {}
 
     @classmethod
-    def from_settings(cls, ontology: Ontology, settings: Settings) -> LanguagePass:
+    def from_settings(
+        cls, ontology: Ontology, settings: Settings, parsed: dict[str, Any] | None = None
+    ) -> LanguagePass:
         return cls(
             ontology,
+            parsed=parsed,
             notes_types=settings.notes_types,
             coreference=settings.coreference,
             relation_cues=settings.relation_cues,
@@ -94,7 +107,15 @@ class LanguagePass:
             types.update({k: DROP for k in refused})
             for doc in documents:
                 mine = [c for c in chunks.get(doc.id, []) if c.id in results]
-                parsed = nlp.pipe((c.text for c in mine), disable=["ner"])
+                todo = [c for c in mine if c.id not in self.parsed]
+                fresh = dict(
+                    zip(
+                        (c.id for c in todo),
+                        nlp.pipe((c.text for c in todo), disable=["ner"]),
+                        strict=True,
+                    )
+                )
+                parsed = [self.parsed.pop(c.id, None) or fresh[c.id] for c in mine]
                 coref = Coreference(self.ontology, doc.text) if self.coreference else None
                 people = _people(results[c.id] for c in mine)
                 for chunk, parse in zip(mine, parsed, strict=True):
@@ -207,7 +228,11 @@ class _ChunkPass:
                 if self._first_fit(readings, head, tail, span, clause.predicate(prep)):
                     continue
                 copula = clause.kind in {"copula", "appos", "hearst"} and prep is None
-                if copula and self.lp.open_relations and self._emit("IS_A", head, tail, span, "open", "be", strict=True):
+                if (
+                    copula
+                    and self.lp.open_relations
+                    and self._emit("IS_A", head, tail, span, "open", "be", strict=True)
+                ):
                     continue
                 if self.lp.open_relations:
                     self._emit(self.lp.ontology.open_relation or "", head, tail, span, "open",
@@ -266,11 +291,15 @@ class _ChunkPass:
         """A noun phrase taking part in a clause becomes a Concept (unless typed elsewhere)."""
         lo, hi = _np_bounds(tok)
         toks = list(self.doc[lo : hi + 1])
-        while toks and not _hyphenated(toks) and (
-            toks[0].pos_ in _STRIP_POS
-            or toks[0].is_stop
-            or toks[0].lower_ in VAGUE_ADJECTIVES
-            or (toks[0].tag_ in {"JJR", "JJS"} and len(toks) > 1)
+        while (
+            toks
+            and not _hyphenated(toks)
+            and (
+                toks[0].pos_ in _STRIP_POS
+                or toks[0].is_stop
+                or toks[0].lower_ in VAGUE_ADJECTIVES
+                or (toks[0].tag_ in {"JJR", "JJS"} and len(toks) > 1)
+            )
         ):
             toks = toks[1:]
         while toks and toks[-1].pos_ in {"PUNCT", "SYM", "PART", "DET", "ADP", "CCONJ"}:

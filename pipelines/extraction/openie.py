@@ -134,6 +134,8 @@ def verb_clauses(sent: Any) -> list[Clause]:
                 target = kind_of(c) if copula and c.dep_ == "attr" else c
                 objects += [(o, None) for o in expand(target)]
                 objects += noun_preps(target)
+            elif c.dep_ == "xcomp" and c.tag_ == "VBG" and not list(c.children):
+                objects.append((c, None))  # a gerund as object: "prevents overfitting"
             elif c.dep_ in {"prep", "agent"}:
                 prep = "by" if c.dep_ == "agent" else c.lower_
                 for p in c.children:
@@ -142,8 +144,8 @@ def verb_clauses(sent: Any) -> list[Clause]:
         if not objects:
             continue
         negated = any(c.dep_ == "neg" for c in verb.children)
-        kind = "copula" if copula and any(o.dep_ == "attr" or kind_of(o).i != o.i
-                                          for o, p in objects if p is None) else "verb"  # fmt: skip
+        has_attr = copula and any(c.dep_ == "attr" for c in verb.children)
+        kind = "copula" if has_attr else "verb"
         out.append(Clause(verb, subjects, objects, passive, negated, kind, particles))
     return out
 

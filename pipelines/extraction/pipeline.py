@@ -97,7 +97,8 @@ def build_stages(
         pipeline.settle = lambda result: settle_overlaps(result, fallback, typed)
     pipeline.add("structure", lambda doc, chunks: extract_structure(doc, chunks, ontology))
     # notes types, coreference, relation cues, open relations (each a Settings flag)
-    pipeline.after.append(("language", LanguagePass.from_settings(ontology, settings).run))
+    language = LanguagePass.from_settings(ontology, settings, parsed=analysis.parsed)
+    pipeline.after.append(("language", language.run))
     return pipeline
 
 
