@@ -1,4 +1,4 @@
-"""General-text benchmark: does kg's default pipeline find the facts an encyclopedia paragraph states?
+"""General-text benchmark: does kg's default pipeline find the facts encyclopedia text states?
 
 ``bench/general_text.jsonl`` holds 20 paragraphs written for this benchmark (history, geography,
 biology, companies, people, technology ...), each with its stated facts (subject, relation
@@ -86,8 +86,11 @@ def run(rows: list[dict[str, Any]], label: str, **flags: bool) -> dict[str, Any]
         "extract_seconds": round(seconds, 2),
         "load_avg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "paragraphs": per,
-        "missed": [f"{x.head} — {x.tail} (head→{x.head_match}, tail→{x.tail_match})"
-                   for x in result.rows if not x.found],  # fmt: skip
+        "missed": [
+            f"{x.head} — {x.tail} (head→{x.head_match}, tail→{x.tail_match})"
+            for x in result.rows
+            if not x.found
+        ],
     }
 
 
@@ -108,8 +111,11 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             f"{r['load_avg_1m'][0]}–{r['load_avg_1m'][1]} |"
         )
     best = runs[0]
-    lines += ["", f"## Per paragraph ({best['run']})", "",
-              "| paragraph | domain | found / facts | entities | edges |", "|---|---|---:|---:|---:|"]  # fmt: skip
+    lines += ["", f"## Per paragraph ({best['run']})", ""]
+    lines += [
+        "| paragraph | domain | found / facts | entities | edges |",
+        "|---|---|---:|---:|---:|",
+    ]
     for pid, p in best["paragraphs"].items():
         lines.append(f"| {pid} | {p['domain']} | {p['found']} / {p['facts']} | {p['entities']} | "
                      f"{p['edges']} |")  # fmt: skip

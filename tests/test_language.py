@@ -102,8 +102,10 @@ def test_addresses_through_relative_clause_and_copula() -> None:
     ents = [("Regularization", "Method", "trained"), ("overfitting", "Concept", "trained")]
     _, rels, _ = run("Regularization is a technique that prevents overfitting.", ents)
     assert has(rels, "Regularization", "ADDRESSES", "overfitting", "cue")
-    _, rels, _ = run("Dropout is a method to reduce overfitting.",
-                     [("Dropout", "Method", "trained"), ("overfitting", "Concept", "trained")])
+    _, rels, _ = run(
+        "Dropout is a method to reduce overfitting.",
+        [("Dropout", "Method", "trained"), ("overfitting", "Concept", "trained")],
+    )
     assert has(rels, "Dropout", "ADDRESSES", "overfitting", "cue")
 
 
@@ -153,8 +155,8 @@ def test_predicate_survives_assembly_and_json() -> None:
     chunk = Chunk.make("doc_x", 0, 0, "Rome Goths")
     for e in (a, b):
         e.mentions = [Mention(chunk_id=chunk.id, doc_id="doc_x", start=0, end=4, text="Rome")]
-    _, rels, _ = assemble([ChunkResult(chunk=chunk, entities=[a, b],
-                                       relations=[RelationSpan(rel, (0, 4), (5, 10))])])  # fmt: skip
+    spans = [RelationSpan(rel, (0, 4), (5, 10))]
+    _, rels, _ = assemble([ChunkResult(chunk=chunk, entities=[a, b], relations=spans)])
     assert rels[0].predicate == "be sacked by"
 
 
@@ -195,7 +197,7 @@ def test_surname_is_the_full_name() -> None:
 def test_coreference_this_course_within_the_section_only() -> None:
     text = ("## Monday\nI enrolled in the Applied Time Series course. This course covers "
             "ARIMA models.\n## Tuesday\nThe course covers seasonality.")  # fmt: skip
-    ents, rels, report = run(text, [("ARIMA models", "Method", "trained"),
+    _, rels, report = run(text, [("ARIMA models", "Method", "trained"),
                                     ("seasonality", "Concept", "trained")])  # fmt: skip
     assert has(rels, "Applied Time Series", "COVERS", "ARIMA models", "cue")
     assert not has(rels, "Applied Time Series", "COVERS", "seasonality")

@@ -36,14 +36,14 @@ class Reading:
 class CueBook:
     """The ontology's cues indexed by lemma (and preposition)."""
 
-    def __init__(self, ontology: Ontology) -> None:
+    def __init__(self, ontology: Ontology, nlp: Any = None) -> None:
         self.ontology = ontology
         self.verbs: dict[tuple[str, str | None], list[str]] = defaultdict(list)
         self.passive: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.agent_nouns: dict[str, list[str]] = defaultdict(list)
         self.nouns: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.preps: dict[str, list[str]] = defaultdict(list)
-        lemma = _lemmatizer()
+        lemma = _lemmatizer(nlp)
         for rel in ontology.relation_types:
             c = rel.cues
             for phrase in c.verbs:
@@ -154,11 +154,12 @@ def _governors(prep: Token) -> list[Token]:
     return []
 
 
-def _lemmatizer() -> Any:
-    """A cue verb's lemma as spaCy will give it ("taught" -> "teach")."""
-    from pipelines.extraction.candidates import load_spacy
+def _lemmatizer(nlp: Any = None) -> Any:
+    """A cue verb's lemma as the parsing pipeline will give it ("taught" -> "teach")."""
+    if nlp is None:
+        from pipelines.extraction.candidates import load_spacy
 
-    nlp = load_spacy()
+        nlp = load_spacy()
     cache: dict[str, str] = {}
 
     def lemma(word: str) -> str:

@@ -12,7 +12,8 @@ the workspace and the load treat it like any other extractor's output (``extract
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ OPEN_SOURCE = "open"
 MAX_ARG_TOKENS = 6
 _CUT = re.compile(r"\s*(\n|•|\s\+\s|\|)")
 _EDGE = "*_`#>|•~=\"' \t"
+_UNUSED = ["ner", "entity_ruler"]  # names are the other stages' work; the parse is what we use
 _STRIP_POS = frozenset({"DET", "PRON", "NUM", "PUNCT", "SYM", "CCONJ", "ADP", "PART"})
 
 
@@ -61,24 +63,31 @@ class LanguagePass:
         relation_cues: bool = True,
         open_relations: bool = True,
         parsed: dict[str, Any] | None = None,
+        nlp: Callable[[], Any] | None = None,
     ) -> None:
         self.ontology = ontology
         self.notes_types = notes_types
         self.coreference = coreference
         self.relation_cues = relation_cues
         self.open_relations = open_relations and ontology.open_relation is not None
-        self.book = CueBook(ontology) if relation_cues else None
+        self.book: CueBook | None = None  # built on first use (it lemmatises the cues)
         self.junk = junk_filter(ontology)
         # spaCy Docs the candidate finder parsed this run (the same parser): not parsed twice
         self.parsed = parsed if parsed is not None else {}
+        self.nlp = nlp  # the pipeline that parsed them (None: spaCy's small English model)
 
     @classmethod
     def from_settings(
-        cls, ontology: Ontology, settings: Settings, parsed: dict[str, Any] | None = None
+        cls,
+        ontology: Ontology,
+        settings: Settings,
+        parsed: dict[str, Any] | None = None,
+        nlp: Callable[[], Any] | None = None,
     ) -> LanguagePass:
         return cls(
             ontology,
             parsed=parsed,
+            nlp=nlp,
             notes_types=settings.notes_types,
             coreference=settings.coreference,
             relation_cues=settings.relation_cues,
@@ -102,7 +111,9 @@ class LanguagePass:
         if self.parses:
             from pipelines.extraction.candidates import load_spacy
 
-            nlp = load_spacy()
+            nlp = self.nlp() if self.nlp is not None else load_spacy()
+            if self.relation_cues and self.book is None:
+                self.book = CueBook(self.ontology, nlp)
             types = {normalize_name(e.name): e.type for r in results.values() for e in r.entities}
             types.update({k: DROP for k in refused})
             for doc in documents:
@@ -111,7 +122,10 @@ class LanguagePass:
                 fresh = dict(
                     zip(
                         (c.id for c in todo),
-                        nlp.pipe((c.text for c in todo), disable=["ner"]),
+                        nlp.pipe(
+                            (c.text for c in todo),
+                            disable=[n for n in _UNUSED if n in nlp.pipe_names],
+                        ),
                         strict=True,
                     )
                 )
@@ -146,13 +160,14 @@ class _ChunkPass:
         c0 = self.chunk.start
         mentions = sorted(((m.start - c0, m.end - c0, e) for e in entities for m in e.mentions
                            if m.chunk_id == self.chunk.id), key=lambda x: x[0] - x[1])  # fmt: skip
+        ends = [t.idx + len(t.text) for t in self.doc]
         for s, e, ent in mentions:  # longest first: a longer name keeps its tokens
-            for tok in self.doc:
-                if tok.idx >= e:
-                    break
-                if tok.idx + len(tok.text) > s and self.owner[tok.i] is None:
-                    self.owner[tok.i] = ent
-                    self.spans[tok.i] = (s, e)
+            i = bisect_right(ends, s)  # the first token ending after the mention starts
+            while i < len(ends) and self.doc[i].idx < e:
+                if self.owner[i] is None:
+                    self.owner[i] = ent
+                    self.spans[i] = (s, e)
+                i += 1
 
     # ------------------------------------------------------------------ the run
 

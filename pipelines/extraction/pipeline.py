@@ -97,7 +97,9 @@ def build_stages(
         pipeline.settle = lambda result: settle_overlaps(result, fallback, typed)
     pipeline.add("structure", lambda doc, chunks: extract_structure(doc, chunks, ontology))
     # notes types, coreference, relation cues, open relations (each a Settings flag)
-    language = LanguagePass.from_settings(ontology, settings, parsed=analysis.parsed)
+    language = LanguagePass.from_settings(
+        ontology, settings, parsed=analysis.parsed, nlp=lambda: analysis.finder().nlp
+    )
     pipeline.after.append(("language", language.run))
     return pipeline
 
