@@ -235,6 +235,8 @@ class Manifest(_Model):
     sources: list[str] = Field(default_factory=list)  # the paths given to `kg extract`
     entities_per_10kb: float = 0.0  # graph density: entities per 10,000 bytes of document text
     llm_coverage: LLMCoverage = Field(default_factory=LLMCoverage)
+    # the language pass (cues, open relations, notes types, coreference): counts and seconds
+    language: dict[str, float] = Field(default_factory=dict)
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----

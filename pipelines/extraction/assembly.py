@@ -28,6 +28,7 @@ def assemble(
             known.mentions.extend(ent.mentions)
             if len(ent.description) > len(known.description):
                 known.description = ent.description
+            known.aliases += [a for a in ent.aliases if a not in known.aliases]
             if ent.source == "llm":
                 known.source = "llm"
         relations.extend(rs.relation for rs in r.relations)

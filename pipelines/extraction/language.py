@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kg.models import Chunk, Document, Entity, Evidence, Mention, Relation, normalize_name
@@ -50,6 +50,10 @@ class LanguageReport:
     seconds: float = 0.0
     links: list[tuple[str, int, int, str]] = field(default_factory=list)  # coref: doc, span, id
 
+    def summary(self) -> dict[str, float]:
+        """What the manifest records (``Manifest.language``)."""
+        return {k: v for k, v in asdict(self).items() if k != "links"}
+
 
 class LanguagePass:
     """Runs the enabled language stages over a whole corpus's merged results (in place)."""
@@ -72,9 +76,14 @@ class LanguagePass:
         self.open_relations = open_relations and ontology.open_relation is not None
         self.book: CueBook | None = None  # built on first use (it lemmatises the cues)
         self.junk = junk_filter(ontology)
+        # nouns that name a kind ("project", "library", "course"): "the X project" is X
+        self.kind_nouns = frozenset(
+            w for t in ontology.entity_types for w in (t.name.lower(), *t.anaphors, *t.parts)
+        ) | frozenset(k for kind in ontology.structure.kinds for k in kind.keywords)
         # spaCy Docs the candidate finder parsed this run (the same parser): not parsed twice
         self.parsed = parsed if parsed is not None else {}
         self.nlp = nlp  # the pipeline that parsed them (None: spaCy's small English model)
+        self.last_report: LanguageReport | None = None
 
     @classmethod
     def from_settings(
@@ -138,6 +147,7 @@ class LanguagePass:
                         one.full_names(people)
                     one.run(coref)
         report.seconds = round(time.perf_counter() - t0, 3)
+        self.last_report = report
         return report
 
 
@@ -228,6 +238,9 @@ class _ChunkPass:
                 known.mentions = [m for m in known.mentions
                                   if (m.start - c0, m.end - c0) != span]  # fmt: skip
             self._mention(full, span, source_entity=full)
+            mine = self.by_id[full.id]
+            if ent.name not in mine.aliases:
+                mine.aliases.append(ent.name)
 
     def _clause(self, clause: Clause) -> None:
         for subj in clause.subjects:
@@ -279,7 +292,11 @@ class _ChunkPass:
             return self.anaphor[tok.i], _np_span(tok), True
         if depth < 2:  # "Week 3 of X" -> X
             for p in tok.children:
-                if p.dep_ == "prep" and p.lower_ == "of" and tok.lemma_.lower() in _PART_NOUNS:
+                if (
+                    p.dep_ == "prep"
+                    and p.lower_ in {"of", "from"}
+                    and tok.lemma_.lower() in _PART_NOUNS
+                ):
                     for o in p.children:
                         if o.dep_ == "pobj":
                             found = self.argument(o, depth + 1)
@@ -293,11 +310,10 @@ class _ChunkPass:
             if found is not None:
                 return found
         lo, hi = _np_bounds(tok)
-        for i in range(hi, lo - 1, -1):  # an entity inside the noun phrase: "the X project"
-            if (self.owner[i] is not None and self.doc[i].head.i == tok.i) or (
-                self.owner[i] is not None and i == tok.i
-            ):
-                return self.owner[i], self.spans[i], True
+        if tok.lemma_.lower() in self.lp.kind_nouns:  # "the Running Clusters project" -> the name
+            for i in range(hi, lo - 1, -1):
+                if self.owner[i] is not None and self.doc[i].head.i == tok.i:
+                    return self.owner[i], self.spans[i], True
         if not self.lp.open_relations:
             return None
         return self._concept(tok)
@@ -306,14 +322,17 @@ class _ChunkPass:
         """A noun phrase taking part in a clause becomes a Concept (unless typed elsewhere)."""
         lo, hi = _np_bounds(tok)
         toks = list(self.doc[lo : hi + 1])
+        definite = bool(toks) and toks[0].lower_ == "the"
         while (
             toks
             and not _hyphenated(toks)
+            and not (definite and _ranking(toks[0]) and len(toks) > 1)  # "the highest mountain"
             and (
                 toks[0].pos_ in _STRIP_POS
                 or toks[0].is_stop
                 or toks[0].lower_ in VAGUE_ADJECTIVES
                 or (toks[0].tag_ in {"JJR", "JJS"} and len(toks) > 1)
+                or (toks[0].tag_ == "JJ" and toks[0].is_title and len(toks) > 1)  # "a German X"
             )
         ):
             toks = toks[1:]
@@ -411,7 +430,7 @@ class _ChunkPass:
 # "Week 3 of X", "the second half of X": the part stands for X
 _PART_NOUNS = words(
     "week lecture lesson module unit session half part chapter section page episode video day "
-    "end beginning rest"
+    "end beginning rest most much many some all one each several none majority portion"
 )
 
 
@@ -424,6 +443,14 @@ def _people(results: Iterable[ChunkResult]) -> dict[str, list[tuple[int, Entity]
                 for m in e.mentions:
                     out.setdefault(e.name.split()[-1], []).append((m.start, e))
     return {k: sorted(v, key=lambda x: x[0]) for k, v in out.items()}
+
+
+def _ranking(tok: Token) -> bool:
+    """A superlative or ordinal: part of a unique description ("the first vaccine")."""
+    return tok.tag_ == "JJS" or (tok.pos_ == "ADJ" and tok.lower_ in _ORDINALS) or "-" in tok.text
+
+
+_ORDINALS = words("first second third fourth fifth last only main")
 
 
 def _hyphenated(toks: list[Token]) -> bool:

@@ -88,6 +88,8 @@ def subjects_of(verb: Token, depth: int = 0) -> list[Token]:
 
 def lift_attribute(noun: Token) -> Token:
     """A copula's attribute stands for its subject: "R is a technique (to reduce Y)" -> R."""
+    if noun.dep_ == "appos":  # "ARPANET, a project funded by X" -> ARPANET
+        return noun.head
     if noun.pos_ == "NOUN" and noun.dep_ == "attr" and noun.head.lemma_ == "be":
         subj = [c for c in noun.head.children if c.dep_ == "nsubj"]
         if subj:
@@ -106,6 +108,18 @@ def kind_of(noun: Token) -> Token:
     return noun
 
 
+def hearst_members(noun: Token) -> list[Token]:
+    """ "libraries such as NumPy and Django": what is said of the libraries is said of each."""
+    out: list[Token] = []
+    for p in noun.children:
+        such = p.lower_ == "as" and (
+            any(c.lower_ == "such" for c in p.children) or p.doc[max(p.i - 1, 0)].lower_ == "such"
+        )
+        if p.dep_ == "prep" and (p.lower_ in HEARST or such):
+            out += [o for c in p.children if c.dep_ == "pobj" for o in expand(c)]
+    return out
+
+
 def noun_preps(noun: Token) -> list[tuple[Token, str]]:
     """ "is the capital of Y", "conducted research on Y": (Y, "capital of") ReVerb-style."""
     out: list[tuple[Token, str]] = []
@@ -122,7 +136,7 @@ def verb_clauses(sent: Any) -> list[Clause]:
     for verb in sent:
         if verb.pos_ not in {"VERB", "AUX"} or verb.dep_ in {"aux", "auxpass", "amod", "compound"}:
             continue
-        subjects = subjects_of(verb)
+        subjects = [m for s in subjects_of(verb) for m in (s, *hearst_members(s))]
         if not subjects:
             continue
         passive = _is_passive(verb)
@@ -141,6 +155,21 @@ def verb_clauses(sent: Any) -> list[Clause]:
                 for p in c.children:
                     if p.dep_ == "pobj":
                         objects += [(o, prep) for o in expand(p)]
+        if verb.dep_ == "relcl" and verb.head.pos_ in {"NOUN", "PROPN"}:
+            # "the charter that King John agreed to", "the company that Bezos founded"
+            wh_object = any(c.dep_ == "dobj" and c.lower_ in WH for c in verb.children)
+            stranded = [
+                c
+                for c in verb.children
+                if c.dep_ == "prep" and not any(g.dep_ == "pobj" for g in c.children)
+            ]
+            if wh_object or stranded:
+                prep = stranded[0].lower_ if stranded and not wh_object else None
+                objects = [(o, p) for o, p in objects if o.lower_ not in WH]
+                objects.append((lift_attribute(verb.head), prep))
+                subjects = [s for s in subjects if s.i != verb.head.i and s.lower_ not in WH]
+                if not subjects:
+                    continue
         if not objects:
             continue
         negated = any(c.dep_ == "neg" for c in verb.children)

@@ -54,6 +54,7 @@ class ExtractionPipeline:
     settle: Callable[[ChunkResult], ChunkResult] | None = None  # after the merge, per chunk
     # corpus-wide passes over every chunk's merged result, in order (the language pass)
     after: list[tuple[str, CorpusPass]] = field(default_factory=list)
+    finished: dict[str, float] = field(default_factory=dict)  # what the passes reported
 
     def add(self, name: str, stage: Stage) -> ExtractionPipeline:
         self.stages.append((name, stage))
@@ -74,7 +75,9 @@ class ExtractionPipeline:
     def finish(self, documents: list[Document], chunks: dict[str, list[Chunk]],
                results: dict[str, ChunkResult]) -> None:  # fmt: skip
         for _, corpus_pass in self.after:
-            corpus_pass(documents, chunks, results)
+            report = corpus_pass(documents, chunks, results)
+            if hasattr(report, "summary"):
+                self.finished.update(report.summary())
 
 
 def build_stages(
@@ -165,6 +168,7 @@ def run_extract(
         if settings.trained:
             vote_types([results[c.id] for c in all_chunks])
         pipeline.finish(documents, chunks, results)
+        manifest.language = pipeline.finished
         out = _Outputs(workspace, manifest, documents, chunks, all_chunks, ontology, t0)
         if not llm_on:
             manifest.llm_coverage.state = "off"
