@@ -67,7 +67,8 @@ class RelationCues(BaseModel):
     "taught by", "used for": the passive subject is the head, the preposition's object the tail
     (so "Y taught X" gives X -> Y). ``agent_nouns``: "instructor", "author": "A is the N of B",
     "B's N, A" give B -> A. ``nouns``: "part of", "introduction to": "A is (a) N B" gives A -> B.
-    ``preps``: "with", "via", "by": a noun -prep-> noun reads head -> tail.
+    ``preps``: "with", "via", "by": a noun -prep-> noun reads head -> tail. ``sources``:
+    "learn", "read": "<verb> X from/in Y" gives Y -> X, whoever the subject is.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -77,8 +78,10 @@ class RelationCues(BaseModel):
     agent_nouns: list[str] = Field(default_factory=list)
     nouns: list[str] = Field(default_factory=list)
     preps: list[str] = Field(default_factory=list)
+    # "I learned X from Y", "implemented X from the book": Y is the head, X the tail
+    sources: list[str] = Field(default_factory=list)
 
-    @field_validator("verbs", "passive", "agent_nouns", "nouns", "preps")
+    @field_validator("verbs", "passive", "agent_nouns", "nouns", "preps", "sources")
     @classmethod
     def _phrases(cls, v: list[str]) -> list[str]:
         out = []

@@ -241,3 +241,9 @@ def test_settings_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     off = Settings.from_env()
     assert not off.relation_cues and off.open_relations
     assert off.extraction_fingerprint() != on.extraction_fingerprint()
+
+
+def test_source_verbs_relate_objects_whatever_the_subject() -> None:
+    text = "Today I learned about beam search from the Deep Learning Specialization course."
+    _, rels, _ = run(text, [("beam search", "Method", "trained")])
+    assert has(rels, "Deep Learning Specialization", "COVERS", "beam search", "cue")

@@ -22,6 +22,7 @@ from pipelines.extraction.openie import Clause, expand, kind_of
 Token = Any
 # prepositions that, after a passive verb without its own cue, introduce the active subject
 PASSIVE_AGENTS = frozenset({"by", "in", "at", "on", "during", "throughout"})
+SOURCE_PREPS = frozenset({"from", "in", "through", "during", "via"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class CueBook:
         self.agent_nouns: dict[str, list[str]] = defaultdict(list)
         self.nouns: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.preps: dict[str, list[str]] = defaultdict(list)
+        self.sources: dict[str, list[str]] = defaultdict(list)
         lemma = _lemmatizer(nlp)
         for rel in ontology.relation_types:
             c = rel.cues
@@ -59,6 +61,8 @@ class CueBook:
                 self.nouns[(noun, prep)].append(rel.name)
             for prep in c.preps:
                 self.preps[prep].append(rel.name)
+            for verb in c.sources:
+                self.sources[lemma(verb)].append(rel.name)
 
     def __bool__(self) -> bool:
         return any((self.verbs, self.passive, self.agent_nouns, self.nouns, self.preps))
@@ -85,6 +89,23 @@ class CueBook:
             if prep in PASSIVE_AGENTS:  # "PCA is covered in the course"
                 out += [Reading(r, False, lemma) for r in self.verbs.get((lemma, particle), [])]
         return out
+
+    def source_pairs(self, clause: Clause) -> Iterator[tuple[Token, Token, Reading]]:
+        """(source, topic, reading) for "learned X (and Y) from/in Z" (Z -> X)."""
+        rels = self.sources.get(clause.lemma)
+        if not rels or clause.negated or clause.passive:
+            return
+        topics = [o for o, p in clause.objects if p in {None, "about", "on"}]
+        sources = [o for o, p in clause.objects if p in SOURCE_PREPS]
+        pairs = [(src, topic) for src in sources for topic in topics]
+        for topic in topics:  # "about X from Y": the parser hangs "from Y" on X
+            for p in topic.children:
+                if p.dep_ == "prep" and p.lower_ in SOURCE_PREPS:
+                    pairs += [(o, t) for c in p.children if c.dep_ == "pobj"
+                              for o in expand(c) for t in expand(topic)]  # fmt: skip
+        for src, topic in pairs:
+            for r in rels:
+                yield src, topic, Reading(r, True, f"{clause.lemma} from")
 
     def frames(self, sent: Any) -> Iterator[tuple[Token, Token, Reading]]:
         """(first, second, reading) from noun frames and preposition cues in one sentence."""

@@ -266,6 +266,10 @@ class _ChunkPass:
                     self._emit(self.lp.ontology.open_relation or "", head, tail, span, "open",
                                clause.predicate(prep))  # fmt: skip
 
+        if self.lp.book is not None:
+            for src, topic, reading in self.lp.book.source_pairs(clause):
+                self._frame(src, topic, reading, clause.verb.sent)
+
     def _frame(self, first: Token, second: Token, reading: Reading, sent: Any) -> None:
         a, b = self.argument(first), self.argument(second)
         if a is None or b is None or a[0].id == b[0].id:

@@ -136,9 +136,8 @@ def verb_clauses(sent: Any) -> list[Clause]:
     for verb in sent:
         if verb.pos_ not in {"VERB", "AUX"} or verb.dep_ in {"aux", "auxpass", "amod", "compound"}:
             continue
+        # a verb without a subject still relates its objects ("learned X from the course")
         subjects = [m for s in subjects_of(verb) for m in (s, *hearst_members(s))]
-        if not subjects:
-            continue
         passive = _is_passive(verb)
         copula = verb.lemma_ == "be"
         objects: list[tuple[Token, str | None]] = []
@@ -168,8 +167,6 @@ def verb_clauses(sent: Any) -> list[Clause]:
                 objects = [(o, p) for o, p in objects if o.lower_ not in WH]
                 objects.append((lift_attribute(verb.head), prep))
                 subjects = [s for s in subjects if s.i != verb.head.i and s.lower_ not in WH]
-                if not subjects:
-                    continue
         if not objects:
             continue
         negated = any(c.dep_ == "neg" for c in verb.children)
