@@ -3,7 +3,8 @@
 In order, each behind its own setting (``kg.config.Settings``): notes entity types
 (``entity_types.py``, corpus-wide), then per document coreference within a section
 (``coref.py``), relation cues of the ontology (``cues.py``) and open relations
-(``openie.py``). The chunks are parsed once here (spaCy's small English model, without NER).
+(``openie.py``). The parse is the one the candidate finder made this run (chunks it did not
+parse, because their candidates were cached, are parsed here without NER).
 Everything it adds goes into the chunks' ``ChunkResult`` before the assembly, so resolution,
 the workspace and the load treat it like any other extractor's output (``extractor: cue`` or
 ``open``; an open relation's verb phrase is its ``predicate``).
@@ -161,6 +162,7 @@ class _ChunkPass:
         self.owner: list[Entity | None] = [None] * len(doc)
         self.spans: dict[int, tuple[int, int]] = {}  # token -> its mention's chunk span
         self.anaphor: dict[int, Entity] = {}
+        self.created: set[str] = set()  # open-relation concepts this chunk made
         self.by_id = {e.id: e for e in result.entities}
         self.by_name = {normalize_name(e.name): e for e in result.entities}
         self.relations = {rs.relation.id: rs for rs in result.relations}
@@ -274,6 +276,10 @@ class _ChunkPass:
         a, b = self.argument(first), self.argument(second)
         if a is None or b is None or a[0].id == b[0].id:
             return
+        bare_prep = self.lp.book is not None and reading.cue in self.lp.book.preps
+        # "the run with the lowest inertia": a bare preposition relates named things only
+        if bare_prep and (a[0].id in self.created or b[0].id in self.created):
+            return
         span = (sent.start_char, sent.end_char)
         self._first_fit([reading], a, b, span, reading.cue)
 
@@ -302,7 +308,7 @@ class _ChunkPass:
                     and tok.lemma_.lower() in _PART_NOUNS
                 ):
                     for o in p.children:
-                        if o.dep_ == "pobj":
+                        if o.dep_ == "pobj" and o.pos_ != "PRON":  # "all of it": no guess
                             found = self.argument(o, depth + 1)
                             if found is not None:
                                 return found
@@ -370,6 +376,7 @@ class _ChunkPass:
                               else "the corpus's type for this name")  # fmt: skip
             self.by_name[key] = ent
             self.by_id[ent.id] = ent
+            self.created.add(ent.id)
             self.report.concepts += 1
         self._mention(ent, (s, e))
         for t in self.doc[lo : hi + 1]:

@@ -120,6 +120,14 @@ def hearst_members(noun: Token) -> list[Token]:
     return out
 
 
+def _noun_words(noun: Token) -> str:
+    """A noun with its compounds, as a predicate word: "research", "scikit-learn"."""
+    words = [t for t in noun.subtree if t.i <= noun.i and t.dep_ in {"compound", "punct"}
+             and t.i >= noun.left_edge.i]  # fmt: skip
+    text = "".join(t.text_with_ws for t in [*words, noun]).strip().lower()
+    return text if len(text.split()) <= 3 else noun.lemma_.lower()
+
+
 def noun_preps(noun: Token) -> list[tuple[Token, str]]:
     """ "is the capital of Y", "conducted research on Y": (Y, "capital of") ReVerb-style."""
     out: list[tuple[Token, str]] = []
@@ -127,7 +135,7 @@ def noun_preps(noun: Token) -> list[tuple[Token, str]]:
         if p.dep_ == "prep":
             for y in p.children:
                 if y.dep_ == "pobj":
-                    out += [(o, f"{noun.lemma_.lower()} {p.lower_}") for o in expand(y)]
+                    out += [(o, f"{_noun_words(noun)} {p.lower_}") for o in expand(y)]
     return out
 
 
