@@ -12,12 +12,14 @@ the workspace and the load treat it like any other extractor's output (``extract
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kg.llm_cache import LLMCache, cache_key
 from kg.models import Chunk, Document, Entity, Evidence, Mention, Relation, normalize_name
 from kg.ontology import Ontology
 from pipelines.extraction.coref import Coreference
@@ -34,6 +36,8 @@ Token = Any
 CUE_CONFIDENCE = 0.6
 OPEN_CONFIDENCE = 0.5
 OPEN_SOURCE = "open"
+LANGUAGE_CACHE_VERSION = "language-v1"  # bump when the pass's output for the same input changes
+_COUNTS = ("anaphors", "cue_relations", "open_relations", "concepts")
 MAX_ARG_TOKENS = 6
 _CUT = re.compile(r"\s*(\n|•|\s\+\s|\|)")
 _EDGE = "*_`#>|•~=\"' \t"
@@ -69,6 +73,7 @@ class LanguagePass:
         open_relations: bool = True,
         parsed: dict[str, Any] | None = None,
         nlp: Callable[[], Any] | None = None,
+        cache: LLMCache | None = None,
     ) -> None:
         self.ontology = ontology
         self.notes_types = notes_types
@@ -85,6 +90,8 @@ class LanguagePass:
         self.parsed = parsed if parsed is not None else {}
         self.nlp = nlp  # the pipeline that parsed them (None: spaCy's small English model)
         self.last_report: LanguageReport | None = None
+        self.cache = cache  # per-document results keyed by their input: re-runs parse nothing
+        self._pipeline: Any = None
 
     @classmethod
     def from_settings(
@@ -93,9 +100,11 @@ class LanguagePass:
         settings: Settings,
         parsed: dict[str, Any] | None = None,
         nlp: Callable[[], Any] | None = None,
+        cache: LLMCache | None = None,
     ) -> LanguagePass:
         return cls(
             ontology,
+            cache=cache,
             parsed=parsed,
             nlp=nlp,
             notes_types=settings.notes_types,
@@ -119,37 +128,71 @@ class LanguagePass:
             report.retyped, decided = type_entities(results, self.ontology)
             refused = {k for k, (t, _) in decided.items() if t == DROP}
         if self.parses:
-            from pipelines.extraction.candidates import load_spacy
-
-            nlp = self.nlp() if self.nlp is not None else load_spacy()
-            if self.relation_cues and self.book is None:
-                self.book = CueBook(self.ontology, nlp)
             types = {normalize_name(e.name): e.type for r in results.values() for e in r.entities}
             types.update({k: DROP for k in refused})
+            corpus_key = cache_key(*(f"{k}={v}" for k, v in sorted(types.items())))
             for doc in documents:
                 mine = [c for c in chunks.get(doc.id, []) if c.id in results]
-                todo = [c for c in mine if c.id not in self.parsed]
-                fresh = dict(
-                    zip(
-                        (c.id for c in todo),
-                        nlp.pipe(
-                            (c.text for c in todo),
-                            disable=[n for n in _UNUSED if n in nlp.pipe_names],
-                        ),
-                        strict=True,
-                    )
-                )
-                parsed = [self.parsed.pop(c.id, None) or fresh[c.id] for c in mine]
-                coref = Coreference(self.ontology, doc.text) if self.coreference else None
-                people = _people(results[c.id] for c in mine)
-                for chunk, parse in zip(mine, parsed, strict=True):
-                    one = _ChunkPass(self, results[chunk.id], parse, types, report)
-                    if self.coreference:
-                        one.full_names(people)
-                    one.run(coref)
+                self._document(doc, mine, results, types, corpus_key, report)
         report.seconds = round(time.perf_counter() - t0, 3)
         self.last_report = report
         return report
+
+    def _document(
+        self,
+        doc: Document,
+        mine: list[Chunk],
+        results: dict[str, ChunkResult],
+        types: dict[str, str],
+        corpus_key: str,
+        report: LanguageReport,
+    ) -> None:
+        """One document: from the cache when its chunks' input is unchanged, else parsed."""
+        from pipelines.extraction.analysis import dump_result, load_result
+
+        key = None
+        if self.cache is not None:
+            flags = f"{self.coreference}{self.relation_cues}{self.open_relations}"
+            inputs = [cache_key(c.id, json.dumps(dump_result(results[c.id]), sort_keys=True))
+                      for c in mine]  # fmt: skip
+            key = cache_key(LANGUAGE_CACHE_VERSION, self.ontology.fingerprint(), flags,
+                            corpus_key, *inputs)  # fmt: skip
+            hit = self.cache.get(key)
+            if hit is not None:
+                for c in mine:
+                    results[c.id] = load_result(c, hit["chunks"][c.id])
+                for name, value in hit["report"].items():
+                    setattr(report, name, getattr(report, name) + value)
+                return
+        before = {k: getattr(report, k) for k in _COUNTS}
+        nlp = self._nlp()
+        todo = [c for c in mine if c.id not in self.parsed]
+        unused = [n for n in _UNUSED if n in nlp.pipe_names]
+        fresh = dict(zip((c.id for c in todo), nlp.pipe((c.text for c in todo), disable=unused),
+                         strict=True))  # fmt: skip
+        parsed = [self.parsed.pop(c.id, None) or fresh[c.id] for c in mine]
+        coref = Coreference(self.ontology, doc.text) if self.coreference else None
+        people = _people(results[c.id] for c in mine)
+        for chunk, parse in zip(mine, parsed, strict=True):
+            one = _ChunkPass(self, results[chunk.id], parse, types, report)
+            if self.coreference:
+                one.full_names(people)
+            one.run(coref)
+        if self.cache is not None and key is not None:
+            self.cache.put(key, {
+                "chunks": {c.id: dump_result(results[c.id]) for c in mine},
+                "report": {k: getattr(report, k) - before[k] for k in _COUNTS},
+            })  # fmt: skip
+
+    def _nlp(self) -> Any:
+        """The parsing pipeline, loaded on the first document that needs parsing."""
+        if self._pipeline is None:
+            from pipelines.extraction.candidates import load_spacy
+
+            self._pipeline = self.nlp() if self.nlp is not None else load_spacy()
+            if self.relation_cues and self.book is None:
+                self.book = CueBook(self.ontology, self._pipeline)
+        return self._pipeline
 
 
 class _ChunkPass:

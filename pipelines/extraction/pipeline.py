@@ -101,7 +101,8 @@ def build_stages(
     pipeline.add("structure", lambda doc, chunks: extract_structure(doc, chunks, ontology))
     # notes types, coreference, relation cues, open relations (each a Settings flag)
     language = LanguagePass.from_settings(
-        ontology, settings, parsed=analysis.parsed, nlp=lambda: analysis.finder().nlp
+        ontology, settings, parsed=analysis.parsed, nlp=lambda: analysis.finder().nlp,
+        cache=analysis.cache,
     )
     pipeline.after.append(("language", language.run))
     return pipeline
