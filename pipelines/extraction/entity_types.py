@@ -153,7 +153,11 @@ def _fits(cue: Cue, text: str, s: int, e: int, how: str) -> bool:
         pre, post = pre.rstrip('*`"“'), post.lstrip('*`"”')
     if cue.before is not None and not cue.before.search(pre):
         return False
-    return cue.after is None or bool(cue.after.search(post))
+    if cue.after is None:
+        return True
+    m = cue.after.search(post)
+    # "Large Language Model": a capitalised cue word belongs to the name, it does not type it
+    return bool(m) and not any(ch.isupper() for ch in m.group().strip()[:1])
 
 
 class TypeEvidence:

@@ -64,7 +64,8 @@ GENERIC_NOUNS = words(
     algorithm tool thing option choice version value data information material resource content
     article chapter page book paper video image picture project task work job goal plan use
     purpose stage level role term name list set group series way ways today tomorrow yesterday
-    time morning evening night day week month year hour minute second moment
+    time morning evening night day week month year hour minute second moment order theme means
+    sense lot couple bunch regard respect
     """
 )
 # adjectives that add nothing specific: "popular technique", "different parts", "new ideas"
@@ -100,6 +101,7 @@ SEQUENCE_NOUNS = words(
 
 _TOKEN = re.compile(r"\d+|[^\W\d_]+")
 _LETTER = re.compile(r"[^\W\d_]")
+_QUANTITY = re.compile(r"^\d+(?:[.,]\d+)?\s?[a-z]{0,2}$")  # "1k", "10m", "2.5x"
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _FORMULA = re.compile(r"[<>=^{}\\|]|->")
 _DANGLING_END = ",;:(-/&[{"
@@ -131,6 +133,8 @@ class JunkFilter:
         tokens = _TOKEN.findall(key)
         if _date_like(tokens):
             return "date, time or numbering, not an entity"
+        if _QUANTITY.match(key):
+            return "number or punctuation, not an entity"
         if self._generic(ws):
             return "generic noun, not a specific entity"
         fragment = _fragment(raw, ws)

@@ -36,11 +36,13 @@ Token = Any
 CUE_CONFIDENCE = 0.6
 OPEN_CONFIDENCE = 0.5
 OPEN_SOURCE = "open"
-LANGUAGE_CACHE_VERSION = "language-v1"  # bump when the pass's output for the same input changes
+LANGUAGE_CACHE_VERSION = "language-v6"  # bump when the pass's output for the same input changes
 _COUNTS = ("anaphors", "cue_relations", "open_relations", "concepts")
 MAX_ARG_TOKENS = 6
 _CUT = re.compile(r"\s*(\n|•|\s\+\s|\|)")
 _EDGE = "*_`#>|•~=\"' \t"
+# a line that starts a list item or a heading, or an inline " - " bullet, inside a clause
+_LIST_BREAK = re.compile(r"\n\s*(?:[-*•+#>|]|\d+[.)])|\s-\s|📚|\|")
 _UNUSED = ["ner", "entity_ruler"]  # names are the other stages' work; the parse is what we use
 _STRIP_POS = frozenset({"DET", "PRON", "NUM", "PUNCT", "SYM", "CCONJ", "ADP", "PART"})
 
@@ -301,6 +303,8 @@ class _ChunkPass:
                 if self._first_fit(readings, head, tail, span, clause.predicate(prep)):
                     continue
                 copula = clause.kind in {"copula", "appos", "hearst"} and prep is None
+                if not (head[2] and tail[2]):
+                    continue
                 if (
                     copula
                     and self.lp.open_relations
@@ -341,8 +345,8 @@ class _ChunkPass:
         """(entity, its span in the chunk, may an open relation use it) for an argument token."""
         if self.owner[tok.i] is not None:
             return self.owner[tok.i], self.spans[tok.i], True
-        if tok.i in self.anaphor:
-            return self.anaphor[tok.i], _np_span(tok), True
+        if tok.i in self.anaphor:  # "it" is right too seldom to carry an untyped relation
+            return self.anaphor[tok.i], _np_span(tok), tok.lower_ not in {"it", "its"}
         if depth < 2:  # "Week 3 of X" -> X
             for p in tok.children:
                 if (
@@ -405,7 +409,7 @@ class _ChunkPass:
         text = text.strip(_EDGE)
         s += lead
         e = s + len(text)
-        if len(text) < 2 or len(text) > 80 or self.lp.junk(text):
+        if len(text) < 2 or len(text) > 80 or self.lp.junk(text) or _stray(toks):
             return None
         key = normalize_name(text)
         ent = self.by_name.get(key)
@@ -453,6 +457,8 @@ class _ChunkPass:
         if extractor == "cue" and not self.lp.relation_cues:
             return False
         c = self.chunk
+        if extractor == "open" and _LIST_BREAK.search(c.text[span[0] : span[1]]):
+            return False  # the parser ran a clause across list items: not one statement
         rel = Relation.make(
             head[0].id, rel_type, tail[0].id, confidence=CUE_CONFIDENCE if extractor == "cue"
             else OPEN_CONFIDENCE, extractor=extractor, predicate=predicate or None,
@@ -497,6 +503,12 @@ def _people(results: Iterable[ChunkResult]) -> dict[str, list[tuple[int, Entity]
                 for m in e.mentions:
                     out.setdefault(e.name.split()[-1], []).append((m.start, e))
     return {k: sorted(v, key=lambda x: x[0]) for k, v in out.items()}
+
+
+def _stray(toks: list[Token]) -> bool:
+    """A capitalised common word opening a sentence ("Final", "Implementation") names nothing."""
+    tok = toks[0]
+    return len(toks) == 1 and tok.is_sent_start and tok.is_title and tok.pos_ != "PROPN"
 
 
 def _ranking(tok: Token) -> bool:

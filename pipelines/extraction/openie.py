@@ -23,6 +23,7 @@ WH = frozenset({"which", "that", "who", "whom", "what"})
 # "a type of X", "a kind of X": the copula's attribute is really the noun after "of"
 KIND_NOUNS = frozenset({"type", "kind", "form", "sort", "variant", "class", "family", "example",
                         "instance", "category", "flavor", "flavour"})  # fmt: skip
+HYPOTHETICAL = frozenset({"if", "whether", "unless", "though", "although"})
 HEARST = frozenset({"including", "like", "especially", "notably"})
 
 
@@ -144,6 +145,8 @@ def verb_clauses(sent: Any) -> list[Clause]:
     for verb in sent:
         if verb.pos_ not in {"VERB", "AUX"} or verb.dep_ in {"aux", "auxpass", "amod", "compound"}:
             continue
+        if any(c.dep_ == "mark" and c.lower_ in HYPOTHETICAL for c in verb.children):
+            continue  # "whether the apple is a fruit", "if the rate is too small": not stated
         # a verb without a subject still relates its objects ("learned X from the course")
         subjects = [m for s in subjects_of(verb) for m in (s, *hearst_members(s))]
         passive = _is_passive(verb)
