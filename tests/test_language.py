@@ -247,3 +247,10 @@ def test_source_verbs_relate_objects_whatever_the_subject() -> None:
     text = "Today I learned about beam search from the Deep Learning Specialization course."
     _, rels, _ = run(text, [("beam search", "Method", "trained")])
     assert has(rels, "Deep Learning Specialization", "COVERS", "beam search", "cue")
+
+
+def test_quantities_are_junk() -> None:
+    from pipelines.extraction.junk import junk_reason
+
+    assert junk_reason("1k") and junk_reason("2.5x")
+    assert junk_reason("L2") is None and junk_reason("GPT-4") is None

@@ -122,6 +122,8 @@ def find_context_types(text: str, cues: Sequence[Cue], known: Iterable[tuple[int
         name = _LEADING.sub("", raw.strip(" *_`\"'“”.,;:()")).strip()
         if not name or len(name.split()) > ontology.structure.max_words:
             continue
+        if how == "title" and " " not in name and _sentence_start(text, s):
+            continue  # "Right model neither ...": a capital that only opens the sentence
         for cue in cues:
             if not _fits(cue, text, s, e, how):
                 continue
@@ -140,6 +142,11 @@ def find_context_types(text: str, cues: Sequence[Cue], known: Iterable[tuple[int
         if all(f.end <= k.start or k.end <= f.start for k in kept):
             kept.append(f)
     return sorted(kept, key=lambda f: f.start)
+
+
+def _sentence_start(text: str, s: int) -> bool:
+    before = text[:s].rstrip(" \t*_#>-•")
+    return not before or before[-1] in ".!?:\n"
 
 
 def _fits(cue: Cue, text: str, s: int, e: int, how: str) -> bool:

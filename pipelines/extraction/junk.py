@@ -30,7 +30,7 @@ PRONOUNS = words(
     "i me my mine myself we us our ours ourselves you your yours yourself he him his himself she "
     "her hers herself it its itself they them their theirs themselves one ones oneself someone "
     "something somebody anyone anything anybody everyone everything everybody nobody nothing "
-    "noone this that these those who whom whose what which here there"
+    "noone eachother this that these those who whom whose what which here there"
 )
 DETERMINERS = words(
     "a an the some any each every no all both either neither such much many more most few less "
@@ -65,7 +65,7 @@ GENERIC_NOUNS = words(
     article chapter page book paper video image picture project task work job goal plan use
     purpose stage level role term name list set group series way ways today tomorrow yesterday
     time morning evening night day week month year hour minute second moment order theme means
-    sense lot couple bunch regard respect
+    sense lot couple bunch regard respect portion basis criteria criterion hope
     """
 )
 # adjectives that add nothing specific: "popular technique", "different parts", "new ideas"
