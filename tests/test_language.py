@@ -254,3 +254,42 @@ def test_quantities_are_junk() -> None:
 
     assert junk_reason("1k") and junk_reason("2.5x")
     assert junk_reason("L2") is None and junk_reason("GPT-4") is None
+
+
+def test_predicate_is_loaded_as_a_relationship_property(tmp_path) -> None:
+    from kg.store import open_store
+    from pipelines.load import load_workspace
+    from tests.synthetic_graph import write_workspace
+
+    ws = write_workspace(tmp_path / "ws")
+    rels = ws.read("relations")
+    uses = next(r for r in rels if r.type == "USES")
+    uses.predicate = "train with"
+    ws.write("relations", rels)
+    with open_store(Settings(), ws) as store:
+        load_workspace(ws, store, progress=False)
+        got = store.read("MATCH ()-[r:USES {id: $id}]->() RETURN r.predicate AS p", {"id": uses.id})
+    assert got == [{"p": "train with"}]
+
+
+def test_eval_graph_reports_predicates(tmp_path) -> None:
+    from kg.models import Manifest
+    from kg.workspace import Workspace
+    from pipelines.evaluation.graph import GoldFact, evaluate_graph
+
+    text = "Marie Curie discovered radium."
+    doc = Document.from_text("curie.md", text)
+    chunk = Chunk.make(doc.id, 0, 0, text)
+    ents = [Entity.make(n, t, mentions=[Mention(chunk_id=chunk.id, doc_id=doc.id, start=s,
+            end=s + len(n), text=n)]) for n, t, s in [("Marie Curie", "Person", 0),
+            ("radium", "Concept", 22)]]  # fmt: skip
+    rel = Relation.make(ents[0].id, "STATES", ents[1].id, predicate="discover", extractor="open")
+    ws = Workspace(tmp_path / ".kg")
+    for name, rows in [("documents", [doc]), ("chunks", [chunk]), ("entities", ents),
+                       ("relations", [rel])]:  # fmt: skip
+        ws.write(name, rows)
+    ws.write_manifest(Manifest(kg_version="t", created_at="now"))
+    gold = [GoldFact(file="curie.md", head="Marie Curie", head_type="Person", relation="STATES",
+                     tail="radium", tail_type="Concept", evidence="discovered")]  # fmt: skip
+    row = evaluate_graph(ws, gold).rows[0]
+    assert row.found and row.typed and row.predicates == ["discover"]
