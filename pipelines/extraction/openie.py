@@ -214,10 +214,21 @@ def clauses(sent: Any) -> list[Clause]:
     return verb_clauses(sent) + noun_clauses(sent)
 
 
+def _phrase_start(tok: Token) -> int:
+    """Where the noun phrase of ``tok`` starts: its left modifiers, not clauses before it."""
+    lo = tok.i
+    for c in tok.lefts:
+        if c.dep_ in {"compound", "amod", "det", "nummod", "poss", "nmod", "quantmod"}:
+            lo = min(lo, c.left_edge.i)
+    return lo
+
+
 def clause_span(clause: Clause, subj: Token, obj: Token) -> tuple[int, int]:
     """The clause's character span (chunk offsets): its verb phrase and both arguments."""
     toks = [clause.verb, subj, obj]
-    lo = min(min(t.left_edge.i for t in toks), clause.verb.i)
+    # the arguments' own phrases, not the verb's whole subtree (which may reach back over a
+    # list label: "- Triplet Loss: Triplet loss is a loss function")
+    lo = min(_phrase_start(subj), _phrase_start(obj), clause.verb.i)
     hi = max(t.i for t in toks)
     hi = max(hi, obj.right_edge.i if obj.right_edge.i - obj.i < 12 else obj.i)
     sent = clause.verb.sent
