@@ -293,3 +293,10 @@ def test_eval_graph_reports_predicates(tmp_path) -> None:
                      tail="radium", tail_type="Concept", evidence="discovered")]  # fmt: skip
     row = evaluate_graph(ws, gold).rows[0]
     assert row.found and row.typed and row.predicates == ["discover"]
+
+
+def test_negated_and_hedged_clauses_give_no_open_edge() -> None:
+    ents = [("Marie Curie", "Person", "spacy"), ("radium", "Concept", "trained")]
+    for text in ("Marie Curie did not discover radium.", "Marie Curie might discover radium."):
+        _, rels, _ = run(text, ents)
+        assert rels == [], text

@@ -36,7 +36,7 @@ Token = Any
 CUE_CONFIDENCE = 0.6
 OPEN_CONFIDENCE = 0.5
 OPEN_SOURCE = "open"
-LANGUAGE_CACHE_VERSION = "language-v8"  # bump when the pass's output for the same input changes
+LANGUAGE_CACHE_VERSION = "language-v9"  # bump when the pass's output for the same input changes
 _COUNTS = ("anaphors", "cue_relations", "open_relations", "concepts")
 MAX_ARG_TOKENS = 6
 _CUT = re.compile(r"\s*(\n|•|\s\+\s|\|)")
@@ -303,7 +303,7 @@ class _ChunkPass:
                 if self._first_fit(readings, head, tail, span, clause.predicate(prep)):
                     continue
                 copula = clause.kind in {"copula", "appos", "hearst"} and prep is None
-                if not (head[2] and tail[2]):
+                if not (head[2] and tail[2]) or clause.negated:  # "X is not a Y": no open edge
                     continue
                 if (
                     copula

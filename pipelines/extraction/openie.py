@@ -23,6 +23,10 @@ WH = frozenset({"which", "that", "who", "whom", "what"})
 # "a type of X", "a kind of X": the copula's attribute is really the noun after "of"
 KIND_NOUNS = frozenset({"type", "kind", "form", "sort", "variant", "class", "family", "example",
                         "instance", "category", "flavor", "flavour"})  # fmt: skip
+# negations the parser leaves unlabelled in notes ("maynot", "doesnot") and hedging modals
+NEGATIONS = frozenset({"not", "n't", "never", "maynot", "cannot", "doesnot", "dont", "didnot",
+                       "isnot", "wont", "cant"})  # fmt: skip
+TENTATIVE = frozenset({"could", "might", "may", "would", "maynot"})
 HYPOTHETICAL = frozenset({"if", "whether", "unless", "though", "although"})
 HEARST = frozenset({"including", "like", "especially", "notably"})
 
@@ -180,7 +184,11 @@ def verb_clauses(sent: Any) -> list[Clause]:
                 subjects = [s for s in subjects if s.i != verb.head.i and s.lower_ not in WH]
         if not objects:
             continue
-        negated = any(c.dep_ == "neg" for c in verb.children)
+        negated = any(c.dep_ == "neg" or c.lower_ in NEGATIONS for c in verb.children) or any(
+            t.lower_ == "longer" and t.nbor(-1).lower_ == "no" for t in verb.children if t.i > 0
+        )
+        if any(c.dep_ == "aux" and c.lower_ in TENTATIVE for c in verb.children):
+            continue  # "the majority class could be healthy patients": not a statement
         has_attr = copula and any(c.dep_ == "attr" for c in verb.children)
         kind = "copula" if has_attr else "verb"
         out.append(Clause(verb, subjects, objects, passive, negated, kind, particles))
