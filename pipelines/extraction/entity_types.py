@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from kg.models import Entity, Mention, Relation, entity_id, normalize_name
 from kg.ontology import Ontology
-from pipelines.extraction.junk import junk_filter, words
+from pipelines.extraction.junk import junk_filter, word_list
 from pipelines.extraction.results import ChunkResult
 from pipelines.extraction.spans import find_spans
 
@@ -259,7 +259,7 @@ def _drop_orphans(r: ChunkResult) -> None:
 
 _TITLED = re.compile(r"(?:Dr|Prof|Professor|Mr|Mrs|Ms|Sir|Dame)\.?\s+$")
 # lower-case words inside a person's name: "Ludwig van Beethoven", "Leonardo da Vinci"
-NAME_PARTICLES = words("van von de da di del der den la le du dos bin ibn al")
+NAME_PARTICLES = word_list("van von de da di del der den la le du dos bin ibn al")
 _NAME_WORD = re.compile(r"^(?:[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]\.?|[A-Z][a-z]?\.)$")
 
 

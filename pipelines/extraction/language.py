@@ -25,7 +25,7 @@ from kg.ontology import Ontology
 from pipelines.extraction.coref import Coreference
 from pipelines.extraction.cues import CueBook, Reading, fits
 from pipelines.extraction.entity_types import DROP, type_entities
-from pipelines.extraction.junk import VAGUE_ADJECTIVES, junk_filter, words
+from pipelines.extraction.junk import VAGUE_ADJECTIVES, junk_filter, word_list
 from pipelines.extraction.openie import Clause, clause_span, clauses
 from pipelines.extraction.results import ChunkResult, RelationSpan
 
@@ -488,7 +488,7 @@ class _ChunkPass:
 
 
 # "Week 3 of X", "the second half of X": the part stands for X
-_PART_NOUNS = words(
+_PART_NOUNS = word_list(
     "week lecture lesson module unit session half part chapter section page episode video day "
     "end beginning rest most much many some all one each several none majority portion"
 )
@@ -516,7 +516,7 @@ def _ranking(tok: Token) -> bool:
     return tok.tag_ == "JJS" or (tok.pos_ == "ADJ" and tok.lower_ in _ORDINALS) or "-" in tok.text
 
 
-_ORDINALS = words("first second third fourth fifth last only main")
+_ORDINALS = word_list("first second third fourth fifth last only main")
 
 
 def _hyphenated(toks: list[Token]) -> bool:

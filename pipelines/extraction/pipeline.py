@@ -23,10 +23,10 @@ from kg.models import Chunk, Document, LLMUsage, Manifest
 from kg.ontology import Ontology, load_ontology
 from pipelines.extraction.analysis import SPACY_MODEL_NAME, Analysis
 from pipelines.extraction.assembly import assemble
+from pipelines.extraction.chat import LazyChat
 from pipelines.extraction.chunking import chunk_documents
 from pipelines.extraction.junk import junk_filter
 from pipelines.extraction.language import LanguagePass
-from pipelines.extraction.llm import LazyChat
 from pipelines.extraction.loading import load_documents
 from pipelines.extraction.merge import merge_results
 from pipelines.extraction.plan import print_plan, print_warnings
@@ -101,7 +101,10 @@ def build_stages(
     pipeline.add("structure", lambda doc, chunks: extract_structure(doc, chunks, ontology))
     # notes types, coreference, relation cues, open relations (each a Settings flag)
     language = LanguagePass.from_settings(
-        ontology, settings, parsed=analysis.parsed, nlp=lambda: analysis.finder().nlp,
+        ontology,
+        settings,
+        parsed=analysis.parsed,
+        nlp=lambda: analysis.finder().nlp,
         cache=analysis.cache,
     )
     pipeline.after.append(("language", language.run))
