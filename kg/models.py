@@ -109,6 +109,7 @@ class Entity(_Model):
     description: str = ""
     mentions: list[Mention] = Field(default_factory=list)
     source: str = "spacy"
+    type_reason: str = ""  # why it has this type ("context: the X library", "structure", ...)
 
     @classmethod
     def make(cls, name: str, type_: str, **kw: Any) -> Entity:
@@ -134,6 +135,7 @@ class Relation(_Model):
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     extractor: str = "llm"
     description: str = ""
+    predicate: str | None = None  # an open relation's normalised verb phrase ("be capital of")
 
     @classmethod
     def make(cls, head_id: str, type_: str, tail_id: str, **kw: Any) -> Relation:
@@ -229,6 +231,8 @@ class Manifest(_Model):
     llm_coverage: LLMCoverage = Field(default_factory=LLMCoverage)
     # the relation head learnt from the corpus's structure: labels, held-out precision, edges
     self_train: dict[str, Any] = Field(default_factory=dict)
+    # the language pass (cues, open relations, notes types, coreference): counts and seconds
+    language: dict[str, float] = Field(default_factory=dict)
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----
