@@ -55,9 +55,22 @@ def test_shipped_encoder_quantises_activations_per_row() -> None:
 @pytest.mark.parametrize("padding", ["tokenizer"])
 def test_a_sentence_alone_and_among_others_gives_the_same_prediction(padding: str) -> None:
     model = JointModel(JOINT_MODEL, threads=1, padding=padding)
-    target = "We use a convolutional neural network for image classification .".split()
-    others = [f"Sentence {i} about k-means clustering of {i} points in PCA space .".split()
-              for i in range(15)]  # fmt: skip
+    target = [
+        "We",
+        "use",
+        "a",
+        "convolutional",
+        "neural",
+        "network",
+        "for",
+        "image",
+        "classification",
+        ".",
+    ]
+    others = [
+        f"Sentence {i} about k-means clustering of {i} points in PCA space .".split(" ")
+        for i in range(15)
+    ]
     alone = model.predict([target], batch_size=1)[0]
     mixed = model.predict([*others, target], batch_size=16)[-1]
     assert alone == mixed

@@ -120,7 +120,9 @@ class TrainedTier:
     def extract(self, chunks: Sequence[Chunk]) -> dict[str, ChunkResult]:
         segs = [(c, s) for c in chunks for s in self.split(c.text)]
         words = [[PTB.get(w, w) for w in s.words] for _, s in segs]
-        preds = self.model.predict(words, batch_size=self.batch_size, candidate_floor=CANDIDATE_FLOOR)
+        preds = self.model.predict(
+            words, batch_size=self.batch_size, candidate_floor=CANDIDATE_FLOOR
+        )
         results = {c.id: _Builder(c, self.ontology) for c in chunks}
         for (chunk, seg), pred in zip(segs, preds, strict=True):
             results[chunk.id].add(seg, pred)

@@ -48,8 +48,9 @@ def per_row_quantize(src: Path, dst: Path) -> int:
             helper.make_node("Div", [f"{p}.amax_eps", "per_row.q_max"], [scale]),
             helper.make_node("Div", [x, scale], [f"{p}.scaled"]),
             helper.make_node("Round", [f"{p}.scaled"], [f"{p}.round"]),
-            helper.make_node("Clip", [f"{p}.round", "per_row.q_min", "per_row.q_max"],
-                             [f"{p}.clip"]),  # fmt: skip
+            helper.make_node(
+                "Clip", [f"{p}.round", "per_row.q_min", "per_row.q_max"], [f"{p}.clip"]
+            ),
             helper.make_node("Add", [f"{p}.clip", "per_row.shift"], [f"{p}.shifted"]),
             helper.make_node("Cast", [f"{p}.shifted"], [q], to=TensorProto.UINT8),
             helper.make_node("Identity", ["per_row.zero"], [zp]),
