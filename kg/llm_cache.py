@@ -65,7 +65,7 @@ class LLMCache:
         return self._conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Import ``<root>/<kk>/<key>.json`` files of the one-file-per-entry layout, then drop them."""
+        """Import the ``<root>/<kk>/<key>.json`` files of the old layout, then remove them."""
         if not self.root.is_dir():
             return
         rows, done = [], []

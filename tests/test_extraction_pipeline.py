@@ -60,7 +60,7 @@ def test_a_stage_is_one_line_and_results_merge_per_chunk() -> None:
     other = Chunk.make(DOC.id, 1, 27, TEXT[27:])
 
     def finds(e: Entity):  # a stage: (document, chunks) -> {chunk id: result}
-        return lambda d, cs: {CHUNK.id: ChunkResult(CHUNK, entities=[e])}
+        return lambda d, cs: {CHUNK.id: ChunkResult(chunk=CHUNK, entities=[e])}
 
     pipeline = ExtractionPipeline()
     pipeline.add("people", finds(ent("Andrew Ng", "Person", 0)))

@@ -20,7 +20,7 @@ from kg.models import Chunk, Entity, Evidence, Mention, Relation
 from kg.ontology import Ontology
 from kg.trained import JOINT_MODEL
 from kg.trained.joint import MAX_WORDS, PTB, JointModel
-from pipelines.extraction.results import ChunkResult, RelationSpan
+from pipelines.extraction.results import ChunkResult, RelationSpan, dump_result, load_result
 
 EXTRACTOR = "trained"
 # sentences per encoder call: activations are quantised per row, so batch-mates change nothing
@@ -221,25 +221,24 @@ class TrainedStage:
         return cache_key("trained-v2", self.version, self.ontology.fingerprint(), chunk.id,
                          chunk.text)  # fmt: skip
 
-    def __call__(self, document: Any, chunks: list[Chunk]) -> dict[str, ChunkResult]:
-        from pipelines.extraction.analysis import dump_result, load_result
+    namespace = "trained"
 
-        out: dict[str, ChunkResult] = {}
-        missing = []
-        for c in chunks:
-            value = self.cache.get(self.key(c))
-            if value is None:
-                missing.append(c)
-            else:
-                out[c.id] = load_result(c, value)
-        if missing:
-            if self._tier is None:
-                self._tier = TrainedTier(self.ontology)
-            for cid, result in self._tier.extract(missing).items():
-                chunk = result.chunk
-                self.cache.put(self.key(chunk), dump_result(result))
-                out[cid] = result
-        return out
+    def compute(self, chunks: Sequence[Chunk]) -> dict[str, Any]:
+        """Cache key -> cached value for ``chunks``; loads the model, touches no cache."""
+        if self._tier is None:
+            self._tier = TrainedTier(self.ontology)
+        results = self._tier.extract(list(chunks))
+        return {self.key(c): dump_result(results[c.id]) for c in chunks}
+
+    def __call__(self, document: Any, chunks: list[Chunk]) -> dict[str, ChunkResult]:
+        values = {c.id: self.cache.get(self.key(c)) for c in chunks}
+        missing = [c for c in chunks if values[c.id] is None]
+        if missing:  # a worker normally filled the cache (``pipelines.extraction.workers``)
+            fresh = self.compute(missing)
+            self.cache.put_many(fresh)
+            for c in missing:
+                values[c.id] = fresh[self.key(c)]
+        return {c.id: load_result(c, values[c.id]) for c in chunks}
 
 
 def vote_types(results: Sequence[ChunkResult]) -> int:
