@@ -13,6 +13,7 @@ import pytest
 
 from kg.config import Settings
 from kg.workspace import Workspace
+from pipelines.extraction import workers
 from pipelines.extraction.pipeline import run_extract
 from pipelines.extraction.workers import shards
 
@@ -42,8 +43,9 @@ def one_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 def test_two_workers_write_the_same_workspace_as_one(
-    one_process: dict[str, bytes], tmp_path: Path
+    one_process: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(workers, "MIN_POOL_CHUNKS", 0)  # a pool even for this small corpus
     two = _extract(tmp_path, "w2", workers=2)
     assert two.keys() == one_process.keys()
     for name in one_process:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SHARD_CHUNKS = 32  # at most this many chunks per task: small enough to balance two workers
+# fewer missing chunks than this run in the parent: a worker's model loads cost ~5 CPU-s
+MIN_POOL_CHUNKS = 48
 
 
 class CachedStage(Protocol):
@@ -112,7 +114,7 @@ def fill_caches(
         )
     elif engine != "local":
         raise ValueError(f"unknown engine {engine!r} (local, ray)")
-    elif workers <= 1 or len(parts) == 1:
+    elif workers <= 1 or len(parts) == 1 or len(todo) < MIN_POOL_CHUNKS:
         results = ((part, _in_process(stages, part)) for part in parts)
     else:
         results = _in_pool(parts, settings, workers)
