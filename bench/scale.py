@@ -159,12 +159,16 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=100.0)
     ap.add_argument("--modes", default="w1,w2,ray")
     ap.add_argument("--name", default="scale")
+    ap.add_argument("--corpus", type=Path, help="measure this folder instead (e.g. the seeds)")
     args = ap.parse_args()
     load = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory(prefix="kg-scale-") as tmp:
-        corpus = Path(tmp) / "corpus"
-        size = build_corpus(corpus, args.mb)
+        corpus = args.corpus or Path(tmp) / "corpus"
+        if args.corpus:
+            size = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file())
+        else:
+            size = build_corpus(corpus, args.mb)
         n_files = len(list(corpus.iterdir()))
         kb = size / 1000
         for mode in args.modes.split(","):
@@ -187,7 +191,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [
-        f"# kg extract at scale ({out['corpus_mb']} MB corpus, --llm off)",
+        f"# kg extract at scale ({out['corpus_mb']} MB corpus, "
+        f"{args.corpus.name if args.corpus else 'built by bench/scale.py'}, --llm off)",
         "",
         f"Load average before/after: {out['load_before']} / {out['load_after']} "
         f"on {out['cpus']} CPUs.",
