@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# ../shared beside the checkout (as the other benchmarks), or KG_SHARED
+SHARED = Path(os.environ.get("KG_SHARED", ROOT.parent / "shared"))
 SEEDS = SHARED / "corpus" / "seeds"
 SCIFACT = SHARED / "eval" / "scifact" / "corpus.jsonl"
 RESULTS = ROOT / "bench" / "results"

@@ -249,7 +249,13 @@ class JointModel:
         and sent ``batch_size`` at a time; the grouping is a speed matter only.
         """
         results = [Prediction() for _ in sentences]
-        live = [i for i, s in enumerate(sentences) if s]
+        # a sentence's prediction depends on its words alone: repeated ones (table headers,
+        # recurring lines) are encoded once
+        first_of: dict[tuple[str, ...], int] = {}
+        for i, s in enumerate(sentences):
+            if s:
+                first_of.setdefault(tuple(s), i)
+        live = list(first_of.values())
         if not live:
             return results
         lengths = self._encode_lengths([sentences[i] for i in live])
@@ -263,4 +269,8 @@ class JointModel:
                 vecs = self.word_vectors([sentences[i] for i in part], length)
                 for i, v in zip(part, vecs, strict=True):
                     results[i] = self.heads.decode(v, self.rel_threshold, candidate_floor)
+        for i, s in enumerate(sentences):
+            j = first_of.get(tuple(s), i) if s else i
+            if j != i:
+                results[i] = results[j]
         return results
