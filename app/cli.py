@@ -116,7 +116,7 @@ def extract(
     ] = None,
     engine: Annotated[
         str,
-        typer.Option(help="local (a process pool) or ray (a Ray cluster; the [ray] extra)."),
+        typer.Option(help="local (a process pool) or ray (a Ray cluster; needs the ray extra)."),
     ] = "local",
     ray_address: Annotated[
         str | None,
