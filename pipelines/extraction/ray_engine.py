@@ -35,8 +35,13 @@ def compute_on_ray(
     parts: list[list[Chunk]], settings: Settings, *, workers: int, address: str | None = None
 ) -> Iterator[tuple[list[Chunk], dict[str, dict[str, Any]]]]:
     """(shard, namespace -> {key: value}) for every shard, as actors finish them."""
+    import os
+
     ray = _ray()
     started = not ray.is_initialized()
+    # Ray starts its workers at nice 15: on a busy machine they would get almost no CPU while
+    # the local pool's workers run at the parent's priority (read when the cluster starts)
+    os.environ.setdefault("RAY_worker_niceness", "0")
     if started:
         if address:
             ray.init(address=address, runtime_env={"env_vars": THREAD_ENV}, log_to_driver=False)
