@@ -26,6 +26,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SHARD_CHUNKS = 32  # at most this many chunks per task: small enough to balance two workers
 # fewer missing chunks than this run in the parent: a worker's model loads cost ~5 CPU-s
 MIN_POOL_CHUNKS = 48
+# a worker is replaced after this many shards (~2,000 chunks): spaCy's string store grows with
+# every new word it sees, so a long-lived worker's memory would grow with the corpus
+TASKS_PER_WORKER = 64
 
 
 class CachedStage(Protocol):
@@ -152,8 +155,9 @@ def _in_pool(
 
     with _thread_env():
         pool = mp.get_context("spawn").Pool(
-            min(workers, len(parts)), initializer=_init_worker, initargs=(settings,)
-        )
+            min(workers, len(parts)), initializer=_init_worker, initargs=(settings,),
+            maxtasksperchild=TASKS_PER_WORKER,
+        )  # fmt: skip
     try:
         yield from pool.imap_unordered(_work, parts)
     finally:
