@@ -6,6 +6,10 @@ into the workspace's store. Everything after (the per-document merge, the corpus
 assembly) reads those caches in corpus order, so the workspace is byte-identical whatever the
 number of workers or the engine. Workers are spawned processes that load each model once and
 run one ONNX/BLAS thread each.
+
+A new expensive per-chunk stage joins the workers by having ``namespace``, ``key(chunk)`` and
+``compute(chunks)`` (``CachedStage``) and one line in ``cached_stages``; a cheap one is just one
+line in ``pipeline.build_stages``.
 """
 
 from __future__ import annotations
