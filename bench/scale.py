@@ -91,15 +91,16 @@ def _tree(root: int) -> list[int]:
     return out
 
 
-def _sample(pid: int) -> tuple[dict[int, float], int]:
+def _sample(pid: int) -> tuple[dict[int, float], dict[int, int]]:
+    """CPU seconds and RSS bytes of every process in ``pid``'s tree."""
     tick = os.sysconf("SC_CLK_TCK")
     page = os.sysconf("SC_PAGE_SIZE")
-    cpu, rss = {}, 0
+    cpu, rss = {}, {}
     for p in _tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             cpu[p] = (int(fields[11]) + int(fields[12])) / tick
-            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page
+            rss[p] = int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page
         except (OSError, IndexError):
             continue
     return cpu, rss
@@ -113,16 +114,17 @@ def run_mode(corpus: Path, work: Path, args: list[str]) -> dict[str, Any]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=work)
     seen: dict[int, float] = {}
-    peak = 0
+    peak = parent_peak = 0
     stop = threading.Event()
 
     def watch() -> None:
-        nonlocal peak
+        nonlocal peak, parent_peak
         while not stop.is_set():
             cpu, rss = _sample(proc.pid)
             for p, c in cpu.items():
                 seen[p] = max(seen.get(p, 0.0), c)
-            peak = max(peak, rss)
+            peak = max(peak, sum(rss.values()))
+            parent_peak = max(parent_peak, rss.get(proc.pid, 0))
             stop.wait(0.2)
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -140,6 +142,7 @@ def run_mode(corpus: Path, work: Path, args: list[str]) -> dict[str, Any]:
         "wall_s": round(wall, 1),
         "cpu_s": round(max(rusage_cpu, sum(seen.values())), 1),
         "peak_rss_mb": round(peak / 2**20),
+        "parent_peak_rss_mb": round(parent_peak / 2**20),
         "files": files,
         "digest": _digest(ws),
     }
