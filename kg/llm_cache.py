@@ -28,6 +28,17 @@ _SCHEMA = (
 )
 
 
+def _dumps(value: Any) -> str:
+    """JSON for the store; a lone surrogate ("\\ud800" in an LLM's JSON) is written escaped,
+    since SQLite (like a UTF-8 file) cannot hold it."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value)
+    return text
+
+
 def cache_key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
@@ -74,7 +85,7 @@ class LLMCache:
                 value = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):  # damaged by something outside kg: left where it is
                 continue
-            rows.append((self.namespace, path.stem, json.dumps(value, ensure_ascii=False)))
+            rows.append((self.namespace, path.stem, _dumps(value)))
             done.append(path)
         with conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -97,7 +108,7 @@ class LLMCache:
         return json.loads(row[0])
 
     def put(self, key: str, value: Any) -> None:
-        text = json.dumps(value, ensure_ascii=False)
+        text = _dumps(value)
         with self._lock:
             self._db().execute(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", (self.namespace, key, text)
@@ -105,7 +116,7 @@ class LLMCache:
 
     def put_many(self, items: dict[str, Any]) -> None:
         """Several entries in one transaction (a document's chunks at once)."""
-        rows = [(self.namespace, k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()]
+        rows = [(self.namespace, k, _dumps(v)) for k, v in items.items()]
         with self._lock:
             conn = self._db()
             with conn:
