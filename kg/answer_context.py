@@ -19,6 +19,8 @@ from typing import Any
 
 from kg.answer_text import clip, contains_name, idf, terms, units, weight
 from kg.models import Evidence, GraphFact, SearchHit
+from kg.summaries import is_overview as summaries_overview
+from kg.summaries import overview_passages
 
 CONTEXT_CHARS = 1000  # all passages together (~250 tokens, ~3 s to read)
 PASSAGE_CHARS = 280
@@ -56,7 +58,7 @@ class Passage:
 
 def is_overview(question: str) -> bool:
     """Questions such as "what is this document about" or "summarize X"."""
-    return bool(_OVERVIEW.search(question))
+    return bool(_OVERVIEW.search(question)) or summaries_overview(question)
 
 
 def linked_facts(
@@ -136,8 +138,10 @@ def build_context(
     weights = idf([terms(p.core or p.text) for p in candidates] or [set()])
     out: list[Passage] = []
     overview = is_overview(question)
-    if overview:
-        out += summary_passages(hits, summaries, chunks, paths)
+    if overview:  # summary sentences with their spans (kg.summaries), else the old passages
+        found = overview_passages(question, summaries, chunks, hits=hits, paths=paths)
+        out += [Passage(**p.as_fields()) for p in found]
+        out += [] if found else summary_passages(hits, summaries, chunks, paths)
     for fact in facts:
         if len([p for p in out if p.kind == "fact"]) >= MAX_FACT_PASSAGES:
             break

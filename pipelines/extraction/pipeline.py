@@ -153,7 +153,7 @@ def run_extract(
         out = _Outputs(workspace, manifest, documents, chunks, all_chunks, ontology, t0)
         if not llm_on:
             manifest.llm_coverage.state = "off"
-            out.write(results, [])
+            out.write(results, map_only(documents, chunks, results))  # extractive summaries
             return manifest
         tier = LLMTierRun.create(ontology, settings, lazy, cache)
         tier.plan(documents, results, [c.id for c in all_chunks])
