@@ -4,9 +4,11 @@ on the loopback port, and the MCP server through the MCP SDK's own client (stdio
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -195,13 +197,9 @@ def test_falkordb_vector_store_finds_chunks_by_kgs_embeddings(real: Any, endpoin
 
     from kg.integrations.falkordb import CHUNK_LABEL, EMBEDDING_PROPERTY, TEXT_PROPERTY
     from kg.integrations.langchain import KGEmbeddings
-    from pipelines.load import load_workspace
 
     chunks = real.retriever.chunks
-    if not real.store.read(cypher_embedded_count(), {})[0]["n"]:
-        vectors = real.retriever.vectors
-        embeddings = {c.id: vectors[i].tolist() for i, c in enumerate(chunks)}
-        load_workspace(real.workspace, real.store, progress=False, embeddings=embeddings)
+    ensure_embeddings(real)
     store = FalkorDBVector.from_existing_index(
         KGEmbeddings(),
         node_label=CHUNK_LABEL,
@@ -218,10 +216,16 @@ def test_falkordb_vector_store_finds_chunks_by_kgs_embeddings(real: Any, endpoin
     assert [by_text[d.page_content] for d in found] == [h.chunk_id for h in ours]
 
 
-def cypher_embedded_count() -> str:
+def ensure_embeddings(real: Any) -> None:
+    """Chunk vectors in the store: those `kg load` wrote, else kg's own, through its loader."""
     from kg.cypher import cypher
+    from pipelines.load import load_workspace
 
-    return cypher("integrations/embedded_chunks")
+    if real.store.read(cypher("integrations/embedded_chunks"), {})[0]["n"]:
+        return
+    vectors = real.retriever.vectors
+    embeddings = {c.id: vectors[i].tolist() for i, c in enumerate(real.retriever.chunks)}
+    load_workspace(real.workspace, real.store, progress=False, embeddings=embeddings)
 
 
 # ---------------------------------------------------------------- MCP
@@ -343,3 +347,68 @@ def _http_transport(url: str, http: Any) -> Any:
     from mcp.client.streamable_http import streamable_http_client
 
     return streamable_http_client(url, http_client=http)
+
+
+# ---------------------------------------------------------------- the README's examples
+
+
+def readme_example(name: str) -> str:
+    """The python block that follows ``<!-- example: NAME … -->`` in README.md."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    found = re.search(
+        rf"<!-- example: {re.escape(name)}\b[^>]*-->\s*```python\n(.*?)```", text, re.DOTALL
+    )
+    assert found, f"README has no example {name!r}"
+    return found.group(1)
+
+
+def test_readme_langchain_retriever_example_runs(
+    real: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(real.workspace.root.parent)  # the example opens ./.kg
+    llm = FakeListChatModel(responses=["Dr. Lena Okafor teaches it."])
+    exec(readme_example("langchain-retriever"), {"llm": llm})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == "Dr. Lena Okafor teaches it."
+    hits = real.search("Who teaches the course?", k=4)
+    assert printed[:-1] == [
+        f"{h.path} {{'start': {h.start}, 'end': {h.end}}} {round(h.score, 3)}" for h in hits
+    ]
+
+
+def test_readme_mcp_client_example_runs(
+    real: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(real.workspace.root.parent)
+    bin_dir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    if not (Path(bin_dir) / "kg").exists():
+        pytest.skip("the kg console script is not installed next to this Python")
+    exec(readme_example("mcp-client"), {"__name__": "readme"})
+    tools, found = capsys.readouterr().out.strip().split("\n", 1)
+    assert set(ast.literal_eval(tools)) == TOOLS
+    hits = json.loads(found)["hits"]
+    assert [h["chunk_id"] for h in hits] == [
+        h.chunk_id for h in real.search("K-means clustering", k=2)
+    ]
+
+
+def test_readme_falkordb_example_runs(
+    real: Any, endpoint: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run against this test's store: its port and graph name replace 6379 and "kg"."""
+    from kg.cypher import cypher
+
+    ensure_embeddings(real)
+    code = readme_example("falkordb")
+    assert code.count("port=6379") == 2 and code.count('database="kg"') == 2
+    code = code.replace("port=6379", f"port={endpoint.port}")
+    code = code.replace('database="kg"', f'database="{endpoint.graph}"')
+    llm = FakeListChatModel(responses=[cypher("integrations/people"), f"{PERSON}."])
+    exec(code, {"llm": llm})
+    lines = capsys.readouterr().out.splitlines()
+    assert "'type': 'MENTIONS'" in lines[0]
+    assert PERSON in lines[1]
+    assert lines[2] == f"{PERSON}."
+    ours = real.search("clustering my running logs", mode="vector", k=2)
+    assert "\n".join(lines[3:]) == "\n".join(h.text[:80] for h in ours)
