@@ -145,6 +145,45 @@ def test_embedded_store_on_a_loopback_port(real: Any, endpoint: Any) -> None:
     assert bound == "127.0.0.1"
 
 
+def test_kg_store_serve_prints_the_port_and_stops_on_ctrl_c(
+    real: Any, endpoint: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kg store serve` in a second process: the server is already on a port, so it says
+    that port (asking for another is refused: it would cut off this process's clients)."""
+    import signal
+    import subprocess
+
+    import redis
+
+    from kg.store.base import StoreUnavailable
+
+    kg_bin = Path(sys.executable).with_name("kg")
+    if not kg_bin.exists():
+        pytest.skip("the kg console script is not installed next to this Python")
+    env = {**os.environ, "KG_GRAPH": real.settings.graph_name}
+    proc = subprocess.Popen(
+        [str(kg_bin), "store", "serve", "-w", str(real.workspace.root), "--port", "0"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert f"redis://127.0.0.1:{endpoint.port}" in line and endpoint.graph in line
+        assert redis.Redis(host="127.0.0.1", port=endpoint.port).ping()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert real.store.alive()  # it let go of the server this process started
+    from app.cli_integrations import expose_store
+
+    expose_store(real, 0)  # what `kg serve --store-port` does once the app is built
+    assert f"redis://127.0.0.1:{endpoint.port}" in capsys.readouterr().out
+    with pytest.raises(StoreUnavailable, match="already listens"):
+        real.store.server.expose(endpoint.port + 1)
+
+
 @pytest.mark.parametrize("package", ["langchain_falkordb", "langchain_community.graphs"])
 def test_langchain_falkordbgraph_reads_the_schema_and_answers_cypher(
     real: Any, endpoint: Any, package: str

@@ -233,6 +233,10 @@ class EmbeddedServer:
         info = self.info
         if info.port and port in (0, info.port):
             return info.port
+        if info.port:  # one TCP port per server: moving it would cut off its other clients
+            raise StoreUnavailable(
+                f"the embedded FalkorDB already listens on 127.0.0.1:{info.port}; use that port"
+            )
         chosen = port or _free_port()
         try:
             _client(info).config_set("port", chosen)
