@@ -121,11 +121,19 @@ def run_stdio(kg: KG) -> None:
     build_server(kg).run("stdio")
 
 
-def mount(app: FastAPI, kg: KG, *, api_key: str | None = None, path: str = MCP_PATH) -> None:
+def mount(
+    app: FastAPI,
+    kg: KG,
+    *,
+    api_key: str | None = None,
+    path: str = MCP_PATH,
+    host: str = "127.0.0.1",
+) -> None:
     """Streamable HTTP at ``path`` on kg serve's app; with ``api_key`` it wants the same
-    ``Authorization: Bearer`` as /v1. Its session manager runs inside the app's lifespan."""
+    ``Authorization: Bearer`` as /v1. Its session manager runs inside the app's lifespan. On a
+    loopback ``host`` the SDK's DNS-rebinding check accepts only localhost Host headers."""
     server = build_server(kg)
-    sub = server.streamable_http_app(streamable_http_path=path)
+    sub = server.streamable_http_app(streamable_http_path=path, host=host)
     for route in sub.routes:
         if api_key:
             route.app = _bearer(route.app, api_key)  # type: ignore[attr-defined]

@@ -56,6 +56,7 @@ def build(
     api_key: str | None = None,
     use_llm: bool = True,
     mount_ui: bool = True,
+    host: str = "127.0.0.1",
 ) -> FastAPI:
     from app.api import create_app, parse_auth
     from app.service import KG
@@ -64,17 +65,17 @@ def build(
     app = create_app(
         KG(settings, use_llm=use_llm), api_key=api_key, mount_ui=mount_ui, ui_auth=ui_auth
     )
-    _mount_mcp(app, api_key)
+    _mount_mcp(app, api_key, host)
     return app
 
 
-def _mount_mcp(app: FastAPI, api_key: str | None) -> None:
+def _mount_mcp(app: FastAPI, api_key: str | None, host: str) -> None:
     """The MCP server at /mcp (streamable HTTP), when the `mcp` extra is installed."""
     try:
         from app.mcp_server import mount
     except ImportError:  # pip install 'kg[mcp]'
         return
-    mount(app, app.state.kg, api_key=api_key)
+    mount(app, app.state.kg, api_key=api_key, host=host)
 
 
 def serve(
@@ -139,7 +140,7 @@ def _run(
             "party); use --host with --auth instead.",
             file=sys.stderr,
         )
-    app = started["app"] = build(settings, auth=auth, api_key=api_key, use_llm=use_llm)
+    app = started["app"] = build(settings, auth=auth, api_key=api_key, use_llm=use_llm, host=host)
     if store_port is not None:
         from app.cli_integrations import expose_store
 
