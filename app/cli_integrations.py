@@ -31,14 +31,14 @@ def mcp(
     """Serve kg to an MCP client over stdio (`kg serve` also serves MCP over HTTP at /mcp).
 
     Tools: search, ask, cypher (read-only), entity, neighbours; the documents as resources."""
-    try:
-        from app.mcp_server import run_stdio
-    except ImportError as exc:
-        err.print(f"[red]error:[/] kg mcp needs the mcp extra: pip install 'kg[mcp]' ({exc})")
-        raise typer.Exit(1) from None
     from app.service import KG
+    from kg.errors import MissingDependency
 
     with _friendly_errors():
+        try:
+            from app.mcp_server import run_stdio
+        except ImportError as exc:  # the MCP SDK is the `mcp` extra
+            raise MissingDependency.extra("mcp", "kg mcp", exc) from exc
         kg = KG(_existing_workspace(_settings(workspace, neo4j)), use_llm=not no_llm)
         try:
             run_stdio(kg)
