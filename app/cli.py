@@ -211,27 +211,44 @@ def ask(
     ] = False,
     neo4j: Neo4jOpt = False,
     as_json: JsonOpt = False,
+    path: Annotated[
+        str,
+        typer.Option(
+            "--path",
+            help="How the answer is chosen: sentence (the LLM picks a candidate and writes a "
+            "sentence with it), choice (the LLM picks), candidates (the ranking, no LLM).",
+        ),
+    ] = "sentence",
 ) -> None:
     """Answer a question from the graph and the chunks, with numbered citations."""
     from app.service import KG
+    from kg.answer import PATHS
 
+    if path not in PATHS:
+        raise typer.BadParameter(f"--path must be one of {', '.join(PATHS)}")
     with _friendly_errors():
-        kg = KG(_settings(workspace, neo4j), use_llm=not no_llm)
+        kg = KG(_settings(workspace, neo4j), use_llm=not no_llm and path != "candidates")
         try:
-            answer = kg.ask(question, mode=mode, k=k)
+            answer = kg.ask(question, mode=mode, k=k, path=path)
         finally:
             kg.close()
         if as_json:
             _print_json(answer.model_dump())
             return
-        out.print(answer.answer)
+        out.print(answer.answer, markup=False, highlight=False, soft_wrap=True)
         for w in answer.warnings:
             err.print(f"[yellow]warning:[/] {escape(w)}")
         if answer.citations:
             out.print("\n[bold]Sources[/]")
             for c in answer.citations:
                 snippet = " ".join(c.snippet.split())[:160]
-                out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}")
+                out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}",
+                          markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        if answer.facts:
+            out.print("\n[bold]Graph facts used[/]")
+            for f in answer.facts:
+                out.print(f"  {f.head} -{f.type}-> {f.tail}", markup=False, highlight=False,
+                          soft_wrap=True)  # fmt: skip
 
 
 @app.command(cls=KgCommand)

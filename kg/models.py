@@ -348,6 +348,11 @@ class Answer(_Model):
     cypher: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    # how the answer was chosen: "candidates" (ranking, no LLM), "llm-choice",
+    # "llm-choice+sentence", or a fallback that says why
+    selected_by: str = ""
+    candidate: str = ""  # the chosen answer candidate's text
+    hops: int = 1  # 2: reached through a bridge entity (both hops cited)
 
     @field_validator("answer")
     @classmethod

@@ -10,7 +10,7 @@ cited to the chunk span it was written from.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,10 +54,13 @@ class OverviewPassage:
     chunk_start: int = 0
     summary_id: str = field(default="", compare=False)
 
-    def as_fields(self) -> dict[str, Any]:
-        """Keyword arguments for the answer path's Passage."""
-        out = dict(self.__dict__)
-        out.pop("summary_id")
+    def as_fields(self, clean: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """Keyword arguments for the answer path's Passage (``clean``: how it quotes text)."""
+        keys = ("chunk_id", "doc_id", "path", "start", "end", "text", "chunk_text", "kind",
+                "score", "chunk_start")  # fmt: skip
+        out = {k: getattr(self, k) for k in keys}
+        if clean is not None:
+            out["text"] = clean(self.text)
         return out
 
 
@@ -164,3 +167,22 @@ def _make(
         chunk_start=chunk.start,
         summary_id=summary.id,
     )
+
+
+def overview_answer(question: str, passages: Sequence[Any], facts: Sequence[Any] = ()) -> Any:
+    """An overview question's answer: the context's summary sentences quoted in order, each
+    cited to its own span (None when the context holds no summary). Choosing one candidate
+    cannot answer "what is this note about?"; its summary can."""
+    from kg.models import Answer, Citation
+
+    chosen = [p for p in passages if getattr(p, "kind", "") == "summary"]
+    if not chosen:
+        return None
+    citations = [
+        Citation(n=n, chunk_id=p.chunk_id, doc_id=p.doc_id, path=p.path, start=p.start,
+                 end=p.end, snippet=p.text, text=p.chunk_text, selected_by="summary")
+        for n, p in enumerate(chosen, 1)
+    ]  # fmt: skip
+    text = " ".join(f"*{p.text}* [{n}]" for n, p in enumerate(chosen, 1))
+    return Answer(question=question, answer=text, citations=citations, facts=list(facts),
+                  selected_by="summary")  # fmt: skip

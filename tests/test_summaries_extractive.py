@@ -221,8 +221,9 @@ def test_overview_questions_answer_cited_to_summary_sentences(notes: Workspace) 
     for question in ("What is the note on unsupervised learning about?",
                      "What did I do in week 3?"):  # fmt: skip
         answer = kg.ask(question)
+        assert answer.selected_by == "summary", answer
         cited = [c for c in answer.citations if (c.doc_id, c.start, c.end) in sentences]
-        assert cited, (question, answer.citations)
+        assert cited and len(cited) == len(answer.citations), (question, answer.citations)
         for c in cited:
             assert docs[c.doc_id].text[c.start : c.end] in answer.answer + c.snippet + c.text
     kg.close()
