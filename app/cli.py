@@ -26,6 +26,8 @@ from app.cli_common import (
 )
 from app.cli_eval import eval_app
 from app.cli_help import KgCommand, KgGroup
+from app.cli_integrations import mcp as mcp_command
+from app.cli_integrations import store_app
 from app.cli_merges import merges_app
 from kg import __version__
 from kg.errors import BadInput, MissingDependency, NotFound
@@ -118,6 +120,22 @@ def extract(
             "(its edges carry extractor 'learned').",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes for the per-chunk work (spaCy, the trained tier), each loading the "
+            "models once; default: the machine's cores. The output is the same for any number.",
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="local (a process pool) or ray (a Ray cluster; needs the ray extra)."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="With --engine ray: the cluster (default: start one)."),
+    ] = None,
 ) -> None:
     """Read documents, find entities and relations, write the graph to the workspace.
 
@@ -131,6 +149,8 @@ def extract(
     with _friendly_errors():
         if llm is not None and llm not in {"auto", "on", "off"}:
             raise typer.BadParameter(f"{llm!r} is not one of auto, on, off", param_hint="--llm")
+        if engine not in {"local", "ray"}:
+            raise typer.BadParameter(f"{engine!r} is not one of local, ray", param_hint="--engine")
         try:
             budget = parse_duration(llm_budget) if llm_budget is not None else None
         except ValueError as exc:
@@ -151,8 +171,9 @@ def extract(
             if not p.exists():
                 raise NotFound(f"no such file or folder: {p}")
         manifest = run_extract(
-            paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run
-        )
+            paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run,
+            workers=workers, engine=engine, ray_address=ray_address,
+        )  # fmt: skip
         if dry_run:
             return
         for skipped in manifest.skipped:
@@ -372,8 +393,12 @@ def serve(
     ] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Retrieval-only answers.")] = False,
     neo4j: Neo4jOpt = False,
+    store_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve the embedded FalkorDB on 127.0.0.1:PORT (LangChain)."),
+    ] = None,
 ) -> None:
-    """Start the Gradio chatbot (at /ui) and the HTTP API (at /v1, docs at /docs)."""
+    """Start the Gradio chatbot (at /ui), the HTTP API (at /v1, docs at /docs) and MCP (/mcp)."""
     from kg.procs import Stopped, raise_on_stop_signals
 
     raise_on_stop_signals()  # from here a SIGTERM or Ctrl-C at any moment exits 0 or 130
@@ -391,6 +416,7 @@ def serve(
             auth=auth or os.environ.get("KG_AUTH"),
             api_key=api_key or os.environ.get("KG_API_KEY"),
             use_llm=not no_llm,
+            store_port=store_port,
         )
 
 
@@ -424,6 +450,8 @@ def _register_train() -> None:
 _register_train()
 app.add_typer(eval_app, name="eval")
 app.add_typer(merges_app, name="merges")
+app.command("mcp", cls=KgCommand)(mcp_command)
+app.add_typer(store_app, name="store")
 
 if __name__ == "__main__":
     app()

@@ -21,12 +21,12 @@ from kg.ontology import Ontology
 from kg.trained import JOINT_MODEL
 from kg.trained.joint import MAX_WORDS, PTB, JointModel
 from pipelines.extraction.pair_features import PairFeatures, dump_pairs, load_pairs, pair_key
-from pipelines.extraction.results import ChunkResult, RelationSpan
+from pipelines.extraction.results import ChunkResult, RelationSpan, dump_result, load_result
 
 EXTRACTOR = "trained"
-# sentences per encoder call: int8 activations are scaled per call, so with more than one the
-# result of a sentence would depend on its batch-mates (and differ between runs)
-BATCH = 1
+# sentences per encoder call: activations are quantised per row, so batch-mates change nothing
+# (tests/test_trained_batching.py); at the model's fixed 128 pieces larger batches are no faster
+BATCH = 8
 # pairs scored at least this (but under the model's threshold) become candidates for the LLM tier
 CANDIDATE_FLOOR = 0.1
 # words: letters/digits with inner hyphens, apostrophes, dots or slashes ("k-means", "e.g.",
@@ -88,8 +88,8 @@ def pretokenized_segments(text: str) -> list[Segment]:
 
 
 @lru_cache(maxsize=2)
-def load_model(folder: str = str(JOINT_MODEL), threads: int = 2) -> JointModel:
-    """Two threads: extraction is a batch job (the query path never loads this model)."""
+def load_model(folder: str = str(JOINT_MODEL), threads: int = 1) -> JointModel:
+    """One thread: documents run in parallel processes (``--workers``), one model each."""
     return JointModel(Path(folder), threads=threads)
 
 
@@ -98,18 +98,25 @@ def model_version(folder: Path = JOINT_MODEL) -> str:
     import json
 
     meta = json.loads((folder / "meta.json").read_text())
-    return f"{meta['name']}-{meta['config_hash']}-{meta['train_data_sha256'][:8]}"
+    version = f"{meta['name']}-{meta['config_hash']}-{meta['train_data_sha256'][:8]}"
+    return version + ("-rowq" if "per-row" in meta.get("activations", "") else "")
 
 
 class TrainedTier:
     """Runs the shipped joint model over chunks, batched across the whole corpus."""
 
     def __init__(
-        self, ontology: Ontology, model: JointModel | None = None, *, pretokenized: bool = False
+        self,
+        ontology: Ontology,
+        model: JointModel | None = None,
+        *,
+        pretokenized: bool = False,
+        batch_size: int = BATCH,
     ) -> None:
         self.ontology = ontology
         self.model = model or load_model()
         self.split = pretokenized_segments if pretokenized else segments
+        self.batch_size = batch_size
 
     def extract(self, chunks: Sequence[Chunk]) -> dict[str, ChunkResult]:
         return self.extract_with_pairs(chunks)[0]
@@ -121,7 +128,8 @@ class TrainedTier:
         segs = [(c, s) for c in chunks for s in self.split(c.text)]
         words = [[PTB.get(w, w) for w in s.words] for _, s in segs]
         preds = self.model.predict(
-            words, batch_size=BATCH, candidate_floor=CANDIDATE_FLOOR, pair_features=pair_features
+            words, batch_size=self.batch_size, candidate_floor=CANDIDATE_FLOOR,
+            pair_features=pair_features,
         )
         results = {c.id: _Builder(c, self.ontology) for c in chunks}
         pairs = {c.id: PairFeatures(c.id) for c in chunks}
@@ -233,28 +241,31 @@ class TrainedStage:
         return cache_key("trained-v2", self.version, self.ontology.fingerprint(), chunk.id,
                          chunk.text)  # fmt: skip
 
-    def __call__(self, document: Any, chunks: list[Chunk]) -> dict[str, ChunkResult]:
-        from pipelines.extraction.analysis import dump_result, load_result
+    namespace = "trained"
 
-        out: dict[str, ChunkResult] = {}
-        missing = []
-        for c in chunks:
-            value = self.cache.get(self.key(c))
-            if value is None or (self.pair_features and self.pair_key(c) not in self.cache):
-                missing.append(c)
-            else:
-                out[c.id] = load_result(c, value)
-        if missing:
-            if self._tier is None:
-                self._tier = TrainedTier(self.ontology)
-            results, pairs = self._tier.extract_with_pairs(missing, self.pair_features)
-            for cid, result in results.items():
-                chunk = result.chunk
-                self.cache.put(self.key(chunk), dump_result(result))
-                if self.pair_features:
-                    self.cache.put(self.pair_key(chunk), dump_pairs(pairs[cid]))
-                out[cid] = result
+    def compute(self, chunks: Sequence[Chunk]) -> dict[str, Any]:
+        """Cache key -> cached value for ``chunks`` (with their pair features when asked);
+        loads the model, touches no cache."""
+        if self._tier is None:
+            self._tier = TrainedTier(self.ontology)
+        results, pairs = self._tier.extract_with_pairs(list(chunks), self.pair_features)
+        out = {self.key(c): dump_result(results[c.id]) for c in chunks}
+        if self.pair_features:
+            out.update({self.pair_key(c): dump_pairs(pairs[c.id]) for c in chunks})
         return out
+
+    def __call__(self, document: Any, chunks: list[Chunk]) -> dict[str, ChunkResult]:
+        values = {c.id: self.cache.get(self.key(c)) for c in chunks}
+        missing = [
+            c for c in chunks
+            if values[c.id] is None or (self.pair_features and self.pair_key(c) not in self.cache)
+        ]  # fmt: skip
+        if missing:  # a worker normally filled the cache (``pipelines.extraction.workers``)
+            fresh = self.compute(missing)
+            self.cache.put_many(fresh)
+            for c in missing:
+                values[c.id] = fresh[self.key(c)]
+        return {c.id: load_result(c, values[c.id]) for c in chunks}
 
     def pair_key(self, chunk: Chunk) -> str:
         return pair_key(self.version, chunk.id, chunk.text)
