@@ -155,7 +155,7 @@ def write_csv(rows: GraphRows, folder: Path) -> Path:
         folder / "entities.csv",
         ["id:ID(Entity)", "name", "type", "aliases:string[]", "description", "source", ":LABEL"],
         ([e["id"], e["name"], e["type"], _array(e["aliases"]), e["description"], e["source"],
-          f"Entity{ARRAY_DELIMITER}{label}"]
+          f"Entity{ARRAY_DELIMITER}__Entity__{ARRAY_DELIMITER}{label}"]
          for label, items in sorted(rows.entities.items()) for e in items),
     )  # fmt: skip
     _write(
@@ -166,14 +166,14 @@ def write_csv(rows: GraphRows, folder: Path) -> Path:
           _array(s["source_summary_ids"]), "Summary"] for s in rows.summaries),
     )  # fmt: skip
     _write(
-        folder / "has_chunk.csv",
-        [":START_ID(Document)", ":END_ID(Chunk)", ":TYPE"],
-        ([c["doc_id"], c["id"], "HAS_CHUNK"] for c in rows.chunks),
+        folder / "from_document.csv",
+        [":START_ID(Chunk)", ":END_ID(Document)", ":TYPE"],
+        ([c["id"], c["doc_id"], "FROM_DOCUMENT"] for c in rows.chunks),
     )
     _write(
-        folder / "next.csv",
+        folder / "next_chunk.csv",
         [":START_ID(Chunk)", ":END_ID(Chunk)", ":TYPE"],
-        ([n["prev_id"], n["next_id"], "NEXT"] for n in rows.next),
+        ([n["prev_id"], n["next_id"], "NEXT_CHUNK"] for n in rows.next),
     )
     _write(
         folder / "mentions.csv",
@@ -198,7 +198,7 @@ def write_csv(rows: GraphRows, folder: Path) -> Path:
     nodes = " ".join(f"--nodes={n}.csv" for n in ("documents", "chunks", "entities", "summaries"))
     rels = " ".join(
         f"--relationships={r}.csv"
-        for r in ("has_chunk", "next", "mentions", "summarizes", "relations")
+        for r in ("from_document", "next_chunk", "mentions", "summarizes", "relations")
     )
     (folder / "import.sh").write_text(
         "#!/bin/sh\n"
@@ -238,15 +238,15 @@ def write_graphml(rows: GraphRows, path: Path) -> Path:
         g.add_node(d["id"], labels="Document", **_attrs(d, skip=("id",)))
     for c in rows.chunks:
         g.add_node(c["id"], labels="Chunk", **_attrs(c, skip=("id",)))
-        g.add_edge(c["doc_id"], c["id"], type="HAS_CHUNK")
+        g.add_edge(c["id"], c["doc_id"], type="FROM_DOCUMENT")
     for n in rows.next:
-        g.add_edge(n["prev_id"], n["next_id"], type="NEXT")
+        g.add_edge(n["prev_id"], n["next_id"], type="NEXT_CHUNK")
     for s in rows.summaries:
         g.add_node(s["id"], labels="Summary", **_attrs(s, skip=("id",)))
         g.add_edge(s["id"], s["doc_id"], type="SUMMARIZES")
     for label, items in rows.entities.items():
         for e in items:
-            g.add_node(e["id"], labels=f"Entity:{label}", **_attrs(e, skip=("id",)))
+            g.add_node(e["id"], labels=f"Entity:__Entity__:{label}", **_attrs(e, skip=("id",)))
     for m in rows.mentions:
         g.add_edge(m["chunk_id"], m["entity_id"], type="MENTIONS",
                    **_attrs(m, skip=("chunk_id", "entity_id")))  # fmt: skip

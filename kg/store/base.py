@@ -15,7 +15,7 @@ from kg.cypher import cypher
 from kg.cypher_guard import ensure_read_only
 
 NODE_LABELS = ("Document", "Chunk", "Entity", "Summary")
-STRUCTURAL_RELS = ("HAS_CHUNK", "NEXT", "MENTIONS", "SUMMARIZES")
+STRUCTURAL_RELS = ("FROM_DOCUMENT", "NEXT_CHUNK", "MENTIONS", "SUMMARIZES")
 COUNT_KEYS = (*NODE_LABELS, *STRUCTURAL_RELS, "relations")
 
 

@@ -88,8 +88,8 @@ class GraphRows:
             "Chunk": len(self.chunks),
             "Entity": sum(len(v) for v in self.entities.values()),
             "Summary": len(self.summaries),
-            "HAS_CHUNK": len(self.chunks),
-            "NEXT": len(self.next),
+            "FROM_DOCUMENT": len(self.chunks),
+            "NEXT_CHUNK": len(self.next),
             "MENTIONS": len(self.mentions),
             "SUMMARIZES": len(self.summaries),
             "relations": sum(len(v) for v in self.relations.values()),
@@ -156,7 +156,7 @@ def _docs_part(
     summaries: list[Record],
     embeddings: Mapping[str, Sequence[float]] | None,
 ) -> dict[str, Record]:
-    """Documents, chunks, NEXT, summaries and embeddings (all of a document's: NEXT pairs
+    """Documents, chunks, NEXT_CHUNK, summaries and embeddings (all of a document's: NEXT_CHUNK pairs
     its consecutive chunks). Returns chunk id -> chunk."""
     docs = {d["id"]: d for d in documents}
     out.documents = [
@@ -383,7 +383,7 @@ def staged_rows(
     ontology: Ontology | None = None,
     embeddings: Mapping[str, Sequence[float]] | None = None,
 ) -> Iterator[tuple[str, GraphRows]]:
-    """The workspace rows in three stages — "documents" (with chunks, NEXT, summaries),
+    """The workspace rows in three stages — "documents" (with chunks, NEXT_CHUNK, summaries),
     "entities" (with mentions), "relations" — all filling one GraphRows, so that the loader
     can send one stage while it reads and builds the next."""
     if ontology is None:
