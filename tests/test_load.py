@@ -204,8 +204,8 @@ def test_small_batches_and_progress_bar(ws: Workspace, store: GraphStore) -> Non
 
 
 def dump(store: GraphStore) -> tuple[list[str], list[str]]:
-    """Everything in the graph, comparable across stores."""
-    nodes = store.read("MATCH (n) RETURN labels(n) AS l, properties(n) AS p")
+    """Everything in the graph but the load version (KgMeta), comparable across stores."""
+    nodes = store.read("MATCH (n) WHERE NOT n:KgMeta RETURN labels(n) AS l, properties(n) AS p")
     edges = store.read(
         "MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, properties(r) AS p, b.id AS b"
     )

@@ -13,5 +13,6 @@ CREATE INDEX FOR (n:Summary) ON (n.doc_id);
 CREATE FULLTEXT INDEX FOR (n:Chunk) ON (n.text);
 CREATE FULLTEXT INDEX FOR (n:Entity) ON (n.name);
 // vector (MiniLM, 384 dims): CALL db.idx.vector.queryNodes('Chunk', 'embedding', $k, vecf32($v))
-// returns a cosine DISTANCE as score (lower is closer)
+// returns a cosine DISTANCE as score (lower is closer); Entity.embedding holds the name's vector
 CREATE VECTOR INDEX FOR (n:Chunk) ON (n.embedding) OPTIONS {dimension: 384, similarityFunction: 'cosine'};
+CREATE VECTOR INDEX FOR (n:Entity) ON (n.embedding) OPTIONS {dimension: 384, similarityFunction: 'cosine'};

@@ -37,7 +37,7 @@ FILES = ("documents", "chunks", "entities", "relations", "summaries")
 
 def _dumps(obj: Any) -> bytes:
     if orjson is not None:
-        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
@@ -156,8 +156,8 @@ def _docs_part(
     summaries: list[Record],
     embeddings: Mapping[str, Sequence[float]] | None,
 ) -> dict[str, Record]:
-    """Documents, chunks, NEXT_CHUNK, summaries and embeddings (all of a document's: NEXT_CHUNK pairs
-    its consecutive chunks). Returns chunk id -> chunk."""
+    """Documents, chunks, NEXT_CHUNK, summaries and embeddings (all of a document's:
+    NEXT_CHUNK pairs its consecutive chunks). Returns chunk id -> chunk."""
     docs = {d["id"]: d for d in documents}
     out.documents = [
         {"id": d["id"], "path": d["path"], "title": d["title"], "chars": d["chars"],
@@ -194,7 +194,7 @@ def _docs_part(
     if embeddings:
         for cid in out.chunk_docs:
             if cid in embeddings:
-                out.embeddings.append({"id": cid, "embedding": [float(x) for x in embeddings[cid]]})
+                out.embeddings.append({"id": cid, "embedding": embeddings[cid]})
     return by_id
 
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from kg.llm_cache import LLMCache
 from kg.models import Chunk, Document, LLMUsage, Manifest
 from kg.ontology import Ontology, load_ontology
+from kg.retrieval.embed_workspace import write_embeddings
 from pipelines.extraction.analysis import SPACY_MODEL_NAME, Analysis
 from pipelines.extraction.assembly import assemble
 from pipelines.extraction.chunking import chunk_documents
@@ -219,6 +220,7 @@ class _Outputs:
         }
         for name, rows in outputs.items():
             self.workspace.write(name, rows)
+        write_embeddings(self.workspace, self.all_chunks, entities)  # for `kg load`'s vectors
         m = self.manifest
         skipped = len(m.skipped)
         m.counts = {name: len(rows) for name, rows in outputs.items()}
