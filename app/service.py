@@ -70,8 +70,18 @@ class KG:
                 from kg.retrieval import Retriever
 
                 self.workspace.manifest()  # a clear error when there is nothing to search
-                self._retriever = Retriever.open(self.workspace, self.settings)
+                self._retriever = self._open_retriever()
             return self._retriever
+
+    def _open_retriever(self) -> Any:
+        """Store-backed once the workspace is loaded (or the store is external): the retriever
+        reads through ``self.store``, so a restarted store is picked up."""
+        from kg.retrieval import Retriever
+        from kg.retrieval.retriever import store_wanted
+
+        wanted = store_wanted(self.workspace, self.settings, None)
+        store = (lambda: self.store) if wanted else None
+        return Retriever.open(self.workspace, self.settings, store=store)
 
     @property
     def store(self) -> Any:
@@ -394,9 +404,7 @@ class KG:
                 raise
             snapshot.discard()
             notify(0.9, "refreshing indexes")
-            from kg.retrieval import Retriever
-
-            fresh = Retriever.open(self.workspace, self.settings)  # built while chat goes on
+            fresh = self._open_retriever()  # opened while chat goes on
             with self._lock:
                 self._retriever = fresh
                 for name in ("_entities", "_chunks", "_doc_paths", "_relations", "_summaries"):
