@@ -67,7 +67,6 @@ class KG:
             return current
         with self._lock:
             if self._retriever is None:
-                from kg.retrieval import Retriever
 
                 self.workspace.manifest()  # a clear error when there is nothing to search
                 self._retriever = self._open_retriever()

@@ -117,7 +117,7 @@ def test_ask_with_neo4j_down_fails_clearly(loaded: tuple[Workspace, GraphStore])
     )
     kg = KG(settings, use_llm=False)
     try:
-        with pytest.raises(StoreUnavailable, match="127.0.0.1"):
+        with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1"):
             kg.ask("Which algorithm groups points into k clusters?")
     finally:
         kg.close()
