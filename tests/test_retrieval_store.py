@@ -84,6 +84,7 @@ def test_cache_follows_the_load_version(
 ) -> None:
     ws, store = loaded
     r = Retriever.open(ws, store=store)
+    r.version_ttl_s = 0.0  # check the version on every search
     r.search("clusters")
     before = r.load_version
     assert before >= 1

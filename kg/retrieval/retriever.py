@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from kg.workspace import Workspace
 
 SEARCH_MODES = ("hybrid", "bm25", "vector", "graph")
+VERSION_TTL_S = 1.0  # store-backed: how long a load-version check holds (one query per second)
 DENSE_VIEWS = ("vector", "e5")  # MiniLM ("vector") and multilingual-e5-small
 SCORE_MODES = (*SEARCH_MODES, "e5")  # "e5" alone: for benchmarks, not offered to users
 
@@ -104,6 +105,8 @@ class Retriever:
         self.index_dir = Path(index_dir) if index_dir else None
         self.source = source
         self.load_version = 0
+        self.version_ttl_s = VERSION_TTL_S
+        self._checked = 0.0
         self._sync_lock = threading.Lock()
         self.fusion = fusion_config or FusionConfig()
         self._embedders: dict[str, object] = {}
@@ -184,6 +187,7 @@ class Retriever:
         chunks changed."""
         if self.source is not None:
             self.load_version = -1
+            self._checked = 0.0
             self.sync()
             return
         if self._workspace is None:
@@ -198,7 +202,11 @@ class Retriever:
         moved (a `kg load` since); one small query otherwise."""
         if self.source is None:
             return
+        now = time.monotonic()
+        if self.load_version > 0 and now - self._checked < self.version_ttl_s:
+            return
         held = self.source.version()
+        self._checked = now
         if held["version"] == self.load_version:
             return
         with self._sync_lock:

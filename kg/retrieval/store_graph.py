@@ -5,8 +5,9 @@
 in: what linking and seeding need, read once per load version); the edges come from the store
 per question. The personalized PageRank only ever reads the columns of the nodes that still hold
 walk mass (``EntityGraph.ppr``), so each step fetches the mentions and relations of the newly
-reached nodes (``cypher/retrieval/entity_edges``, ``chunk_edges``) and runs on that subgraph:
-the same walk as over the whole graph, with the store's current edges. Facts come from
+reached nodes (``cypher/retrieval/entity_mentions``, ``entity_relations``, ``chunk_edges``) and
+runs on that subgraph: the same walk as over the whole graph. Fetched columns are cached for
+the load version (the store's edges cannot change under it). Facts come from
 ``cypher/retrieval/facts``.
 """
 
@@ -30,6 +31,11 @@ from kg.retrieval.graph import (
 )
 from kg.retrieval.store_source import StoreSource
 
+# fetched columns are kept for the life of this graph, i.e. of one load version (the retriever
+# builds a new StoreGraph when the store's load version moves): the store's edges cannot
+# change under a version, and a cold walk costs a few store round trips per step
+MAX_COLUMNS = 200_000
+
 
 class StoreGraph(EntityGraph):
     def __init__(self, chunks: Sequence[Chunk], entities: Iterable[Entity], source: StoreSource):
@@ -39,6 +45,7 @@ class StoreGraph(EntityGraph):
         self.chunk_pos = {cid: i for i, cid in enumerate(self.chunk_ids)}
         self.node_ids = [[e.id for e in ents] for ents in self.node_entities]
         self._cols: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._node_keys: dict[int, set[str]] = {}
         self.fetches = 0  # store round trips of the last walk
 
     # ---- linking: candidates from the full-text index ----
@@ -47,12 +54,8 @@ class StoreGraph(EntityGraph):
         keys: set[str] = set()
         for eid in self.source.entities_named(query):
             node = self.entity_node.get(eid)
-            if node is None:
-                continue
-            for ent in self.node_entities[node]:
-                keys |= name_keys(ent.name)
-                for alias in ent.aliases:
-                    keys |= name_keys(alias)
+            if node is not None:
+                keys |= self._keys_of(node)
         lookup = {k: self.lookup[k] for k in keys if k in self.lookup}
         by_token: dict[str, list[str]] = defaultdict(list)
         for key in lookup:
@@ -62,16 +65,27 @@ class StoreGraph(EntityGraph):
                 by_token[words[-1]].append(key)
         return self._link(query, fuzzy, lookup, by_token)
 
+    def _keys_of(self, node: int) -> set[str]:
+        """Every lookup key of a node's names and aliases (cached: linking asks per question)."""
+        keys = self._node_keys.get(node)
+        if keys is None:
+            keys = set()
+            for ent in self.node_entities[node]:
+                keys |= name_keys(ent.name)
+                for alias in ent.aliases:
+                    keys |= name_keys(alias)
+            self._node_keys[node] = keys
+        return keys
+
     # ---- the walk's columns, from the store ----
 
     def ppr(
         self, entity_seeds: dict[int, float], chunk_seeds: dict[int, float] | None = None
     ) -> np.ndarray:
-        self._cols, self.fetches = {}, 0
-        try:
-            return super().ppr(entity_seeds, chunk_seeds)
-        finally:
+        self.fetches = 0
+        if len(self._cols) > MAX_COLUMNS:  # bound the cache; it refills from the store
             self._cols = {}
+        return super().ppr(entity_seeds, chunk_seeds)
 
     def columns(self, nodes: np.ndarray) -> sparse.csc_matrix:
         missing = [int(n) for n in nodes if int(n) not in self._cols]
@@ -104,7 +118,7 @@ class StoreGraph(EntityGraph):
                         if pos is not None:
                             w = LEAD_WEIGHT if offset < LEAD_CHARS else 1.0
                             col[n_ent + pos] = max(col[n_ent + pos], w)
-                    for other, confidence, _rid in relations:
+                    for other, confidence in relations:
                         m = self.entity_node.get(other)
                         if m is not None and m != n:
                             col[m] += RELATION_WEIGHT * confidence

@@ -108,7 +108,11 @@ class StoreSource:
 
     def entities_named(self, text: str) -> list[str]:
         """Ids of the entities whose name shares a word with ``text`` (the full-text index)."""
-        words = sorted({w.lower() for w in _TOKEN.findall(text)})
+        from kg.retrieval.text import STOPWORDS
+
+        # a name made of stop words only is never linked (EntityGraph._stop): every linkable
+        # name has a word left here
+        words = sorted({w.lower() for w in _TOKEN.findall(text)} - STOPWORDS)
         if not words:
             return []
         kind = self.kind
@@ -125,20 +129,25 @@ class StoreSource:
 
     def entity_edges(
         self, ids: Sequence[str]
-    ) -> dict[str, tuple[list[tuple[str, int]], list[tuple[str, float, str]]]]:
+    ) -> dict[str, tuple[list[tuple[str, int]], list[tuple[str, float]]]]:
         """Per entity id: (mentions as (chunk id, offset in chunk), relations as (other entity
-        id, confidence, relation id))."""
-        out = {}
-        for r in self._read("retrieval/entity_edges", {"ids": list(ids)}):
-            mentions = [(m[0], int(m[1])) for m in r["mentions"] if m[0] is not None]
-            relations = [(o[0], float(o[1]), o[2]) for o in r["relations"] if o[0] is not None]
-            out[r["id"]] = (mentions, relations)
+        id, confidence))."""
+        out: dict[str, tuple[list[tuple[str, int]], list[tuple[str, float]]]] = {
+            i: ([], []) for i in ids
+        }
+        params = {"ids": list(ids)}
+        for r in self._read("retrieval/entity_mentions", params):
+            out[r["id"]][0].append((r["chunk_id"], int(r["offset"])))
+        for r in self._read("retrieval/entity_relations", params):
+            out[r["id"]][1].append((r["other"], float(r["confidence"])))
         return out
 
     def chunk_edges(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
-        """Per chunk id: the entities it mentions as (entity id, offset in chunk)."""
-        rows = self._read("retrieval/chunk_edges", {"ids": list(ids)})
-        return {r["id"]: [(m[0], int(m[1])) for m in r["mentions"]] for r in rows}
+        """Per chunk id: the entities it mentions as (entity id, smallest offset in chunk)."""
+        out: dict[str, list[tuple[str, int]]] = {i: [] for i in ids}
+        for r in self._read("retrieval/chunk_edges", {"ids": list(ids)}):
+            out[r["id"]].append((r["entity_id"], int(r["offset"])))
+        return out
 
     def facts(self, ids: Iterable[str], limit: int) -> list[dict[str, Any]]:
         return self._read("retrieval/facts", {"ids": list(ids), "limit": int(limit)})
