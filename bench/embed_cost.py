@@ -24,7 +24,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
+SCIFACT = Path(os.environ.get("KG_SHARED", ROOT.parent / "shared")) / "eval" / "scifact"
 RESULTS = ROOT / "bench" / "results"
 
 import numpy as np  # noqa: E402
@@ -74,13 +74,14 @@ def main() -> None:
     ap.add_argument("--passages", type=int, default=64)
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--no-e5", action="store_true")
+    ap.add_argument("--scifact", type=Path, default=SCIFACT, help="BEIR SciFact folder")
     args = ap.parse_args()
 
     from kg.retrieval.embed import Embedder
 
-    docs = read_jsonl(SCIFACT / "corpus.jsonl", args.passages)
+    docs = read_jsonl(args.scifact / "corpus.jsonl", args.passages)
     passages = [f"{d['title']}\n{d['text']}" for d in docs]
-    queries = [q["text"] for q in read_jsonl(SCIFACT / "queries.jsonl", args.queries)]
+    queries = [q["text"] for q in read_jsonl(args.scifact / "queries.jsonl", args.queries)]
     rows = []
     minilm = Embedder()
     base = None

@@ -154,12 +154,11 @@ def _progress(enabled: bool) -> Iterator[_Bar]:
         yield _Bar(prog)
 
 
-def _write_documents(w: _Writer, rows: GraphRows, embedding_file: str) -> None:
+def _write_documents(w: _Writer, rows: GraphRows) -> None:
     w.write("upsert/documents", rows.documents)
     w.write("upsert/chunks", rows.chunks)
     w.write("upsert/next", rows.next)
     w.write("upsert/summaries", rows.summaries)
-    w.write(embedding_file, rows.embeddings)
 
 
 class _Vectors:
@@ -414,14 +413,13 @@ def _full_load(
     (workspace.root / STATE_FILE).unlink(missing_ok=True)
     store.clear()  # leaves the schema (indexes before MERGE) in place
     _set_version(store, version, "loading", workspace)
-    embedding_file = f"upsert/chunk_embeddings_{store.name}"
     report = LoadReport(store=store.identity, mode="full", reason=reason)
     rows = GraphRows()
     with _progress(progress) as bar, _writer(store, batch_size, bar) as w:
         for stage, rows in staged_rows(workspace, ontology=ontology):
             if stage == "documents":
                 bar.grow(_size(rows.documents, rows.chunks, rows.next, rows.summaries))
-                _write_documents(w, rows, embedding_file)
+                _write_documents(w, rows)
                 vectors.write(w, store, "chunks", (c["id"] for c in rows.chunks))
             elif stage == "entities":
                 bar.grow(_size(rows.entities, rows.mentions))
@@ -475,7 +473,7 @@ def _apply_update(
         w.write("delete/documents", update.removed + update.changed, key="ids")
         w.write("delete/relations", update.delete_relations)
         w.write("delete/entities", update.delete_entities, key="ids")
-        _write_documents(w, docs, f"upsert/chunk_embeddings_{store.name}")
+        _write_documents(w, docs)
         _write_entities(w, update.entities)
         if resync:
             for kind in ("chunks", "entities"):

@@ -105,7 +105,8 @@ GAP_SHAPE = re.compile(
 
 def neo4j_strings() -> list[tuple[str, str]]:
     out = [(f"schema/neo4j #{i}", s) for i, s in enumerate(statements("schema/neo4j"))]
-    for name in names("upsert") + names("delete") + names("stats") + names("admin"):
+    folders = ("upsert", "delete", "stats", "admin", "meta", "migrate", "retrieval")
+    for name in [n for folder in folders for n in names(folder)]:
         if name.endswith("_falkordb"):
             continue  # FalkorDB-only (vecf32)
         raw = (cypher_dir() / f"{name}.cypher").read_text()

@@ -201,7 +201,7 @@ def test_a_store_loaded_by_the_old_schema_is_migrated(ws: Workspace, tmp_path: P
         report = load_workspace(ws, store, progress=False)
         assert report.mode in {"incremental", "unchanged"}, report.reason
         assert report.migrated == {
-            "has_chunk": len(rows.chunks), "next": len(rows.next),
+            "has_chunk": len(rows.chunks), "next_edges": len(rows.next),
             "unlabelled": sum(len(b) for b in rows.entities.values()),
         }  # fmt: skip
         assert report.written == expected_counts(DOCS)
@@ -214,3 +214,25 @@ def test_a_store_loaded_by_the_old_schema_is_migrated(ws: Workspace, tmp_path: P
             "RETURN count(*) AS n"
         )
         assert order == [{"n": len(rows.next)}]
+
+
+def test_csv_and_cypher_exports_carry_the_vectors(ws: Workspace, tmp_path: Path) -> None:
+    import csv
+
+    from kg.export import ARRAY_DELIMITER, export_workspace
+    from kg.retrieval.embed_workspace import read_vectors
+    from tests.test_export import check_neo4j_admin_csv
+
+    embed(ws, tmp_path / "cache")
+    folder = export_workspace(ws, "csv", tmp_path / "csv")
+    check_neo4j_admin_csv(folder, ARRAY_DELIMITER)  # float[] parses, headers hold
+    table = read_vectors(ws.root, "chunks")
+    assert table is not None
+    with (folder / "chunks.csv").open(encoding="utf-8", newline="") as fh:
+        got = {r["id:ID(Chunk)"]: r["embedding:float[]"] for r in csv.DictReader(fh)}
+    for cid, text in got.items():
+        vec = np.array([float(x) for x in text.split(ARRAY_DELIMITER)], dtype=np.float32)
+        assert np.allclose(vec, table[cid], atol=1e-6)
+    script = export_workspace(ws, "cypher", tmp_path / "kg.cypher").read_text()
+    assert "SET c.embedding = row.embedding" in script
+    assert "SET e.embedding = row.embedding" in script

@@ -8,4 +8,4 @@ RETURN r.id AS id, type(r) AS type, r.confidence AS confidence, r.chunk_ids AS c
        h.id AS head_id, h.name AS head, h.type AS head_type,
        t.id AS tail_id, t.name AS tail, t.type AS tail_type
 ORDER BY confidence DESC, id
-LIMIT $limit
+LIMIT $top

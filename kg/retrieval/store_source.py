@@ -119,7 +119,7 @@ class StoreSource:
         query = " OR ".join(words) if kind == "neo4j" else "|".join(words)
         try:
             rows = self._read(
-                f"retrieval/entity_names_{kind}", {"q": query, "limit": NAME_CANDIDATES}
+                f"retrieval/entity_names_{kind}", {"q": query, "top": NAME_CANDIDATES}
             )
         except StoreError as exc:
             if isinstance(exc, StoreUnavailable):
@@ -150,4 +150,4 @@ class StoreSource:
         return out
 
     def facts(self, ids: Iterable[str], limit: int) -> list[dict[str, Any]]:
-        return self._read("retrieval/facts", {"ids": list(ids), "limit": int(limit)})
+        return self._read("retrieval/facts", {"ids": list(ids), "top": int(limit)})

@@ -18,7 +18,7 @@ BATCH = 10_000
 RENAMED = {"HAS_CHUNK": "FROM_DOCUMENT", "NEXT": "NEXT_CHUNK"}
 STEPS = {
     "has_chunk": "migrate/has_chunk",
-    "next": "migrate/next",
+    "next_edges": "migrate/next",
     "unlabelled": "migrate/entity_label",
 }
 

@@ -69,6 +69,7 @@ class GraphRows:
     next: list[dict[str, Any]] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)
     embeddings: list[dict[str, Any]] = field(default_factory=list)
+    entity_embeddings: list[dict[str, Any]] = field(default_factory=list)  # filled by the export
     entities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # label -> rows
     mentions: list[dict[str, Any]] = field(default_factory=list)
     relations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # type -> rows
