@@ -235,13 +235,18 @@ def search(
     workspace: WorkspaceOpt = None,
     mode: ModeOpt = "hybrid",
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Chunks to show.")] = 10,
+    neo4j: Neo4jOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rank chunks for a query (no LLM)."""
+    """Rank chunks for a query (no LLM), from the store once the workspace is loaded."""
     from app.service import KG
 
     with _friendly_errors():
-        hits = KG(_settings(workspace), use_llm=False).search(query, mode=mode, k=k)
+        kg = KG(_settings(workspace, neo4j), use_llm=False)
+        try:
+            hits = kg.search(query, mode=mode, k=k)
+        finally:
+            kg.close()
         if as_json:
             _print_json([h.model_dump() for h in hits])
             return

@@ -86,8 +86,19 @@ def seeds_workspace(root: Path) -> int:
         raise SystemExit(f"{root}: the retriever does not read the store")
     r.sync()
     n = len(r.chunks)
-    r.source.store.close()
+    r.close()
     return n
+
+
+def memory_copy(root: Path, dest: Path) -> Path:
+    """The workspace without its load record and store: the same files, searched in memory
+    (the same-run baseline of the store-backed path)."""
+    import shutil
+
+    skip = {"loaded.json", "loaded.sqlite", "loaded", "store", "index"}
+    shutil.copytree(root, dest, ignore=lambda d, names: [n for n in names if n in skip]
+                    if Path(d) == root else [])  # fmt: skip
+    return dest
 
 
 def free_port() -> int:
@@ -176,7 +187,7 @@ async def load(
     }
 
 
-async def run(args: argparse.Namespace, workspace: Path) -> list[dict]:
+async def run(args: argparse.Namespace, workspace: Path, backend: str = "") -> list[dict]:
     source, key = (SEEDS_QA, "question") if args.corpus == "seeds" else (
         SCIFACT / "queries.jsonl", "text")  # fmt: skip
     queries = [
@@ -197,7 +208,8 @@ async def run(args: argparse.Namespace, workspace: Path) -> list[dict]:
                 for clients in args.concurrency:
                     load_avg = round(os.getloadavg()[0], 2)
                     row = await load(base, queries, clients, args.requests, args.duration, body)
-                    row = {"workers": workers, "mode": mode, **row, "load_avg_1m": load_avg}
+                    row = {"workers": workers, "mode": mode + backend, **row,
+                           "load_avg_1m": load_avg}  # fmt: skip
                     print(json.dumps(row), flush=True)
                     rows.append(row)
         finally:
@@ -229,6 +241,10 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=None, help="only the first N abstracts")
     ap.add_argument("--corpus", choices=["scifact", "seeds"], default="scifact")
     ap.add_argument(
+        "--compare-memory", action="store_true",
+        help="seeds: also serve a copy of the workspace that was never loaded (in memory)",
+    )  # fmt: skip
+    ap.add_argument(
         "--workspace",
         type=Path,
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kg-bench-scifact",
@@ -237,8 +253,13 @@ def main() -> None:
     seeds = args.corpus == "seeds"
     ws = args.workspace
     n_chunks = seeds_workspace(ws) if seeds else build_workspace(ws, args.docs)
-    rows = asyncio.run(run(args, args.workspace))
-    at4 = [r for r in rows if r["clients"] == 4 and r["mode"] == "hybrid"]
+    rows = asyncio.run(run(args, args.workspace, " (store)" if seeds else ""))
+    if seeds and args.compare_memory:
+        import tempfile
+
+        copy = memory_copy(ws.resolve(), Path(tempfile.mkdtemp(prefix="kg-serve-")) / ".kg")
+        rows += asyncio.run(run(args, copy, " (memory)"))
+    at4 = [r for r in rows if r["clients"] == 4 and r["mode"] in ("hybrid", "hybrid (store)")]
     meta = {
         "bench": "serve",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

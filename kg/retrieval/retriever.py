@@ -161,16 +161,26 @@ class Retriever:
         if backend == "store" or (backend == "auto" and store_wanted(ws, settings, store)):
             from kg.retrieval.store_source import StoreSource
 
+            owned = None
             if store is None:
                 from kg.config import Settings as _Settings
                 from kg.store import open_store
 
-                store = open_store(settings or _Settings(), ws)
+                store = owned = open_store(settings or _Settings(), ws)
             source = StoreSource(store)
-            held = source.version()  # StoreUnavailable when it is down
+            try:
+                held = source.version()  # StoreUnavailable when it is down
+            except BaseException:
+                if owned is not None:
+                    owned.close()
+                raise
             if held["version"] or backend == "store" or _external(settings):
                 folder = ws.root / "index" / "store"
-                return cls([], index_dir=folder, workspace=ws, source=source, **kw)
+                r = cls([], index_dir=folder, workspace=ws, source=source, **kw)
+                r._owned_store = owned
+                return r
+            if owned is not None:
+                owned.close()
             # an embedded store loaded before load versions existed: the files it was loaded from
         return cls(
             ws.read("chunks"),
@@ -181,6 +191,12 @@ class Retriever:
             workspace=ws,
             **kw,
         )
+
+    def close(self) -> None:
+        """Close the store this retriever opened itself (a given store is the caller's)."""
+        store, self._owned_store = getattr(self, "_owned_store", None), None
+        if store is not None:
+            store.close()
 
     def refresh(self) -> None:
         """Re-read the workspace (or the store) after it changed; indexes rebuild only where
