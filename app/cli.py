@@ -174,6 +174,10 @@ def load(
         bool, typer.Option("--rebuild", help="Clear the graph and load it all.")
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Rows per transaction.")] = 1000,
+    entity_vectors: Annotated[
+        bool,
+        typer.Option("--entity-vectors", help="Also write entity-name vectors (Entity.embedding)."),
+    ] = False,
 ) -> None:
     """Write the workspace graph into the store (embedded FalkorDB, or Neo4j with --neo4j).
 
@@ -186,7 +190,9 @@ def load(
         ws = _workspace(settings)
         ws.manifest()
         with open_store(settings, ws) as store:
-            report = load_workspace(ws, store, rebuild=rebuild, batch_size=batch_size)
+            report = load_workspace(
+                ws, store, rebuild=rebuild, batch_size=batch_size, entity_vectors=entity_vectors
+            )
         out.print(f"[green]loaded[/] into {settings.store}: {_fmt_counts(report.written)}")
 
 

@@ -154,17 +154,30 @@ def _progress(enabled: bool) -> Iterator[_Bar]:
         yield _Bar(prog)
 
 
-def _write_documents(w: _Writer, rows: GraphRows) -> None:
+def _write_documents(
+    w: _Writer, rows: GraphRows, vectors: _Vectors, store: GraphStore
+) -> None:
     w.write("upsert/documents", rows.documents)
-    w.write("upsert/chunks", rows.chunks)
+    chunks, name = vectors.chunk_rows(rows.chunks, store)
+    w.write(name, chunks)
     w.write("upsert/next", rows.next)
     w.write("upsert/summaries", rows.summaries)
 
 
 class _Vectors:
-    """The workspace's chunk and entity vectors and the rows that carry them to the store."""
+    """The workspace's chunk and entity vectors and the rows that carry them to the store.
 
-    def __init__(self, workspace: Workspace, chunks: Mapping[str, Sequence[float]] | None):
+    Chunk vectors travel inside the chunk rows (one write per node). Entity-name vectors go to
+    the store only when asked (``entity_vectors``): 50,000 of them cost the embedded FalkorDB
+    ~4x a whole 290k-row load's server time (HNSW inserts and parsing), and kg's linker reads
+    the full-text index, not them; they stay in the workspace for whoever wants them."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        chunks: Mapping[str, Sequence[float]] | None,
+        entity_vectors: bool = False,
+    ):
         from kg.retrieval.embed_workspace import VectorTable, read_vectors
 
         given = None
@@ -173,9 +186,22 @@ class _Vectors:
             given = VectorTable("given", ids, np.asarray([chunks[i] for i in ids], np.float32))
         self.tables = {
             "chunks": given if given is not None else read_vectors(workspace.root, "chunks"),
-            "entities": read_vectors(workspace.root, "entities"),
+            "entities": read_vectors(workspace.root, "entities") if entity_vectors else None,
         }
         self.written: dict[str, int] = {}
+
+    def chunk_rows(
+        self, chunks: list[dict[str, Any]], store: GraphStore
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The chunk rows (with their vectors when the workspace has some) and their upsert."""
+        table = self.tables["chunks"]
+        if table is None or not chunks:
+            return chunks, "upsert/chunks"
+        rows = [{**c, "embedding": table.get(c["id"])} for c in chunks]
+        self.written["chunks"] = self.written.get("chunks", 0) + sum(
+            1 for r in rows if r["embedding"] is not None
+        )
+        return rows, f"upsert/chunks_vectors_{store.name}"
 
     @property
     def models(self) -> dict[str, str]:
@@ -297,11 +323,13 @@ def load_workspace(
     batch_size: int = DEFAULT_BATCH,
     progress: bool = True,
     embeddings: Mapping[str, Sequence[float]] | None = None,
+    entity_vectors: bool = False,
 ) -> LoadReport:
     """Make the store hold exactly the workspace graph; raise LoadMismatch if it does not.
 
     ``embeddings`` (chunk id -> vector) replaces the workspace's chunk vectors (always a full
-    load). Holds ``workspace.lock("load")``: a second load of the same workspace fails fast.
+    load); ``entity_vectors``: also write the entity-name vectors (``Entity.embedding``).
+    Holds ``workspace.lock("load")``: a second load of the same workspace fails fast.
     """
     started = time.perf_counter()
     with workspace.lock("load"):
@@ -315,7 +343,7 @@ def load_workspace(
                 seconds=round(time.perf_counter() - started, 3),
             )  # fmt: skip
         migrated = migrate_store(store) if any(legacy_counts(store).values()) else {}
-        vectors = _Vectors(workspace, embeddings)
+        vectors = _Vectors(workspace, embeddings, entity_vectors)
         ontology = workspace_ontology(workspace)
         fingerprint = ontology.fingerprint() if ontology else "regex"
         reason = "--rebuild" if rebuild else ""
@@ -419,8 +447,7 @@ def _full_load(
         for stage, rows in staged_rows(workspace, ontology=ontology):
             if stage == "documents":
                 bar.grow(_size(rows.documents, rows.chunks, rows.next, rows.summaries))
-                _write_documents(w, rows)
-                vectors.write(w, store, "chunks", (c["id"] for c in rows.chunks))
+                _write_documents(w, rows, vectors, store)
             elif stage == "entities":
                 bar.grow(_size(rows.entities, rows.mentions))
                 _write_entities(w, rows.entities)
@@ -473,13 +500,12 @@ def _apply_update(
         w.write("delete/documents", update.removed + update.changed, key="ids")
         w.write("delete/relations", update.delete_relations)
         w.write("delete/entities", update.delete_entities, key="ids")
-        _write_documents(w, docs)
+        _write_documents(w, docs, vectors, store)
         _write_entities(w, update.entities)
         if resync:
             for kind in ("chunks", "entities"):
                 vectors.write(w, store, kind, vectors.all_ids(kind))
         else:
-            vectors.write(w, store, "chunks", (c["id"] for c in docs.chunks))
             vectors.write(w, store, "entities", _entity_ids(update.entities))
         w.write("delete/entity_mentions", update.resync, key="ids")
         w.write("upsert/mentions", update.mentions)

@@ -84,7 +84,7 @@ def test_load_writes_chunk_and_entity_vectors_the_index_finds(
     ws: Workspace, store: GraphStore, tmp_path: Path
 ) -> None:
     enc = embed(ws, tmp_path / "cache")
-    report = load_workspace(ws, store, progress=False)
+    report = load_workspace(ws, store, progress=False, entity_vectors=True)
     chunks, entities = ws.read("chunks"), ws.read("entities")
     assert report.vectors == {"chunks": len(chunks), "entities": len(entities)}
     assert set(vectors_in(store, "Chunk")) == {c.id for c in chunks}
@@ -134,9 +134,7 @@ def test_vectors_added_later_reach_an_unchanged_store(
     embed(ws, tmp_path / "cache")
     report = load_workspace(ws, store, progress=False)
     assert report.mode == "incremental"  # no full reload: only the vectors go out
-    assert set(report.rows) <= {
-        "upsert/chunk_embeddings_falkordb", "upsert/entity_embeddings_falkordb"
-    }  # fmt: skip
+    assert set(report.rows) == {"upsert/chunk_embeddings_falkordb"}  # no entity vectors asked
     assert len(vectors_in(store, "Chunk")) == expected_counts(DOCS)["Chunk"]
     again = load_workspace(ws, store, progress=False)
     assert again.mode == "unchanged" and again.load_version == report.load_version

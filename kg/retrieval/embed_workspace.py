@@ -46,6 +46,10 @@ class VectorTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def get(self, key: str) -> np.ndarray | None:
+        row = self._row.get(key)
+        return None if row is None else self.matrix[row]
+
     def rows_for(self, ids: Sequence[str]) -> np.ndarray:
         """The matrix rows of ``ids`` in that order (KeyError for an id without a vector)."""
         return self.matrix[[self._row[i] for i in ids]] if ids else self.matrix[:0]
