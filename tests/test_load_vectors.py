@@ -234,3 +234,17 @@ def test_csv_and_cypher_exports_carry_the_vectors(ws: Workspace, tmp_path: Path)
     script = export_workspace(ws, "cypher", tmp_path / "kg.cypher").read_text()
     assert "SET c.embedding = row.embedding" in script
     assert "SET e.embedding = row.embedding" in script
+
+
+def test_batched_encoding_changes_no_vector() -> None:
+    """Names go in batches of 32, passages one by one: the real MiniLM gives the same vectors
+    as one text per call, so a text's vector never depends on its batch-mates."""
+    from kg.retrieval.embed import shared_embedder
+    from kg.retrieval.embed_workspace import SHORT_CHARS, embed_batched
+
+    texts = ["PCA", "K-means clustering", "Andrew Ng", "scikit-learn"] * 3
+    texts += ["A longer passage about dimensionality reduction. " * 8, "Another one " * 30]
+    assert any(len(t) > SHORT_CHARS for t in texts)
+    enc = shared_embedder()
+    alone = np.stack([enc.embed([t], batch_size=1)[0] for t in texts])
+    assert np.array_equal(embed_batched(enc, texts), alone)
