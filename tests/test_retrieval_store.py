@@ -141,3 +141,41 @@ def test_cli_ask_with_neo4j_down_exits_with_one_line(
     assert result.exit_code != 0
     assert "Sources" not in result.output and "Traceback" not in result.output
     assert "127.0.0.1" in result.output
+
+
+def test_concurrent_first_queries_build_each_cache_once(
+    loaded: tuple[Workspace, GraphStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served requests arrive together on a fresh process: one BM25 build, not one per thread
+    (the stemmer is not thread-safe: the serve bench saw IndexError without the lock)."""
+    import threading
+    import time
+
+    from kg.retrieval.bm25 import BM25Index
+
+    ws, store = loaded
+    builds = []
+    real = BM25Index.build.__func__  # type: ignore[attr-defined]
+
+    def slow_build(cls, docs):
+        builds.append(1)
+        time.sleep(0.2)
+        return real(cls, docs)
+
+    monkeypatch.setattr(BM25Index, "build", classmethod(slow_build))
+    monkeypatch.setattr(BM25Index, "load", classmethod(lambda cls, folder, key: None))
+    r = Retriever.open(ws, store=store)
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            r.search("K-means clustering", mode="bm25")
+        except BaseException as exc:  # collected for the assert
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and len(builds) == 1

@@ -108,6 +108,7 @@ class Retriever:
         self.version_ttl_s = VERSION_TTL_S
         self._checked = 0.0
         self._sync_lock = threading.Lock()
+        self._build_lock = threading.RLock()
         self.fusion = fusion_config or FusionConfig()
         self._embedders: dict[str, object] = {}
         if embedder is not None:
@@ -256,6 +257,12 @@ class Retriever:
 
     @property
     def bm25(self) -> BM25Index:
+        if self._bm25 is not None:
+            return self._bm25
+        with self._build_lock:  # concurrent first queries: one build (the stemmer is not
+            return self._build_bm25()  # thread-safe either)
+
+    def _build_bm25(self) -> BM25Index:
         if self._bm25 is None:
             t = time.perf_counter()
             idx = BM25Index.load(self.index_dir, self.key) if self.index_dir else None
@@ -286,6 +293,12 @@ class Retriever:
 
     def dense(self, view: str) -> np.ndarray:
         """Chunk vectors of a dense view (``vector`` = MiniLM, ``e5``), built on first use."""
+        if view in self._dense:
+            return self._dense[view]
+        with self._build_lock:
+            return self._build_dense(view)
+
+    def _build_dense(self, view: str) -> np.ndarray:
         if view not in self._dense:
             from kg.retrieval.embed_cache import EmbeddingCache
             from kg.retrieval.vectors import load_vectors
@@ -323,6 +336,12 @@ class Retriever:
 
     @property
     def graph(self) -> EntityGraph:
+        if self._graph is not None:
+            return self._graph
+        with self._build_lock:
+            return self._build_graph()
+
+    def _build_graph(self) -> EntityGraph:
         if self._graph is None:
             t = time.perf_counter()
             if self.source is not None:
