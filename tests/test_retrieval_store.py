@@ -99,8 +99,12 @@ def test_cache_follows_the_load_version(
     store.run("MATCH (m:KgMeta {id: 'load'}) SET m.version = m.version + 1")
     hits = r.search("zyzzyva", mode="bm25")
     assert [h.chunk_id for h in hits] == [chunk.id] and r.load_version == before + 1
+    store.run("MATCH (m:KgMeta {id: 'load'}) SET m.state = 'loading'")  # a load under way
+    assert r.load_version == before + 1
+    r.search("zyzzyva", mode="bm25")
+    assert r.load_version == -(before + 1)  # read, but not kept as that load's caches
     load_workspace(ws, store, rebuild=True, progress=False)  # put the workspace back
-    assert r.search("zyzzyva", mode="bm25") == []
+    assert r.search("zyzzyva", mode="bm25") == [] and r.load_version == before + 2
 
 
 def _dead_port() -> int:

@@ -224,10 +224,13 @@ class Retriever:
             return
         held = self.source.version()
         self._checked = now
-        if held["version"] == self.load_version:
+        # a load in progress (state "loading") is keyed negative: what is read now is re-read
+        # once that load is "ready" under the same number
+        current = held["version"] if held["state"] == "ready" else -held["version"]
+        if current == self.load_version:
             return
         with self._sync_lock:
-            if held["version"] == self.load_version:
+            if current == self.load_version:
                 return
             if not held["version"]:
                 raise StoreError(
@@ -239,8 +242,8 @@ class Retriever:
             self._load(chunks, entities, (), ())
             self.paths = paths
             # on-disk caches (BM25) belong to this store's load, not just to these chunk ids
-            self.key = index_key(self.chunks, f"{self.source.store.identity}#{held['version']}")
-            self.load_version = held["version"]
+            self.key = index_key(self.chunks, f"{self.source.store.identity}#{current}")
+            self.load_version = current
             self.timings["store_read"] = time.perf_counter() - t
 
     def _load(self, chunks, entities, relations, documents) -> None:
