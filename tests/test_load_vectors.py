@@ -248,3 +248,22 @@ def test_batched_encoding_changes_no_vector() -> None:
     enc = shared_embedder()
     alone = np.stack([enc.embed([t], batch_size=1)[0] for t in texts])
     assert np.array_equal(embed_batched(enc, texts), alone)
+
+
+def test_vector_files_are_byte_deterministic(tmp_path: Path) -> None:
+    """The same vectors give the same bytes (workers and Ray must write identical workspaces)."""
+    import time
+
+    from kg.retrieval.embed_workspace import VectorTable, read_vectors, save_vectors
+
+    m = np.random.default_rng(0).standard_normal((5, 384)).astype(np.float32)
+    table = VectorTable("m", [f"c{i}" for i in range(5)], m)
+    save_vectors(tmp_path / "a" / "chunks-m.npz", table)
+    time.sleep(2.1)  # zip timestamps have a 2 s resolution
+    save_vectors(tmp_path / "b" / "chunks-m.npz", table)
+    a, b = (tmp_path / d / "chunks-m.npz" for d in "ab")
+    assert a.read_bytes() == b.read_bytes()
+    (tmp_path / "a" / "embeddings").mkdir()
+    (tmp_path / "a" / "chunks-m.npz").rename(tmp_path / "a" / "embeddings" / "chunks-m.npz")
+    back = read_vectors(tmp_path / "a", "chunks", "m")
+    assert back is not None and back.ids == table.ids and np.array_equal(back.matrix, m)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,17 +65,22 @@ def vectors_path(root: Path, kind: str, model_id: str) -> Path:
 
 
 def save_vectors(path: Path, table: VectorTable) -> None:
-    """Atomically (temp file + rename): a reader never sees half a file."""
+    """An .npz (float32 rows, ids, model), byte-deterministic, written atomically (temp file
+    + rename): a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh,
-                model=np.array(table.model_id),
-                ids=np.array(table.ids, dtype=str),
-                vectors=np.ascontiguousarray(table.matrix, dtype=np.float32),
-            )
+        arrays = {
+            "model": np.array(table.model_id),
+            "ids": np.array(table.ids, dtype=str),
+            "vectors": np.ascontiguousarray(table.matrix, dtype=np.float32),
+        }
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+            for name, arr in arrays.items():
+                # a fixed timestamp (np.savez stamps "now"): the same vectors, the same bytes
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, arr, allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
