@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from app.cli_common import (
@@ -24,8 +25,9 @@ from app.cli_common import (
     out,
 )
 from app.cli_eval import eval_app
-from app.cli_help import KgCommand
+from app.cli_help import KgCommand, KgGroup
 from kg import __version__
+from kg.errors import BadInput, MissingDependency, NotFound
 
 app = typer.Typer(
     help=(
@@ -35,6 +37,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=KgGroup,
 )
 
 @app.callback(invoke_without_command=True)
@@ -136,7 +139,7 @@ def extract(
         )
         for p in paths:
             if not p.exists():
-                raise FileNotFoundError(f"no such file or folder: {p}")
+                raise NotFound(f"no such file or folder: {p}")
         manifest = run_extract(
             paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run
         )
@@ -212,27 +215,44 @@ def ask(
     ] = False,
     neo4j: Neo4jOpt = False,
     as_json: JsonOpt = False,
+    path: Annotated[
+        str,
+        typer.Option(
+            "--path",
+            help="How the answer is chosen: sentence (the LLM picks a candidate and writes a "
+            "sentence with it), choice (the LLM picks), candidates (the ranking, no LLM).",
+        ),
+    ] = "sentence",
 ) -> None:
     """Answer a question from the graph and the chunks, with numbered citations."""
     from app.service import KG
+    from kg.answer import PATHS
 
+    if path not in PATHS:
+        raise typer.BadParameter(f"--path must be one of {', '.join(PATHS)}")
     with _friendly_errors():
-        kg = KG(_settings(workspace, neo4j), use_llm=not no_llm)
+        kg = KG(_settings(workspace, neo4j), use_llm=not no_llm and path != "candidates")
         try:
-            answer = kg.ask(question, mode=mode, k=k)
+            answer = kg.ask(question, mode=mode, k=k, path=path)
         finally:
             kg.close()
         if as_json:
             _print_json(answer.model_dump())
             return
-        out.print(answer.answer)
+        out.print(answer.answer, markup=False, highlight=False, soft_wrap=True)
         for w in answer.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
+            err.print(f"[yellow]warning:[/] {escape(w)}")
         if answer.citations:
             out.print("\n[bold]Sources[/]")
             for c in answer.citations:
                 snippet = " ".join(c.snippet.split())[:160]
-                out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}")
+                out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}",
+                          markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        if answer.facts:
+            out.print("\n[bold]Graph facts used[/]")
+            for f in answer.facts:
+                out.print(f"  {f.head} -{f.type}-> {f.tail}", markup=False, highlight=False,
+                          soft_wrap=True)  # fmt: skip
 
 
 @app.command(cls=KgCommand)
@@ -335,7 +355,7 @@ def status(
             + (st.store_error or _fmt_counts(st.store_counts) or "empty")
         )
         if st.store_warning:
-            err.print(f"[yellow]warning:[/] {st.store_warning}")
+            err.print(f"[yellow]warning:[/] {escape(st.store_warning)}")
 
 
 @app.command(cls=KgCommand)
@@ -358,11 +378,13 @@ def serve(
     from kg.procs import Stopped, raise_on_stop_signals
 
     raise_on_stop_signals()  # from here a SIGTERM or Ctrl-C at any moment exits 0 or 130
-    try:
-        from app.server import serve as run_server
-    except Stopped as stop:
-        raise typer.Exit(stop.exit_code) from None
     with _friendly_errors():
+        try:
+            from app.server import serve as run_server
+        except Stopped as stop:
+            raise typer.Exit(stop.exit_code) from None
+        except ImportError as exc:  # a core install: no Gradio, FastAPI, uvicorn
+            raise MissingDependency.extra("serve", "kg serve", exc) from exc
         run_server(
             _settings(workspace, neo4j),
             host=host,
@@ -386,7 +408,7 @@ def export(
 
     with _friendly_errors():
         if fmt not in ("cypher", "csv", "graphml"):
-            raise ValueError(f"unknown format {fmt!r} (use cypher, csv or graphml)")
+            raise BadInput(f"unknown format {fmt!r} (use cypher, csv or graphml)")
         ws = _workspace(_settings(workspace))
         ws.manifest()
         written = export_workspace(ws, fmt, output)
@@ -397,7 +419,7 @@ def _register_train() -> None:
     """`kg train` lives in pipelines.train (its heavy imports happen only when it runs)."""
     from app.train_cli import train_command
 
-    app.command("train")(train_command)
+    app.command("train", cls=KgCommand)(train_command)
 
 
 _register_train()

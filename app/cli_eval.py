@@ -21,9 +21,9 @@ from app.cli_common import (
     err,
     out,
 )
-from app.cli_help import KgCommand
+from app.cli_help import KgCommand, KgGroup
 
-eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.")
+eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.", cls=KgGroup)
 
 
 def _report(result: dict[str, Any], as_json: bool, title: str) -> None:
@@ -79,7 +79,6 @@ class Tier(StrEnum):
     trained = "trained"
     trained_llm = "trained+llm"
     spacy = "spacy"
-    llm = "llm"
 
 
 @eval_app.command("scierc", cls=KgCommand)
@@ -90,9 +89,8 @@ def eval_scierc(
     tier: Annotated[
         Tier,
         typer.Option(
-            help="Extractor: the shipped trained model; trained+llm, the trained model verified "
-            "by the LLM tier (kg extract's default path); spaCy rules; or llm, the LLM alone "
-            "extracting everything (for comparison)."
+            help="Extractor: the shipped trained model; trained+llm, the trained model refined "
+            "by kg extract's own LLM tier; or spaCy rules."
         ),
     ] = Tier.trained,
     as_json: JsonOpt = False,
@@ -153,18 +151,41 @@ def eval_qa(
         float | None,
         typer.Option("--budget-s", help="After this many seconds use cached answers only."),
     ] = None,
+    llm_limit: Annotated[
+        int | None,
+        typer.Option("--llm-limit", min=1, help="LLM paths answer only the first N questions."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Doc and chunk recall@5, answer accuracy, citation precision and answer latency
-    (p50/p95) over the current workspace; LLM answers are cached for cheap re-runs."""
+    """Doc and chunk recall@5, then per answer path (candidates without the LLM, LLM choice,
+    LLM choice + sentence) accuracy, citation precision, latency p50/p95 and the quiet-machine
+    estimate; LLM answers are cached for cheap re-runs."""
     from app.service import KG
     from pipelines.evaluation.qa import evaluate_qa
 
     def run() -> dict[str, Any]:
         kg = KG(_settings(workspace), use_llm=not no_llm)
         try:
-            return evaluate_qa(kg, path, mode=mode, use_cache=not no_cache, budget_s=budget_s)
+            return evaluate_qa(kg, path, mode=mode, use_cache=not no_cache, budget_s=budget_s,
+                               llm_limit=llm_limit)  # fmt: skip
         finally:
             kg.close()
 
-    _run_eval(run, as_json, f"QA {path.name}")
+    with _friendly_errors():
+        result = run()
+        if as_json:
+            _print_json(result)
+            return
+        cols = ("questions", "answer_accuracy", "answer_accuracy_two_facts",
+                "citation_precision", "latency_p95_s", "quiet_estimate_p95_s",
+                "candidates_accuracy_same_questions", "skipped_for_time")  # fmt: skip
+        heads = ("n", "acc", "acc 2-fact", "cite prec", "p95 s", "quiet p95 s",
+                 "cand. acc same q", "skipped")  # fmt: skip
+        table = Table("path", *heads, title=f"QA {path.name} ({result['mode']})")
+        for name, summary in result["paths"].items():
+            table.add_row(name, *(_cell(summary.get(c)) for c in cols))
+        out.print(table)
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "–" if value is None else str(value)

@@ -175,7 +175,7 @@ class EntityGraph:
         by_token: dict[str, list[str]],
     ) -> list[Link]:
         """``link`` over a name table (all names, or the store's full-text candidates)."""
-        from kg.retrieval.text import STOPWORDS
+        from kg.text import STOPWORDS
 
         words = _WORD.findall(query)
         variants = [words, [_POSSESSIVE.sub("", w) for w in words]]
@@ -216,7 +216,7 @@ class EntityGraph:
 
     @staticmethod
     def _stop(key: str) -> bool:
-        from kg.retrieval.text import STOPWORDS
+        from kg.text import STOPWORDS
 
         return all(w in STOPWORDS for w in key.split()) or len(key) < 2
 

@@ -108,7 +108,7 @@ class StoreSource:
 
     def entities_named(self, text: str) -> list[str]:
         """Ids of the entities whose name shares a word with ``text`` (the full-text index)."""
-        from kg.retrieval.text import STOPWORDS
+        from kg.text import STOPWORDS
 
         # a name made of stop words only is never linked (EntityGraph._stop): every linkable
         # name has a word left here
