@@ -109,6 +109,7 @@ class Entity(_Model):
     description: str = ""
     mentions: list[Mention] = Field(default_factory=list)
     source: str = "spacy"
+    type_reason: str = ""  # why it has this type ("context: the X library", "structure", ...)
 
     @classmethod
     def make(cls, name: str, type_: str, **kw: Any) -> Entity:
@@ -134,6 +135,7 @@ class Relation(_Model):
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     extractor: str = "llm"
     description: str = ""
+    predicate: str | None = None  # an open relation's normalised verb phrase ("be capital of")
 
     @classmethod
     def make(cls, head_id: str, type_: str, tail_id: str, **kw: Any) -> Relation:
@@ -219,6 +221,8 @@ class Manifest(_Model):
     sources: list[str] = Field(default_factory=list)  # the paths given to `kg extract`
     entities_per_10kb: float = 0.0  # graph density: entities per 10,000 bytes of document text
     llm_coverage: LLMCoverage = Field(default_factory=LLMCoverage)
+    # the language pass (cues, open relations, notes types, coreference): counts and seconds
+    language: dict[str, float] = Field(default_factory=dict)
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----

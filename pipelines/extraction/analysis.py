@@ -43,6 +43,7 @@ class Analysis:
         self._finder: MentionFinder | None = None
         self._lock = threading.Lock()
         self._memo: dict[str, Any] = {}
+        self.parsed: dict[str, Any] = {}  # chunk id -> the spaCy Doc parsed this run (reused)
 
     def finder(self) -> MentionFinder:
         with self._lock:
@@ -72,6 +73,7 @@ class Analysis:
                 value = [asdict(c) for c in cands]
             self.cache.put(self.key(chunk), value)
             self._memo[chunk.id] = value
+            self.parsed[chunk.id] = doc
 
     def _value(self, chunk: Chunk) -> Any:
         value = self._memo.pop(chunk.id, None)

@@ -27,6 +27,7 @@ from pipelines.extraction.assembly import assemble
 from pipelines.extraction.chat import LazyChat
 from pipelines.extraction.chunking import chunk_documents
 from pipelines.extraction.junk import junk_filter
+from pipelines.extraction.language import LanguagePass
 from pipelines.extraction.loading import load_documents
 from pipelines.extraction.merge import merge_results
 from pipelines.extraction.plan import print_plan, print_warnings
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from kg.workspace import Workspace
 
 Stage = Callable[[Document, list[Chunk]], dict[str, ChunkResult]]
+CorpusPass = Callable[[list[Document], dict[str, list[Chunk]], dict[str, ChunkResult]], Any]
 
 
 @dataclass
@@ -51,6 +53,9 @@ class ExtractionPipeline:
     stages: list[tuple[str, Stage]] = field(default_factory=list)
     is_junk: Callable[[str], bool] | None = None
     settle: Callable[[ChunkResult], ChunkResult] | None = None  # after the merge, per chunk
+    # corpus-wide passes over every chunk's merged result, in order (the language pass)
+    after: list[tuple[str, CorpusPass]] = field(default_factory=list)
+    finished: dict[str, float] = field(default_factory=dict)  # what the passes reported
 
     def add(self, name: str, stage: Stage) -> ExtractionPipeline:
         self.stages.append((name, stage))
@@ -67,6 +72,13 @@ class ExtractionPipeline:
         if self.settle is not None:
             merged = {cid: self.settle(r) for cid, r in merged.items()}
         return merged
+
+    def finish(self, documents: list[Document], chunks: dict[str, list[Chunk]],
+               results: dict[str, ChunkResult]) -> None:  # fmt: skip
+        for _, corpus_pass in self.after:
+            report = corpus_pass(documents, chunks, results)
+            if hasattr(report, "summary"):
+                self.finished.update(report.summary())
 
 
 def build_stages(
@@ -88,6 +100,15 @@ def build_stages(
         typed = frozenset(t.name for t in ontology.entity_types if t.trained_labels)
         pipeline.settle = lambda result: settle_overlaps(result, fallback, typed)
     pipeline.add("structure", lambda doc, chunks: extract_structure(doc, chunks, ontology))
+    # notes types, coreference, relation cues, open relations (each a Settings flag)
+    language = LanguagePass.from_settings(
+        ontology,
+        settings,
+        parsed=analysis.parsed,
+        nlp=lambda: analysis.finder().nlp,
+        cache=analysis.cache,
+    )
+    pipeline.after.append(("language", language.run))
     return pipeline
 
 
@@ -151,6 +172,8 @@ def run_extract(
             results = _run_documents(pipeline, documents, chunks, bar)
         if settings.trained:
             vote_types([results[c.id] for c in all_chunks])
+        pipeline.finish(documents, chunks, results)
+        manifest.language = pipeline.finished
         out = _Outputs(workspace, manifest, documents, chunks, all_chunks, ontology, t0)
         if not llm_on:
             manifest.llm_coverage.state = "off"

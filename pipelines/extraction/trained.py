@@ -270,6 +270,7 @@ def vote_types(results: Sequence[ChunkResult]) -> int:
                     rs.relation = Relation.make(
                         head, rel.type, tail, evidence=rel.evidence, confidence=rel.confidence,
                         extractor=rel.extractor, description=rel.description,
+                        predicate=rel.predicate,
                     )  # fmt: skip
     return changed
 
