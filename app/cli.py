@@ -109,6 +109,22 @@ def extract(
             "concepts and their relations); spaCy noun phrases stand in for it.",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes for the per-chunk work (spaCy, the trained tier), each loading the "
+            "models once; default: the machine's cores. The output is the same for any number.",
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="local (a process pool) or ray (a Ray cluster; needs the ray extra)."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="With --engine ray: the cluster (default: start one)."),
+    ] = None,
 ) -> None:
     """Read documents, find entities and relations, write the graph to the workspace.
 
@@ -122,6 +138,8 @@ def extract(
     with _friendly_errors():
         if llm is not None and llm not in {"auto", "on", "off"}:
             raise typer.BadParameter(f"{llm!r} is not one of auto, on, off", param_hint="--llm")
+        if engine not in {"local", "ray"}:
+            raise typer.BadParameter(f"{engine!r} is not one of local, ray", param_hint="--engine")
         try:
             budget = parse_duration(llm_budget) if llm_budget is not None else None
         except ValueError as exc:
@@ -141,8 +159,9 @@ def extract(
             if not p.exists():
                 raise NotFound(f"no such file or folder: {p}")
         manifest = run_extract(
-            paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run
-        )
+            paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run,
+            workers=workers, engine=engine, ray_address=ray_address,
+        )  # fmt: skip
         if dry_run:
             return
         for skipped in manifest.skipped:
