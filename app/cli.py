@@ -26,6 +26,8 @@ from app.cli_common import (
 )
 from app.cli_eval import eval_app
 from app.cli_help import KgCommand, KgGroup
+from app.cli_integrations import mcp as mcp_command
+from app.cli_integrations import store_app
 from kg import __version__
 from kg.errors import BadInput, MissingDependency, NotFound
 
@@ -392,8 +394,12 @@ def serve(
     ] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Retrieval-only answers.")] = False,
     neo4j: Neo4jOpt = False,
+    store_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve the embedded FalkorDB on 127.0.0.1:PORT (LangChain)."),
+    ] = None,
 ) -> None:
-    """Start the Gradio chatbot (at /ui) and the HTTP API (at /v1, docs at /docs)."""
+    """Start the Gradio chatbot (at /ui), the HTTP API (at /v1, docs at /docs) and MCP (/mcp)."""
     from kg.procs import Stopped, raise_on_stop_signals
 
     raise_on_stop_signals()  # from here a SIGTERM or Ctrl-C at any moment exits 0 or 130
@@ -411,6 +417,7 @@ def serve(
             auth=auth or os.environ.get("KG_AUTH"),
             api_key=api_key or os.environ.get("KG_API_KEY"),
             use_llm=not no_llm,
+            store_port=store_port,
         )
 
 
@@ -443,6 +450,8 @@ def _register_train() -> None:
 
 _register_train()
 app.add_typer(eval_app, name="eval")
+app.command("mcp", cls=KgCommand)(mcp_command)
+app.add_typer(store_app, name="store")
 
 if __name__ == "__main__":
     app()

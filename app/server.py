@@ -56,14 +56,26 @@ def build(
     api_key: str | None = None,
     use_llm: bool = True,
     mount_ui: bool = True,
+    host: str = "127.0.0.1",
 ) -> FastAPI:
     from app.api import create_app, parse_auth
     from app.service import KG
 
     ui_auth = parse_auth(auth)
-    return create_app(
+    app = create_app(
         KG(settings, use_llm=use_llm), api_key=api_key, mount_ui=mount_ui, ui_auth=ui_auth
     )
+    _mount_mcp(app, api_key, host)
+    return app
+
+
+def _mount_mcp(app: FastAPI, api_key: str | None, host: str) -> None:
+    """The MCP server at /mcp (streamable HTTP), when the `mcp` extra is installed."""
+    try:
+        from app.mcp_server import mount
+    except ImportError:  # pip install 'kg[mcp]'
+        return
+    mount(app, app.state.kg, api_key=api_key, host=host)
 
 
 def serve(
@@ -76,6 +88,7 @@ def serve(
     use_llm: bool = True,
     *,
     exit_process: bool = True,
+    store_port: int | None = None,
 ) -> int:
     """Run the API and chatbot until SIGTERM (exit 0) or Ctrl-C (exit 130), at any moment, even
     while starting; then stop what this process started (its FalkorDB, its LLM server).
@@ -86,7 +99,7 @@ def serve(
     raise_on_stop_signals()
     started: dict[str, Any] = {}
     try:
-        code = _run(started, settings, host, port, auth, api_key, share, use_llm)
+        code = _run(started, settings, host, port, auth, api_key, share, use_llm, store_port)
     except Stopped as stop:
         code = stop.exit_code
     except KeyboardInterrupt:
@@ -112,6 +125,7 @@ def _run(
     api_key: str | None,
     share: bool,
     use_llm: bool,
+    store_port: int | None = None,
 ) -> int:
     import uvicorn
 
@@ -126,7 +140,11 @@ def _run(
             "party); use --host with --auth instead.",
             file=sys.stderr,
         )
-    app = started["app"] = build(settings, auth=auth, api_key=api_key, use_llm=use_llm)
+    app = started["app"] = build(settings, auth=auth, api_key=api_key, use_llm=use_llm, host=host)
+    if store_port is not None:
+        from app.cli_integrations import expose_store
+
+        expose_store(app.state.kg, store_port)
     threading.Thread(target=warm_up, args=(app.state.kg,), name="kg-warm-up", daemon=True).start()
     shown = "localhost" if is_loopback(host) else host
     print(f"kg: chatbot at http://{shown}:{port}/ui/ · API docs at http://{shown}:{port}/docs")

@@ -157,6 +157,10 @@ class Summary(_Model):
     text: str
     source_chunk_ids: list[str] = Field(default_factory=list)
     source_summary_ids: list[str] = Field(default_factory=list)
+    # document offsets of the sentences an extractive summary is made of (its text is those
+    # sentences joined by spaces); an LLM summary gives the spans of the chunks it read
+    spans: list[tuple[int, int]] = Field(default_factory=list)
+    method: Literal["extractive", "llm"] = "llm"  # summaries written before this field: LLM
 
 
 class Rejected(_Model):

@@ -63,6 +63,8 @@ def map_summaries(doc: Document, chunk_summaries: Sequence[tuple[Chunk, str]]) -
             level=0,
             text=text.strip(),
             source_chunk_ids=[chunk.id],
+            spans=[(chunk.start, chunk.end)],  # the chunk it read (an LLM writes its own words)
+            method="llm",
         )
         for chunk, text in chunk_summaries
         if text and text.strip()
@@ -111,7 +113,11 @@ def reduce_summaries(
 def _as_lc(summary: Summary) -> LCDocument:
     return LCDocument(
         page_content=summary.text,
-        metadata={"id": summary.id, "chunk_ids": list(summary.source_chunk_ids)},
+        metadata={
+            "id": summary.id,
+            "chunk_ids": list(summary.source_chunk_ids),
+            "spans": list(summary.spans),
+        },
     )
 
 
@@ -143,6 +149,7 @@ def _combine(
     for d in group:
         chunk_ids += [c for c in d.metadata["chunk_ids"] if c not in chunk_ids]
     source_ids = [d.metadata["id"] for d in group]
+    spans = sorted({tuple(span) for d in group for span in d.metadata.get("spans", [])})
     if not text:  # the model failed: keep the level, built from its sources, never lose them
         text = " ".join(d.page_content for d in group)[:2000]
     return Summary(
@@ -152,6 +159,8 @@ def _combine(
         text=text,
         source_chunk_ids=chunk_ids,
         source_summary_ids=source_ids,
+        spans=spans,  # type: ignore[arg-type]
+        method="llm",
     )
 
 

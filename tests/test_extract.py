@@ -84,9 +84,11 @@ def test_run_extract_writes_a_consistent_graph(tmp_path: Path) -> None:
     reduced = [s for s in summaries if s.doc_id == doc_a.id and s.level >= 1]
     assert reduced and reduced[-1].source_summary_ids
     assert {s.level for s in summaries if s.doc_id == doc_a.id} >= {0, 1}
-    # a one-line note has no pair to verify and nothing to condense: no call, no summary
+    assert {s.method for s in reduced} == {"llm"}
+    # a one-line note has no pair to verify and nothing to condense: no call, and the
+    # extractive summaries every document gets
     single = next(d for d in ws.read("documents") if d.path == "b.txt")
-    assert [s for s in summaries if s.doc_id == single.id] == []
+    assert {s.method for s in summaries if s.doc_id == single.id} == {"extractive"}
     assert all(single.text.strip() not in p for p in chat.prompts)
 
 
@@ -146,7 +148,7 @@ def test_spacy_only_makes_no_llm_calls(tmp_path: Path) -> None:
     assert chat.calls == 0 and manifest.llm_usage.calls == 0
     assert manifest.models["llm"].startswith("none")
     assert manifest.counts["entities"] > 0 and manifest.counts["relations"] > 0
-    assert ws.read("summaries") == []
+    assert {s.method for s in ws.read("summaries")} == {"extractive"}  # no LLM summaries
     assert {r.extractor for r in ws.read("relations")} <= {
         "spacy-dep", "spacy-cooccurrence", "cue", "open"}
     check_graph(ws)

@@ -24,6 +24,7 @@ VOLATILE = {"created_at", "seconds"}
 def _files(ws: Workspace) -> dict[str, bytes]:
     out = {p.name: p.read_bytes() for p in sorted(ws.root.glob("*.jsonl"))}
     manifest = json.loads(ws.manifest_path.read_text())
+    manifest.get("language", {}).pop("seconds", None)  # the language pass's timing
     out["manifest"] = json.dumps({k: v for k, v in manifest.items() if k not in VOLATILE},
                                  sort_keys=True).encode()  # fmt: skip
     return out

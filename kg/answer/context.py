@@ -18,6 +18,7 @@ from typing import Any
 from kg.answer.question import Question
 from kg.answer.words import WORD, content_words, idf, plain, sentences, stem, terms
 from kg.models import GraphFact, SearchHit
+from kg.summaries import overview_passages
 
 MAX_PASSAGES = 8  # sentences handed to candidate extraction
 MAX_FACT_PASSAGES = 3
@@ -136,8 +137,10 @@ def build_context(
     if similarity is not None and pool:
         _blend(question, pool, similarity)
     out: list[Passage] = []
-    if question.overview:
-        out += summary_passages(hits, summaries, chunks, paths)
+    if question.overview:  # summary sentences, each cited to its own span (kg.summaries)
+        found = overview_passages(question.text, summaries, chunks, hits=hits, paths=paths)
+        out += [Passage(**p.as_fields(plain), said=terms(p.text)) for p in found]
+        out += [] if found else summary_passages(hits, summaries, chunks, paths)
     for fact in facts:
         if sum(p.kind == "fact" for p in out) >= MAX_FACT_PASSAGES:
             break

@@ -20,6 +20,7 @@ from kg.answer.candidates import Candidate, Mention
 from kg.answer.context import Passage, build_context
 from kg.answer.question import Question
 from kg.models import Answer, GraphFact, SearchHit
+from kg.summaries import overview_answer
 
 PATHS = ("candidates", "choice", "sentence")
 MAX_FACTS_SHOWN = 8
@@ -73,6 +74,9 @@ def stream_answer(question: Question, hits: list[SearchHit], facts: list[GraphFa
     started = time.perf_counter()
     passages = build_context(question, hits, facts, src.chunks, src.summaries, src.paths,
                              similarity=getattr(src, "similarity", None))  # fmt: skip
+    if question.overview and (found := overview_answer(question.text, passages)) is not None:
+        yield found  # "what is this note about?": its summary's sentences, cited (kg.summaries)
+        return
     ranked = _ranked(question, passages, facts, src)
     hop_facts: list[GraphFact] = []
     bridged: Passage | None = None

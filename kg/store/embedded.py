@@ -1,6 +1,7 @@
 """kg's own FalkorDB: ``redis-server --loadmodule falkordb.so`` with its data in the workspace.
 
-One server per workspace, on a unix socket. A second process (the API next to a CLI call)
+One server per workspace, on a unix socket (and, when asked, on a loopback TCP port:
+``expose``). A second process (the API next to a CLI call)
 finds it through ``server.json`` and reuses it; the process that started it stops it with
 SHUTDOWN SAVE on close. Data is kept in RDB snapshots (taken after every load), so it
 survives restarts; after a kill the loader notices missing writes by its count check.
@@ -219,6 +220,35 @@ class EmbeddedServer:
         self.info, self.owned, self._proc = info, True, proc
         log.debug("started FalkorDB pid %s at %s", info.pid, info.url)
         return info
+
+    def expose(self, port: int = 0) -> int:
+        """Also listen on TCP ``127.0.0.1:port`` (0: a free one), for clients that only take a
+        host and port (LangChain's FalkorDBGraph, redis-cli, FalkorDB Browser). The server is
+        bound to 127.0.0.1 only, so the port is never reachable from other machines. Returns
+        the port; it closes with the server."""
+        if self.info is None:
+            raise StoreUnavailable("embedded FalkorDB is not running")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"invalid port {port}")
+        info = self.info
+        if info.port and port in (0, info.port):
+            return info.port
+        if info.port:  # one TCP port per server: moving it would cut off its other clients
+            raise StoreUnavailable(
+                f"the embedded FalkorDB already listens on 127.0.0.1:{info.port}; use that port"
+            )
+        chosen = port or _free_port()
+        try:
+            _client(info).config_set("port", chosen)
+        except (redis.RedisError, OSError) as exc:
+            raise StoreUnavailable(f"cannot listen on 127.0.0.1:{chosen}: {exc}") from exc
+        info.port = chosen
+        state = self.store_dir / STATE_FILE
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(state.read_text(encoding="utf-8"))
+            if data.get("pid") == info.pid:
+                state.write_text(json.dumps({**data, "port": chosen}), encoding="utf-8")
+        return chosen
 
     def stop(self, timeout: float = 30.0, client_name: str = "") -> None:
         """Let go of the server: SHUTDOWN SAVE it when no other kg process is connected and

@@ -212,7 +212,7 @@ def run_extract(
         writer = RunWriter(workspace, manifest, documents, chunks, all_chunks, ontology, t0)
         if not llm_on:
             manifest.llm_coverage.state = "off"
-            writer.commit(results, [])
+            writer.commit(results, map_only(documents, chunks, results))  # extractive summaries
             return manifest
         _refine(writer, results, settings, ontology, lazy, cache, progress)
     return manifest
