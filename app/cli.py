@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from app.cli_common import (
@@ -98,6 +99,14 @@ def extract(
             "--cooccurrence", help="Also relate names that share a sentence (weak RELATED_TO)."
         ),
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Make PATHS the workspace's only sources (by default they are added to the "
+            "folders and uploads it already has); what goes is listed first.",
+        ),
+    ] = False,
     no_trained: Annotated[
         bool,
         typer.Option(
@@ -138,7 +147,12 @@ def extract(
             if not p.exists():
                 raise FileNotFoundError(f"no such file or folder: {p}")
         manifest = run_extract(
-            paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run
+            paths,
+            _workspace(settings),
+            settings,
+            spacy_only=spacy_only,
+            dry_run=dry_run,
+            replace=replace,
         )
         if dry_run:
             return
@@ -319,12 +333,24 @@ def status(
             out.print(f"  ontology {m.ontology}, created {m.created_at}, kg {m.kg_version}")
             out.print(f"  models: {_fmt_counts(m.models)}")
             out.print(f"  {_fmt_coverage(m)}")
+            _print_sources(m)
         out.print(
             f"[bold]store[/] {st.store}: "
             + (st.store_error or _fmt_counts(st.store_counts) or "empty")
         )
         if st.store_warning:
             err.print(f"[yellow]warning:[/] {st.store_warning}")
+
+
+def _print_sources(m: Any) -> None:
+    """The workspace's sources, missing ones, and what the last extract removed."""
+    for source in m.sources:
+        n = len(m.source_documents.get(source, []))
+        gone = " [yellow](missing: documents kept from the last run)[/]"
+        line = f"  source {escape(source)}: {n} documents"
+        out.print(line + (gone if source in m.missing_sources else ""))
+    for doc in m.removed:
+        err.print(f"[yellow]removed by the last extract:[/] {escape(doc.path)} ({doc.reason})")
 
 
 @app.command(cls=KgCommand)

@@ -372,12 +372,8 @@ class KG:
                 uploads = self.workspace.root / "uploads"
                 for path in paths:
                     snapshot.add_file(Path(path), uploads / Path(path).name)
-                previous = self.workspace.manifest().sources if self.workspace.exists() else []
-                sources = [Path(p) for p in previous if Path(p).exists()]
-                if uploads.resolve() not in {p.resolve() for p in sources}:
-                    sources.append(uploads)
-                manifest = run_extract(
-                    sources,
+                manifest = run_extract(  # added to the workspace's sources (kg.sources)
+                    [uploads],
                     self.workspace,
                     self._upload_settings(),
                     spacy_only=not self.use_llm,

@@ -197,6 +197,14 @@ class SkippedFile(_Model):
     reason: str
 
 
+class RemovedDocument(_Model):
+    """A document the last ``kg extract`` dropped, and why (listed before it happened)."""
+
+    path: str
+    source: str = ""
+    reason: str
+
+
 class LLMUsage(_Model):
     calls: int = 0
     cached: int = 0
@@ -233,6 +241,9 @@ class Manifest(_Model):
     sources: list[str] = Field(default_factory=list)  # the paths given to `kg extract`
     entities_per_10kb: float = 0.0  # graph density: entities per 10,000 bytes of document text
     llm_coverage: LLMCoverage = Field(default_factory=LLMCoverage)
+    source_documents: dict[str, list[str]] = Field(default_factory=dict)  # source -> doc ids
+    missing_sources: list[str] = Field(default_factory=list)  # gone; their documents kept
+    removed: list[RemovedDocument] = Field(default_factory=list)  # dropped by the last run
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----

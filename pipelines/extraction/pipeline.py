@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from kg.llm_cache import LLMCache
 from kg.models import Chunk, Document, LLMUsage, Manifest
@@ -99,13 +100,21 @@ def run_extract(
     dry_run: bool = False,
     progress: bool = True,
     chat: Any = None,
+    replace: bool = False,
 ) -> Manifest:
-    """Extract ``paths`` into ``workspace``; returns the manifest it wrote."""
+    """Extract ``paths`` into ``workspace``, added to the sources it already has (kg.sources;
+    ``replace``: these paths only); returns the manifest it wrote."""
     from kg import __version__
+    from kg.sources import describe, plan_sources
 
     t0 = time.perf_counter()
     ontology = load_ontology(settings.ontology)
-    documents, skipped = load_documents(paths, settings)
+    plan = plan_sources(workspace, paths, replace=replace)
+    documents, skipped = load_documents(plan.read, settings)
+    kept, removed = plan.settle(documents)
+    documents += kept
+    for line in describe(plan, removed) if progress or dry_run else ():
+        Console(stderr=True).print(f"[yellow]{escape(line)}[/]", highlight=False)
     chunks = chunk_documents(documents, settings)
     all_chunks = [c for d in documents for c in chunks[d.id]]
     cache = LLMCache.for_workspace(workspace.root)
@@ -121,7 +130,10 @@ def run_extract(
         ontology_hash=ontology.fingerprint(),
         config_hash=settings.extraction_fingerprint(),
         skipped=skipped,
-        sources=[str(Path(p).resolve()) for p in paths],
+        sources=plan.sources,
+        source_documents=plan.by_source(documents),
+        missing_sources=plan.missing,
+        removed=removed,
     )
     if dry_run:
         print_plan(documents, chunks, ontology, spacy_only, manifest)
