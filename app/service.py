@@ -49,7 +49,6 @@ class KG:
         self._ingest_lock = threading.Lock()  # one ingest at a time; reads never wait for it
         self._retriever: Any = None
         self._store: Any = None
-        self._chat: Any = None
         self._llm_error: str | None = None
         self.cypher_timeout_ms = CYPHER_TIMEOUT_MS
 
@@ -97,16 +96,24 @@ class KG:
 
     @property
     def chat(self) -> Any:
-        """The chat model, or None when the LLM is off or could not start (reported in status)."""
-        with self._lock:
-            if self._chat is None and self.use_llm and self._llm_error is None:
-                try:
-                    from kg.llm.client import chat_model
+        """The chat model, or None when the LLM is off or down (``llm_problem`` says why); a
+        dead offline server is restarted in the background (kg.llm.runtime.ChatKeeper)."""
+        if not self.use_llm:
+            return None
+        chat = self._llm.get()
+        self._llm_error = self._llm.problem() if chat is None else None
+        return chat
 
-                    self._chat = chat_model(self.settings, max_tokens=512)
-                except Exception as exc:  # any start failure degrades to retrieval-only answers
-                    self._llm_error = f"LLM unavailable: {exc}"
-            return self._chat
+    @cached_property
+    def _llm(self) -> Any:
+        from kg.llm.runtime import ChatKeeper
+
+        def build() -> Any:
+            from kg.llm.client import chat_model
+
+            return chat_model(self.settings, max_tokens=512)
+
+        return ChatKeeper(self.settings, build)
 
     # ---- reading ----
 
@@ -123,10 +130,14 @@ class KG:
                 status.store_warning = store_behind(self.workspace, status.store_counts)
         if not self.use_llm:
             status.llm = "off (retrieval-only answers)"
-        elif self._chat is not None:
-            status.llm = self.settings.llm_base_url or f"offline {self.settings.llm_model}"
         else:
-            status.llm = "not started" if self._llm_error is None else "unavailable"
+            self._llm_error = self._llm.problem()  # a dead server is noticed (and restarted)
+            if self._llm_error is not None:
+                status.llm = "unavailable"
+            elif self._llm.started:
+                status.llm = self.settings.llm_base_url or f"offline {self.settings.llm_model}"
+            else:
+                status.llm = "not started"
         status.llm_error = self._llm_error
         return status
 
@@ -223,7 +234,7 @@ class KG:
             on_retrieval(hits, facts)
         chat = self.chat
         if self.use_llm and chat is None and self._llm_error:
-            warnings.append(self._llm_error)
+            warnings.append(f"{self._llm_error}: this answer quotes the sources")
         passages = self._passages(question, hits, facts)
         for item in stream_answer(question, hits, facts, chat, history=history, passages=passages):
             if isinstance(item, Answer):

@@ -42,7 +42,7 @@ def _content(request: dict[str, Any]) -> str:
 
 
 class FakeLLM:
-    def __init__(self, on_request: Callable[[int], None] | None = None) -> None:
+    def __init__(self, on_request: Callable[[int], None] | None = None, port: int = 0) -> None:
         self.requests = 0
         self._lock = threading.Lock()
         self.on_request = on_request
@@ -90,7 +90,7 @@ class FakeLLM:
                     },
                 )
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

@@ -186,15 +186,17 @@ def run_extract(
                 raise
             tier.apply(results)
         manifest.llm_coverage = tier.coverage()
-        if tier.report.stopped == "budget" and progress:
-            Console(stderr=True).print(
-                f"LLM tier: budget spent, {manifest.llm_coverage.done} of "
-                f"{manifest.llm_coverage.needed} chunks done; run again to continue"
-            )
+        if tier.stop_line() and progress:
+            Console(stderr=True).print(escape(tier.stop_line()))
+        from kg.llm.client import LLMUnavailable
+
         usage = LLMUsage()
-        summaries = summarize_documents(
-            documents, chunks, results, lazy, cache, settings, usage, tier.complete_docs()
-        )
+        try:
+            summaries = summarize_documents(
+                documents, chunks, results, lazy, cache, settings, usage, tier.complete_docs()
+            )
+        except LLMUnavailable:  # reduced next run; every chunk's answer is kept
+            summaries = map_only(documents, chunks, results)
         out.write(results, summaries, usage)
     return manifest
 

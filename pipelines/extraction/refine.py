@@ -45,6 +45,7 @@ class LLMTierRun:
     applied: set[str] = field(default_factory=set)
     report: PhaseReport = field(default_factory=PhaseReport)
     skipped_sure: int = 0
+    unavailable: str = ""  # why the LLM stopped answering mid-run, if it did
 
     @classmethod
     def create(
@@ -117,6 +118,8 @@ class LLMTierRun:
             if tick is not None:
                 tick(task)
 
+        from kg.llm.client import LLMUnavailable
+
         try:
             self.report = run_phase(
                 self.client, self.pending, concurrency=self.settings.llm_concurrency,
@@ -125,7 +128,20 @@ class LLMTierRun:
         except KeyboardInterrupt:
             self.report.stopped = "interrupted"
             raise
+        except LLMUnavailable as exc:  # the server died mid-run: keep every answer that landed
+            self.report.stopped = "unavailable"
+            self.unavailable = str(exc)
         return self.report
+
+    def stop_line(self) -> str:
+        """What to tell the user when the tier stopped before the end (else "")."""
+        cov = self.coverage()
+        done = f"{cov.done} of {cov.needed} chunks done; run again to continue"
+        if self.report.stopped == "budget":
+            return f"LLM tier: budget spent, {done}"
+        if self.report.stopped == "unavailable":
+            return f"LLM tier stopped: LLM unavailable ({self.unavailable}); {done}"
+        return ""
 
     def apply(self, results: dict[str, ChunkResult]) -> None:
         """Apply every answer not applied yet (each chunk's answer is applied once)."""
