@@ -48,6 +48,7 @@ class KG:
         self._lock = threading.RLock()
         self._ingest_lock = threading.Lock()  # one ingest at a time; reads never wait for it
         self._retriever: Any = None
+        self._opened: tuple[int, int] | None = None  # the workspace version the indexes show
         self._store: Any = None
         self._llm_error: str | None = None
         self.cypher_timeout_ms = CYPHER_TIMEOUT_MS
@@ -61,6 +62,7 @@ class KG:
 
     @property
     def retriever(self) -> Any:
+        self._refresh_if_changed()
         current = self._retriever
         if current is not None:
             return current
@@ -69,8 +71,29 @@ class KG:
                 from kg.retrieval import Retriever
 
                 self.workspace.manifest()  # a clear error when there is nothing to search
+                self._opened = _workspace_version(self.workspace)
                 self._retriever = Retriever.open(self.workspace, self.settings)
             return self._retriever
+
+    _CACHED = ("_entities", "_chunks", "_doc_paths", "_relations", "_summaries")
+
+    def _refresh_if_changed(self) -> None:
+        """A CLI `kg extract` / `kg load` of this workspace while we serve it: reopen the
+        indexes, so no answer cites a document that is gone (two stat calls a request)."""
+        if self._opened is None:
+            return
+        seen = _workspace_version(self.workspace)
+        if seen == self._opened or _extract_running(self.workspace):
+            return  # unchanged, or half-written: keep serving the old indexes until it ends
+        with self._lock:
+            if seen == self._opened:
+                return
+            log.info("workspace changed on disk: reopening the indexes")
+            self._retriever = None
+            for name in self._CACHED:
+                self.__dict__.pop(name, None)
+            self.__dict__.pop("ontology", None)
+            self._opened = None
 
     @property
     def store(self) -> Any:
@@ -274,6 +297,7 @@ class KG:
         return {d.id: d.path for d in self.workspace.iter("documents")}
 
     def entity(self, entity_id: str) -> EntityDetail | None:
+        self._refresh_if_changed()
         entity = self._entities.get(entity_id)
         if entity is None:
             return None
@@ -303,6 +327,7 @@ class KG:
 
     def subgraph(self, entity_ids: Sequence[str], hops: int = 1, limit: int = 60) -> Subgraph:
         """Entities, their neighbours and the relations between them, for the graph view."""
+        self._refresh_if_changed()
         seeds = [e for e in entity_ids if e in self._entities]
         nodes: dict[str, GraphNode] = {}
         edges: dict[tuple[str, str, str], GraphEdge] = {}
@@ -406,7 +431,8 @@ class KG:
             fresh = Retriever.open(self.workspace, self.settings)  # built while chat goes on
             with self._lock:
                 self._retriever = fresh
-                for name in ("_entities", "_chunks", "_doc_paths", "_relations", "_summaries"):
+                self._opened = _workspace_version(self.workspace)
+                for name in self._CACHED:
                     self.__dict__.pop(name, None)
             notify(1.0, "done")
             return manifest
@@ -439,6 +465,30 @@ class KG:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+
+def _workspace_version(workspace: Workspace) -> tuple[int, int]:
+    """The manifest's and the last load's mtimes: both change when the CLI rewrites them."""
+    from pipelines.load import STATE_FILE
+
+    def mtime(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    return mtime(workspace.manifest_path), mtime(workspace.root / STATE_FILE)
+
+
+def _extract_running(workspace: Workspace) -> bool:
+    """Whether a `kg extract` holds the workspace's extract lock (its files are changing)."""
+    from kg.workspace import WorkspaceLocked
+
+    try:
+        with workspace.lock("extract"):
+            return False
+    except WorkspaceLocked:
+        return True
 
 
 def _alive(store: Any) -> bool:
