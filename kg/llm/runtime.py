@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from kg.config import Settings
-from kg.procs import pid_alive
+from kg.procs import pid_alive, spawn
 from kg.workspace import atomic_write_text
 
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -291,8 +291,9 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
     ]  # fmt: skip
     if not detach:
         cmd += ["--owner", str(os.getpid())]
+    popen = subprocess.Popen if detach else spawn  # an attached server dies with us
     with open(log, "ab") as log_fh:
-        proc = subprocess.Popen(
+        proc = popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
