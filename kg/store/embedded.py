@@ -160,13 +160,34 @@ def _save_if_changed(client: redis.Redis, timeout: float) -> None:
         log.warning("FalkorDB could not save before stopping: %s", " ".join(str(exc).split()))
 
 
-def _log_tail(path: Path, lines: int = 5) -> str:
+_LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [#*.-] ")
+
+
+def _log_tail(path: Path, offset: int = 0, lines: int = 2) -> str:
+    """The reason in redis-server's log for this start only (from ``offset``): its last
+    error lines without their pid/time prefix, each once, and no generic warnings."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return ""
-    useful = [ln for ln in text if " # " in ln or "rror" in ln] or text
-    return " | ".join(ln.strip() for ln in useful[-lines:])
+    found: list[str] = []
+    for line in text:
+        if " # " not in line and "rror" not in line:
+            continue
+        body = _LOG_PREFIX.sub("", line.strip())
+        if body.startswith("WARNING") or body in found:
+            continue  # the overcommit warning and the like: not why it stopped
+        found.append(body)
+    return "; ".join(found[-lines:])
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 class EmbeddedServer:
@@ -210,6 +231,7 @@ class EmbeddedServer:
             with contextlib.suppress(FileNotFoundError):
                 sock.unlink()  # stale socket of a killed server
         logfile = self.store_dir / "falkordb.log"
+        log_from = _log_size(logfile)  # the log is appended to: read only this start's lines
         args = [
             str(server),
             "--dir", str(self.store_dir),
@@ -247,8 +269,10 @@ class EmbeddedServer:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 err = (proc.stderr.read().decode(errors="replace") if proc.stderr else "").strip()
-                reason = _log_tail(logfile) or err or f"exit code {proc.returncode}"
-                raise StoreUnavailable(f"embedded FalkorDB failed to start: {reason}")
+                reason = _log_tail(logfile, log_from) or err or f"exit code {proc.returncode}"
+                raise StoreUnavailable(
+                    f"embedded FalkorDB failed to start: {reason} (log: {logfile})"
+                )
             if _pings(info):
                 break
             time.sleep(0.05)

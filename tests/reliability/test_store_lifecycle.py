@@ -70,3 +70,22 @@ def test_stop_has_a_deadline_when_the_store_folder_was_removed(tmp_path: Path) -
     took = time.monotonic() - t0
     assert _gone(pid, 2), "redis-server survived its stop"
     assert took < 20, took
+
+
+def test_a_store_that_cannot_start_says_why_once(tmp_path: Path) -> None:
+    import pytest
+
+    from kg.store import StoreUnavailable
+
+    ws = Workspace(tmp_path / "ws")
+    ws.store_dir.mkdir(parents=True)
+    (ws.store_dir / "graph.rdb").write_bytes(b"not an rdb file")
+    messages = []
+    for _ in range(2):  # the log is appended to: the second start must not repeat the first
+        with pytest.raises(StoreUnavailable) as info:
+            open_store(Settings(), ws)
+        messages.append(str(info.value))
+    for text in messages:
+        assert "load" in text and "DB" in text and "WARNING" not in text, text
+        assert "overcommit" not in text and text.count("Wrong signature") == 1, text
+        assert len(text) < 400, text
