@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app import quiet_start  # isort: skip  (first: a Ctrl-C while importing exits quietly)
 import json
 import os
 from pathlib import Path
@@ -359,7 +360,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it private.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="Port for the chatbot and the API.")] = 7860,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port for the chatbot and the API.")
+    ] = 7860,
     auth: Annotated[
         str | None, typer.Option(help="user:password for the chatbot (or $KG_AUTH).")
     ] = None,
@@ -378,8 +381,11 @@ def serve(
     except Stopped as stop:
         raise typer.Exit(stop.exit_code) from None
     with _friendly_errors():
+        settings = _settings(workspace, neo4j)
+        if workspace is not None:  # a folder named by the user must exist: never create it
+            _existing_workspace(settings)
         run_server(
-            _settings(workspace, neo4j),
+            settings,
             host=host,
             port=port,
             auth=auth or os.environ.get("KG_AUTH"),
@@ -417,6 +423,7 @@ def _register_train() -> None:
 
 _register_train()
 app.add_typer(eval_app, name="eval")
+quiet_start.release()  # kg's modules are in: Ctrl-C is a KeyboardInterrupt again
 
 if __name__ == "__main__":
     app()

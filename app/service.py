@@ -45,7 +45,8 @@ class KG:
         self.settings = settings
         self.workspace = Workspace(settings.workspace)
         self.use_llm = use_llm
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the indexes
+        self._store_lock = threading.RLock()  # the store's life (open, restart, close)
         self._ingest_lock = threading.Lock()  # one ingest at a time; reads never wait for it
         self._retriever: Any = None
         self._opened: tuple[int, int] | None = None  # the workspace version the indexes show
@@ -99,7 +100,7 @@ class KG:
     def store(self) -> Any:
         """The open store; one whose server died (killed, or crashed by a query) is closed
         and opened again here, which restarts the embedded FalkorDB on its data."""
-        with self._lock:
+        with self._store_lock:
             if self._store is not None and not _alive(self._store):
                 self._drop_store()
             if self._store is None:
@@ -109,7 +110,7 @@ class KG:
             return self._store
 
     def _drop_store(self) -> None:
-        with self._lock:
+        with self._store_lock:
             store, self._store = self._store, None
         if store is not None:
             try:
@@ -461,7 +462,7 @@ class KG:
             log.warning("could not reload the restored workspace: %s", exc)
 
     def close(self) -> None:
-        with self._lock:
+        with self._store_lock:  # not the index lock: a stop never waits for indexes to load
             if self._store is not None:
                 self._store.close()
                 self._store = None

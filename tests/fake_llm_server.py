@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,7 +43,12 @@ def _content(request: dict[str, Any]) -> str:
 
 
 class FakeLLM:
-    def __init__(self, on_request: Callable[[int], None] | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        on_request: Callable[[int], None] | None = None,
+        port: int = 0,
+        delay_s: float = 0.0,  # each chat answer takes this long (a slow or stuck server)
+    ) -> None:
         self.requests = 0
         self._lock = threading.Lock()
         self.on_request = on_request
@@ -71,6 +77,8 @@ class FakeLLM:
                     n = outer.requests
                 if outer.on_request:
                     outer.on_request(n)
+                if delay_s:
+                    time.sleep(delay_s)
                 content = _content(request)
                 self._send(
                     200,
