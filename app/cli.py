@@ -83,6 +83,7 @@ def extract(
     concurrency: Annotated[
         int | None,
         typer.Option(
+            min=1,
             help="LLM-tier calls in flight at once (default: the offline server's slots, "
             "KG_LLM_SLOTS; with KG_LLM_BASE_URL at a served pool, raise it to the pool's size)."
         ),
@@ -188,7 +189,7 @@ def load(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Clear the graph and load it all.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(help="Rows per transaction.")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 1000,
 ) -> None:
     """Write the workspace graph into the store (embedded FalkorDB, or Neo4j with --neo4j).
 
@@ -231,6 +232,7 @@ def ask(
             answer = kg.ask(question, mode=mode, k=k)
         finally:
             kg.close()
+        answer = _renumber(answer)
         if as_json:
             _print_json(answer.model_dump())
             return
@@ -244,6 +246,19 @@ def ask(
                 out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}")
 
 
+def _renumber(answer: Any) -> Any:
+    """Citations as [1], [2]… in the order listed (the answer cites passage numbers)."""
+    import re
+
+    new = {c.n: i for i, c in enumerate(answer.citations, 1)}
+    if all(k == v for k, v in new.items()):
+        return answer
+    text = re.sub(r"\[(\d+)\]", lambda m: f"[{new.get(int(m.group(1)), m.group(1))}]",
+                  answer.answer)  # fmt: skip
+    citations = [c.model_copy(update={"n": new[c.n]}) for c in answer.citations]
+    return answer.model_copy(update={"answer": text, "citations": citations})
+
+
 @app.command(cls=KgCommand)
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
@@ -253,12 +268,18 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Rank chunks for a query (no LLM)."""
-    from app.service import KG
+    from app.service import KG, RETRIEVAL_MODES
 
+    if mode not in RETRIEVAL_MODES:  # cypher is a way to answer (kg ask), not to rank chunks
+        raise typer.BadParameter(
+            f"{mode!r} is not a search mode (use {', '.join(RETRIEVAL_MODES)}; "
+            "text-to-Cypher is `kg ask --mode cypher`)",
+            param_hint="--mode",
+        )
     with _friendly_errors():
         hits = KG(_settings(workspace), use_llm=False).search(query, mode=mode, k=k)
         if as_json:
-            _print_json([h.model_dump() for h in hits])
+            _print_json({"query": query, "mode": mode, "hits": [h.model_dump() for h in hits]})
             return
         table = Table("#", "score", "document", "span", "text")
         for i, h in enumerate(hits, 1):
@@ -288,7 +309,11 @@ def query(
     with _friendly_errors():
         params: dict[str, Any] = {}
         for item in param or []:
-            name, _, value = item.partition("=")
+            name, eq, value = item.partition("=")
+            if not eq or not name.strip():
+                raise typer.BadParameter(
+                    f"{item!r} is not name=value (e.g. -p top=5)", param_hint="--param"
+                )
             try:
                 params[name] = json.loads(value)
             except json.JSONDecodeError:
@@ -296,8 +321,11 @@ def query(
         kg = KG(_existing_workspace(_settings(workspace, neo4j)), use_llm=False)
         try:
             result = kg.cypher(cypher, params)
+            not_loaded = _not_loaded_warning(kg)
         finally:
             kg.close()
+        if not_loaded:
+            err.print(f"[yellow]warning:[/] {not_loaded}")
         if as_json:
             _print_json(result.model_dump())
             return
@@ -307,6 +335,17 @@ def query(
                 *[json.dumps(v, default=str) if not isinstance(v, str) else v for v in row]
             )
         out.print(table)
+
+
+def _not_loaded_warning(kg: Any) -> str | None:
+    """Why a query's answer may be empty: the embedded store never got a completed load."""
+    from pipelines.load import STATE_FILE
+
+    if kg.settings.store != "falkordb" or kg.settings.falkordb_url:
+        return None  # another store: its contents are the user's business
+    if (kg.workspace.root / STATE_FILE).is_file():
+        return None
+    return "the store is not loaded (no completed `kg load` of this workspace): run `kg load`"
 
 
 @app.command(cls=KgCommand)

@@ -63,6 +63,7 @@ class Document(_Model):
     def from_text(cls, path: str, text: str, title: str | None = None, **kw: Any) -> Document:
         digest = content_hash(text)
         first_line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        first_line = first_line.lstrip("#").strip() or first_line  # a Markdown heading's text
         return cls(
             id=f"doc_{digest[:16]}",
             path=path,
