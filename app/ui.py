@@ -170,7 +170,7 @@ def respond(
                 final = item
             else:
                 text += item
-                history[-1] = {"role": "assistant", "content": text}
+                history[-1] = {"role": "assistant", "content": render.text_md(text)}
                 yield [*history], "", pairs, gr.skip()
     except Exception as exc:
         history[-1] = {"role": "assistant", "content": f"⚠️ {render._md(message(exc))}"}

@@ -5,7 +5,7 @@ tier off and loaded once into a cache folder); 4 clients on loopback (127.0.0.1 
 fixed mix until the time or request limit, whichever comes first, so it always stops by itself.
 It reports errors, p50/p95/p99 per route, and the server's RSS sampled every ``--sample``
 seconds; RSS is flat when the last minute's mean is within 10 % of the second minute's (for a
-run under three minutes: the last and second sixth of the run).
+run under three minutes: its last sixth against its third, after the warm-up).
 
     .venv/bin/python bench/soak.py                   # 10 min; writes bench/results/soak.md|json
     .venv/bin/python bench/soak.py --seconds 45 --workspace W --no-write   # what the suite runs
@@ -133,9 +133,11 @@ async def _sampler(
 
 
 def flatness(samples: list[tuple[float, int]], seconds: float) -> dict[str, Any]:
-    """Second minute vs last minute (second vs last sixth of a run under three minutes)."""
+    """Second minute vs last minute; a run under three minutes compares its third sixth with
+    its last (its first two sixths are the warm-up: models and caches loading)."""
     window = 60.0 if seconds >= 180 else seconds / 6
-    second = [kb for t, kb in samples if window <= t < 2 * window]
+    start = window if seconds >= 180 else 2 * window
+    second = [kb for t, kb in samples if start <= t < start + window]
     last = [kb for t, kb in samples if t >= seconds - window]
     if not second or not last:
         return {"flat": False, "reason": "too few samples"}

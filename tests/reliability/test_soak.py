@@ -1,4 +1,4 @@
-"""The API soak, short: 45 s of the mixed load of ``bench/soak.py`` against a real `kg serve`
+"""The API soak, short: 60 s of the mixed load of ``bench/soak.py`` against a real `kg serve`
 (the sample notes, extracted and loaded), 4 clients on loopback: no errors, every route
 answered, the server's memory flat, and it stops by itself (issue 25, the soak)."""
 
@@ -26,10 +26,10 @@ def test_short_soak_has_no_errors_and_flat_memory(tmp_path: Path) -> None:
         load_into_store(kg)
     finally:
         kg.close()
-    result = soak.soak(settings.workspace, seconds=45, max_requests=20_000, sample_s=3)
+    result = soak.soak(settings.workspace, seconds=60, max_requests=20_000, sample_s=3)
     assert result["errors"] == 0, result["error_examples"]
-    assert result["seconds"] < 60  # bounded: it stopped by itself
+    assert result["seconds"] < 75  # bounded: it stopped by itself
     for route, figures in result["routes"].items():
         assert figures["requests"] > 0 and figures["p95_ms"] > 0, (route, figures)
-    assert abs(result["rss"]["change"]) <= 0.15, result["rss"]
+    assert result["rss"]["flat"], result["rss"]  # within 10 %
     assert result["server_exit"] == 0
