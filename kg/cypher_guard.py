@@ -238,5 +238,5 @@ def missing_parameters(query: str, params: dict[str, object] | None) -> None:
         how = " ".join(f"-p {n}=…" for n in missing)
         raise MissingParameter(
             f"the query needs parameter{'s' if len(missing) > 1 else ''} {names}: pass "
-            f"{how} to kg query, or \"params\" to the API"
+            f"{how} to kg query, the Parameters field of the Cypher tab, or \"params\" to the API"
         )

@@ -39,3 +39,29 @@ def test_quoted_notes_are_text_not_markdown() -> None:
     shown = _visible(render.answer_message(Answer(question="q", answer=note)))
     for line in note.splitlines():
         assert line in shown, (line, shown)
+
+
+def test_cypher_tab_parameters_field_and_entity_search_without_a_match() -> None:
+    import pytest
+
+    from app.ui import parse_params, run_cypher, search_entities, show_entity
+    from kg.models import GraphNode, Subgraph
+    from tests.fake_kg import FakeKG
+
+    assert parse_params('{"top": 5}') == {"top": 5}
+    assert parse_params("top=5\nname=K-means") == {"top": 5, "name": "K-means"}
+    assert parse_params("") == {}
+    with pytest.raises(ValueError, match="name=value"):
+        parse_params("noequals")
+    kg = FakeKG()
+    _, bad = run_cypher(kg, "RETURN 1", params_text="{not json")
+    assert bad.startswith("⚠️") and "JSON" in bad
+    # a search without a match says so, and the graph loses the old highlight
+    from app.graph_view import render_svg
+
+    _update, detail, _mentions = search_entities(kg, "zzzqqq-no-such")
+    assert "No entity matches" in detail
+    sub = Subgraph(nodes=[GraphNode(id="e1", label="BERT", type="Method")])
+    graph, kept_detail, *_ = show_entity(kg, None, sub)  # what the search's .then() calls
+    assert graph == render_svg(sub, selected=None) != render_svg(sub, selected="e1")
+    assert not isinstance(kept_detail, str)  # gr.skip(): the "no match" message stays
