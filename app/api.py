@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api_docs import mount_docs
 from app.errors import describe
 from kg import __version__
+from kg.errors import BadInput
 from kg.models import Answer, CypherTable, Entity, EntityDetail, Mode, SearchHit
 
 if TYPE_CHECKING:
@@ -449,5 +450,5 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
-        raise ValueError("auth must look like user:password")
+        raise BadInput("auth must look like user:password")
     return user, password

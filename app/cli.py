@@ -26,8 +26,9 @@ from app.cli_common import (
     out,
 )
 from app.cli_eval import eval_app
-from app.cli_help import KgCommand
+from app.cli_help import KgCommand, KgGroup
 from kg import __version__
+from kg.errors import BadInput, MissingDependency, NotFound
 
 app = typer.Typer(
     help=(
@@ -37,6 +38,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=KgGroup,
 )
 
 @app.callback(invoke_without_command=True)
@@ -147,7 +149,7 @@ def extract(
         )
         for p in paths:
             if not p.exists():
-                raise FileNotFoundError(f"no such file or folder: {p}")
+                raise NotFound(f"no such file or folder: {p}")
         manifest = run_extract(
             paths,
             _workspace(settings),
@@ -238,7 +240,7 @@ def ask(
             return
         out.print(answer.answer)
         for w in answer.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
+            err.print(f"[yellow]warning:[/] {escape(w)}")
         if answer.citations:
             out.print("\n[bold]Sources[/]")
             for c in answer.citations:
@@ -379,7 +381,7 @@ def status(
             + (st.store_error or _fmt_counts(st.store_counts) or "empty")
         )
         if st.store_warning:
-            err.print(f"[yellow]warning:[/] {st.store_warning}")
+            err.print(f"[yellow]warning:[/] {escape(st.store_warning)}")
 
 
 def _print_sources(m: Any) -> None:
@@ -415,11 +417,13 @@ def serve(
     from kg.procs import Stopped, raise_on_stop_signals
 
     raise_on_stop_signals()  # from here a SIGTERM or Ctrl-C at any moment exits 0 or 130
-    try:
-        from app.server import serve as run_server
-    except Stopped as stop:
-        raise typer.Exit(stop.exit_code) from None
     with _friendly_errors():
+        try:
+            from app.server import serve as run_server
+        except Stopped as stop:
+            raise typer.Exit(stop.exit_code) from None
+        except ImportError as exc:  # a core install: no Gradio, FastAPI, uvicorn
+            raise MissingDependency.extra("serve", "kg serve", exc) from exc
         settings = _settings(workspace, neo4j)
         if workspace is not None:  # a folder named by the user must exist: never create it
             _existing_workspace(settings)
@@ -446,7 +450,7 @@ def export(
 
     with _friendly_errors():
         if fmt not in ("cypher", "csv", "graphml"):
-            raise ValueError(f"unknown format {fmt!r} (use cypher, csv or graphml)")
+            raise BadInput(f"unknown format {fmt!r} (use cypher, csv or graphml)")
         ws = _workspace(_settings(workspace))
         ws.manifest()
         written = export_workspace(ws, fmt, output)
@@ -457,7 +461,7 @@ def _register_train() -> None:
     """`kg train` lives in pipelines.train (its heavy imports happen only when it runs)."""
     from app.train_cli import train_command
 
-    app.command("train")(train_command)
+    app.command("train", cls=KgCommand)(train_command)
 
 
 _register_train()

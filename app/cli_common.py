@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from app.errors import debug
 from kg.config import Settings
+from kg.errors import EXIT_INTERNAL, INTERNAL_MESSAGE, WorkspaceError, as_user_error
 from kg.models import Mode
 
 out = Console()
@@ -54,56 +56,31 @@ def _settings(workspace: Path | None = None, neo4j: bool = False, **kw: Any) -> 
     return settings
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """Errors that deserve one clear line, not a traceback."""
-    from kg.workspace import WorkspaceError
-
-    errors: list[type[BaseException]] = [
-        WorkspaceError,
-        FileNotFoundError,
-        NotADirectoryError,
-        PermissionError,
-        ValueError,
-        ConnectionError,
-    ]
-    for module, name in (
-        ("kg.store.base", "StoreError"),
-        ("kg.llm.client", "LLMUnavailable"),
-        ("kg.cypher_guard", "UnsafeCypherError"),
-        ("pipelines.load", "LoadMismatch"),
-        ("redis", "RedisError"),
-    ):
-        with suppress(ImportError, AttributeError):
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-    return tuple(errors)
-
-
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
+    """A user's error (``kg.errors.as_user_error``) is one line and its exit code; anything else
+    is a bug: a short "internal error, please report" and exit 70, or the traceback under
+    ``KG_DEBUG=1``."""
     try:
         yield
-    except typer.Exit:
-        raise
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # typer.Exit, typer.BadParameter (a TyperException): Typer prints and exits
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/] — finished work is kept; re-run to resume")
         raise typer.Exit(130) from None
     except Exception as exc:
-        if not isinstance(exc, _known_errors()) or os.environ.get("KG_DEBUG"):
+        if debug():
             raise
-        err.print(f"[bold red]error:[/] {' '.join(str(exc).split())}")
-        raise typer.Exit(2 if _is_bad_query(exc) else 1) from None
-
-
-def _is_bad_query(exc: BaseException) -> bool:
-    """A refused, invalid or under-parameterised query: a usage error (exit 2, like Click's)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"UnsafeCypherError", "MissingParameter", "QueryError"})
+        user = as_user_error(exc)
+        if user is not None:
+            err.print(f"[bold red]error:[/] {escape(user.message)}")
+            raise typer.Exit(user.exit_code) from None
+        err.print(f"[bold red]error:[/] {escape(f'{INTERNAL_MESSAGE} [{type(exc).__name__}]')}")
+        raise typer.Exit(EXIT_INTERNAL) from None
 
 
 def _existing_workspace(settings: Settings) -> Settings:
     """Refuse a workspace folder that is not there (opening the store would create it)."""
-    from kg.workspace import WorkspaceError
-
     embedded = settings.store == "falkordb" and not settings.falkordb_url
     if embedded and not settings.workspace.is_dir():
         raise WorkspaceError(

@@ -21,9 +21,9 @@ from app.cli_common import (
     err,
     out,
 )
-from app.cli_help import KgCommand
+from app.cli_help import KgCommand, KgGroup
 
-eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.")
+eval_app = typer.Typer(help="Measure extraction and retrieval on public benchmarks.", cls=KgGroup)
 
 
 def _report(result: dict[str, Any], as_json: bool, title: str) -> None:
@@ -79,7 +79,6 @@ class Tier(StrEnum):
     trained = "trained"
     trained_llm = "trained+llm"
     spacy = "spacy"
-    llm = "llm"
 
 
 @eval_app.command("scierc", cls=KgCommand)
@@ -90,9 +89,8 @@ def eval_scierc(
     tier: Annotated[
         Tier,
         typer.Option(
-            help="Extractor: the shipped trained model; trained+llm, the trained model verified "
-            "by the LLM tier (kg extract's default path); spaCy rules; or llm, the LLM alone "
-            "extracting everything (for comparison)."
+            help="Extractor: the shipped trained model; trained+llm, the trained model refined "
+            "by kg extract's own LLM tier; or spaCy rules."
         ),
     ] = Tier.trained,
     as_json: JsonOpt = False,

@@ -1,15 +1,23 @@
 """Turn the facade's exceptions into one readable message, shared by the chatbot and the API.
 
-Exception classes are matched by name along the MRO so this module never imports the store,
-the LLM client or the Cypher guard (they are heavy, and some may be missing in a slim install).
+A user's error is a ``kg.errors.KGError`` (or an ``OSError`` on a named path, see
+``as_user_error``): it carries its own HTTP status and title. Anything else is a bug: it is
+logged with its traceback and reported as "internal error, please report"; with ``KG_DEBUG=1``
+the problem's detail holds the traceback too.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from typing import NamedTuple
 
+from kg.errors import INTERNAL_MESSAGE, as_user_error
+
 log = logging.getLogger("kg.app")
+MAX_DETAIL = 1000
+MAX_TRACEBACK = 8000
 
 
 class Problem(NamedTuple):
@@ -18,30 +26,21 @@ class Problem(NamedTuple):
     detail: str
 
 
-# class name -> (HTTP status, title); the first name found along the exception's MRO wins
-_KNOWN: dict[str, tuple[int, str]] = {
-    "UnsafeCypherError": (400, "Query refused"),
-    "MissingParameter": (400, "Missing parameter"),
-    "QueryError": (400, "Bad query"),
-    "QueryTimeout": (504, "Query timed out"),
-    "StoreUnavailable": (503, "Graph store unavailable"),
-    "LLMUnavailable": (503, "Language model unavailable"),
-    "WorkspaceLocked": (409, "Workspace busy"),
-    "WorkspaceError": (503, "Workspace not ready"),
-    "FileNotFoundError": (404, "Not found"),
-    "ValueError": (400, "Invalid request"),
-}
+def debug() -> bool:
+    """``KG_DEBUG`` set to anything but empty or 0: show tracebacks."""
+    return os.environ.get("KG_DEBUG", "").strip() not in {"", "0"}
 
 
 def describe(exc: BaseException) -> Problem:
     """Classify ``exc``; unknown errors are logged with their traceback and reported generically."""
-    for cls in type(exc).__mro__:
-        known = _KNOWN.get(cls.__name__)
-        if known:
-            detail = " ".join(str(exc).split()) or cls.__name__
-            return Problem(known[0], known[1], detail[:1000])
-    log.exception("unexpected error", exc_info=exc)
-    return Problem(500, "Internal error", f"{type(exc).__name__}: the server logged the details")
+    user = as_user_error(exc)
+    if user is not None:
+        return Problem(user.http_status, user.title, user.message[:MAX_DETAIL])
+    log.error("internal error", exc_info=exc)
+    detail = f"{INTERNAL_MESSAGE} [{type(exc).__name__}]"
+    if debug():
+        detail += "\n" + "".join(traceback.format_exception(exc))[-MAX_TRACEBACK:]
+    return Problem(500, "Internal error", detail)
 
 
 def message(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kg.config import Settings
+from kg.errors import BadInput, WorkspaceLocked
 from kg.models import (
     Answer,
     Citation,
@@ -399,7 +400,7 @@ class KG:
 
         notify = progress or (lambda _f, _m: None)
         if not self._ingest_lock.acquire(blocking=False):
-            raise ValueError("another upload is being processed; try again when it finishes")
+            raise WorkspaceLocked("another upload is being processed; try again when it finishes")
         try:
             self.store  # noqa: B018 - opens (or restarts) the store: down means no changes
             snapshot = Snapshot(self.workspace.root)
@@ -522,9 +523,9 @@ MAX_QUERY_CHARS = 4000
 def _check_query(text: str, limit: int = MAX_QUERY_CHARS) -> str:
     text = (text or "").strip()
     if not text:
-        raise ValueError("the question is empty")
+        raise BadInput("the question is empty")
     if len(text) > limit:
-        raise ValueError(f"the question is too long ({len(text)} characters, limit {limit})")
+        raise BadInput(f"the question is too long ({len(text)} characters, limit {limit})")
     return text
 
 

@@ -119,11 +119,13 @@ def concurrent_latency(name: str, clients: int, n_queries: int = 120) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from kg.retrieval.corpus import corpus_retriever
+    from pipelines.evaluation.corpus_entities import corpus_entities
 
     mode, cfg = _mode(name)
     corpus, queries, _ = load_beir(SHARED / "scifact", "train")
     passages = [(d, t, x) for d, (t, x) in corpus.items()]
-    r = corpus_retriever(f"beir-scifact-{len(passages)}", passages, mode, fusion=cfg)
+    r = corpus_retriever(f"beir-scifact-{len(passages)}", passages, mode, fusion=cfg,
+                         find_entities=corpus_entities)
     texts = list(queries.values())[:n_queries]
     r.search(texts[0], mode, k=10)
 

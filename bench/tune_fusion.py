@@ -27,6 +27,7 @@ from kg.retrieval import fusion  # noqa: E402
 from kg.retrieval.corpus import corpus_retriever  # noqa: E402
 from kg.retrieval.retriever import FusionConfig  # noqa: E402
 from pipelines.evaluation.beir import load_beir  # noqa: E402
+from pipelines.evaluation.corpus_entities import corpus_entities  # noqa: E402
 from pipelines.evaluation.metrics import all_gold_at_k, ranked_run, trec_metrics  # noqa: E402
 from pipelines.evaluation.twowiki import load_2wiki  # noqa: E402
 
@@ -82,13 +83,15 @@ def main() -> None:
         queries = dict(list(queries.items())[: args.limit])
         qrels = {q: qrels[q] for q in queries}
     passages = [(d, t, x) for d, (t, x) in corpus.items()]
-    r = corpus_retriever(f"beir-scifact-{len(passages)}", passages, "hybrid", fusion=cfg)
+    r = corpus_retriever(f"beir-scifact-{len(passages)}", passages, "hybrid", fusion=cfg,
+                         find_entities=corpus_entities)
     sf = {q: _lists(r, t, 100) for q, t in queries.items()}
     tw = []
     if not args.no_2wiki:
         wc, questions = load_2wiki(SHARED / "2wiki")
         wp = [(f"p{i}", p["title"], p["text"]) for i, p in enumerate(wc)]
-        r2 = corpus_retriever(f"2wiki-{len(wp)}", wp, "hybrid", fusion=cfg, titles_as_entities=True)
+        r2 = corpus_retriever(f"2wiki-{len(wp)}", wp, "hybrid", fusion=cfg,
+                              titles_as_entities=True, find_entities=corpus_entities)
         tw = [(set(q["gold_corpus_idx"]), _lists(r2, q["question"], 100)) for q in questions]
     rows = []
     for w in grid(args.step):

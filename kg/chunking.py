@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from kg.errors import BadInput
 from kg.models import Chunk, Document
 
 # paragraph, line, sentence, clause, word: the first that occurs in a piece is used to split it
@@ -48,7 +49,7 @@ def _splitter(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
 def chunk_document(doc: Document, size: int = 1500, overlap: int = 150) -> list[Chunk]:
     """Chunks of at most ``size`` characters (a bit more for one unsplittable word)."""
     if size < 1:
-        raise ValueError("chunk size must be positive")
+        raise BadInput("chunk size must be positive")
     text = doc.text
     chunks: list[Chunk] = []
     cursor = 0

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from kg.errors import MissingParameter, UnsafeCypherError
+
 MAX_QUERY_CHARS = 20_000
 # brackets plus prefix operators (NOT, unary -/+) in effect; 12 levels parse in ~10-100 ms,
 # the TCK's real reads need at most 7
@@ -62,14 +64,6 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\$?[A-Za-z0-9_.]+|''|`_`|\S")
 _AS_BEFORE = re.compile(r"(?<![A-Z0-9_$.])AS\s*$")
 _CALL = re.compile(r"\bCALL\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*|\{|\()?")
-
-
-class UnsafeCypherError(ValueError):
-    """The query could write, administer, or could not be proven read-only."""
-
-
-class MissingParameter(ValueError):
-    """The query uses a ``$parameter`` the caller did not pass."""
 
 
 def _mask(query: str, *, comment_as: str) -> str:

@@ -7,19 +7,18 @@ short words must be equal, longer ones may differ by a typo or be a prefix being
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from kg.models import Entity
+from kg.text import STOPWORDS, words
 
-_WORD = re.compile(r"\w+")
 MIN_WORD_SIMILARITY = 80.0  # rapidfuzz ratio between two whole words, 0..100
 MIN_FUZZY_LENGTH = 4  # shorter words ("no", "svc") only match exactly
 MIN_SCORE = 0.5  # share of the query's words an entity must match
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+def _name_words(text: str) -> list[str]:
+    return words(text, split_apostrophes=True)
 
 
 def _word_similarity(query_word: str, name_word: str) -> float:
@@ -58,14 +57,13 @@ def match_score(query_words: list[str], name_words: list[str]) -> float:
 def search_names(query: str, entities: Iterable[Entity], limit: int = 10) -> list[Entity]:
     """The entities whose name or alias matches ``query`` by whole words, best first;
     an empty list when nothing does (the caller says so)."""
-    from kg.retrieval.text import STOPWORDS
-
-    query_words = [w for w in words(query) if w not in STOPWORDS] or words(query)
+    query_words = [w for w in _name_words(query) if w not in STOPWORDS] or _name_words(query)
     if not query_words:
         return []
     scored: list[tuple[float, int, str, Entity]] = []
     for entity in entities:
-        score = max(match_score(query_words, words(n)) for n in [entity.name, *entity.aliases])
+        names = [entity.name, *entity.aliases]
+        score = max(match_score(query_words, _name_words(n)) for n in names)
         if score > 0.0:
             scored.append((-score, -len(entity.mentions), entity.name.lower(), entity))
     scored.sort(key=lambda row: row[:3])

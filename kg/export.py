@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kg.cypher import cypher, statements, strip_comments
+from kg.errors import BadInput
 from kg.store.rows import GraphRows, rows_from_workspace
 
 Format = Literal["cypher", "csv", "graphml"]
@@ -35,7 +36,7 @@ def export_workspace(workspace: Any, fmt: Format, out: Path) -> Path:
         return write_cypher(rows, _file(out, "kg.cypher"))
     if fmt == "graphml":
         return write_graphml(rows, _file(out, "kg.graphml"))
-    raise ValueError(f"unknown export format {fmt!r} (use cypher, csv or graphml)")
+    raise BadInput(f"unknown export format {fmt!r} (use cypher, csv or graphml)")
 
 
 def _file(out: Path, default: str) -> Path:

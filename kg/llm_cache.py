@@ -49,7 +49,12 @@ class LLMCache:
         return value
 
     def put(self, key: str, value: Any) -> None:
-        atomic_write_text(self._path(key), json.dumps(value, ensure_ascii=False))
+        text = json.dumps(value, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the LLM's JSON): escape it
+            text = json.dumps(value)
+        atomic_write_text(self._path(key), text)
 
     def __contains__(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kg.errors import NotFound
 from kg.models import Document, SkippedFile
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def iter_documents(paths: Sequence[Path], settings: Settings) -> Iterator[Docume
     for given in paths:
         given = Path(given)
         if not given.exists() and not given.is_symlink():
-            raise FileNotFoundError(f"no such file or folder: {given}")
+            raise NotFound(f"no such file or folder: {given}")
         root = given if given.is_dir() else given.parent
         for file, escaped in _walk(given, follow):
             if escaped:

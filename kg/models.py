@@ -8,11 +8,11 @@ Ids are derived from content so that re-running a stage reproduces the same ids.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kg.text import normalize_name as normalize_name  # re-exported: stages import it here
 
 
 def stable_id(prefix: str, *parts: str, length: int = 16) -> str:
@@ -23,20 +23,6 @@ def stable_id(prefix: str, *parts: str, length: int = 16) -> str:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-_SPACE = re.compile(r"\s+")
-_EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
-_LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+", re.IGNORECASE)
-
-
-def normalize_name(name: str) -> str:
-    """Key used for entity identity: case-, space-, article- and accent-insensitive."""
-    text = unicodedata.normalize("NFKC", name).strip().lower()
-    text = _SPACE.sub(" ", text)
-    text = _LEADING_ARTICLE.sub("", text)
-    text = _EDGE_PUNCT.sub("", text)
-    return text
 
 
 def entity_id(name: str, type_: str) -> str:

@@ -12,7 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from kg.errors import BadInput, NotFound
 
 BUILTIN_DIR = Path(__file__).parent / "ontologies"
 _LABEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -191,6 +193,8 @@ def _load(name_or_path: str) -> Ontology:
         path = BUILTIN_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         builtin = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")))
-        raise FileNotFoundError(f"ontology {name_or_path!r} not found (built-in: {builtin})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Ontology.model_validate(data)
+        raise NotFound(f"ontology {name_or_path!r} not found (built-in: {builtin})")
+    try:
+        return Ontology.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise BadInput(f"ontology {path}: {' '.join(str(exc).split())[:500]}") from exc

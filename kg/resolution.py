@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 from rapidfuzz import fuzz
 
-from kg.models import Entity, Merge, normalize_name
+from kg.models import Entity, Merge
+from kg.text import normalize_name, singular, words
 
 # a typed entity may absorb an entity of the fallback type, except for these (a person called
 # "Python" is not the tool)
@@ -28,34 +29,21 @@ _NEGATING_PREFIXES = (
 _ACRONYM_STOP = frozenset({"of", "and", "the", "for", "in", "on", "to", "a", "an", "with"})
 
 
-def singular(word: str) -> str:
-    """A crude singular that is good enough for keys ("networks" -> "network")."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "shes", "ches", "xes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is", "os")):
-        return word[:-1]
-    return word
-
-
 def compact_key(name: str) -> str:
     """Case/space/hyphen/plural-insensitive key: "K-means" == "k means" == "kmeans"."""
-    words = re.findall(r"[^\W_]+", normalize_name(name))
-    if not words:
+    words_ = words(normalize_name(name), split_apostrophes=True)
+    if not words_:
         return normalize_name(name)
-    words[-1] = singular(words[-1])
-    return "".join(words)
+    words_[-1] = singular(words_[-1])
+    return "".join(words_)
 
 
 def acronym_of(name: str) -> str | None:
     """The acronym a multi-word name abbreviates to ("large language models" -> "llm")."""
-    words = [w for w in re.findall(r"[^\W_]+", normalize_name(name)) if w not in _ACRONYM_STOP]
-    if len(words) < 2:
+    ws = [w for w in words(normalize_name(name), split_apostrophes=True) if w not in _ACRONYM_STOP]
+    if len(ws) < 2:
         return None
-    return "".join(w[0] for w in words)
+    return "".join(w[0] for w in ws)
 
 
 def as_acronym(name: str) -> str | None:

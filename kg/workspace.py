@@ -16,6 +16,7 @@ from typing import TextIO, TypeVar
 
 from pydantic import BaseModel
 
+from kg.errors import WorkspaceError, WorkspaceLocked
 from kg.models import (
     Chunk,
     Document,
@@ -38,14 +39,6 @@ FILES: dict[str, type[BaseModel]] = {
     "rejected": Rejected,
     "merges": Merge,
 }
-
-
-class WorkspaceError(RuntimeError):
-    pass
-
-
-class WorkspaceLocked(WorkspaceError):
-    pass
 
 
 @contextlib.contextmanager
@@ -129,7 +122,13 @@ class Workspace:
             raise WorkspaceError(
                 f"no workspace at {self.root}/ (run `kg extract PATH` first, or pass --workspace)"
             )
-        return Manifest.model_validate_json(self.manifest_path.read_text(encoding="utf-8"))
+        try:
+            return Manifest.model_validate_json(self.manifest_path.read_text(encoding="utf-8"))
+        except ValueError as exc:  # a hand-edited or truncated manifest is the user's to fix
+            raise WorkspaceError(
+                f"{self.manifest_path} is not a valid manifest (re-run `kg extract PATH`): "
+                f"{' '.join(str(exc).split())[:300]}"
+            ) from exc
 
     def write_json(self, name: str, data: object) -> None:
         atomic_write_text(self.root / name, json.dumps(data, indent=2, sort_keys=True))

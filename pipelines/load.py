@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from kg.cypher import cypher
+from kg.errors import LoadMismatch
 from kg.store.base import COUNT_KEYS, GraphStore
 from kg.store.diff import Update, plan_update
 from kg.store.loaded import INDEX_FILE, SNAPSHOT_DIR, LoadIndex, open_index, snapshot, stamp
@@ -36,10 +37,6 @@ STATE_FILE = "loaded.json"
 STATE_VERSION = 3
 DEFAULT_BATCH = 1000
 BATCH_BYTES = 2_000_000  # parameter bytes per batch, at most
-
-
-class LoadMismatch(RuntimeError):
-    """After loading, the store does not hold what the workspace says it should."""
 
 
 class LoadReport(BaseModel):

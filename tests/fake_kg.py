@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kg.errors import BadInput, StoreUnavailable, UnsafeCypherError  # the real classes: isinstance
 from kg.models import (
     Answer,
     Citation,
@@ -27,15 +28,6 @@ from kg.models import (
     Status,
     Subgraph,
 )
-
-
-class UnsafeCypherError(ValueError):
-    """Same name as kg.cypher_guard's, which is what the app and API classify by."""
-
-
-class StoreUnavailable(RuntimeError):
-    pass
-
 
 CHUNKS = {
     "chk_1": (
@@ -102,9 +94,9 @@ class FakeKG:
     def _check(self, text: str) -> str:
         text = (text or "").strip()
         if not text:
-            raise ValueError("the question is empty")
+            raise BadInput("the question is empty")
         if len(text) > 4000:
-            raise ValueError("the question is too long")
+            raise BadInput("the question is too long")
         return text
 
     def search(self, query: str, mode: str = "hybrid", k: int = 8) -> list[SearchHit]:

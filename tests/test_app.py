@@ -23,6 +23,7 @@ from app.ui import (
     show_entity,
     status_text,
 )
+from kg.errors import BadInput
 from kg.models import GraphEdge, GraphNode, Subgraph
 from tests.fake_kg import FakeKG, StoreUnavailable, UnsafeCypherError
 
@@ -139,9 +140,11 @@ def test_render_escapes_untrusted_text() -> None:
 def test_error_classification() -> None:
     assert describe(UnsafeCypherError("no writes")).status == 400
     assert describe(StoreUnavailable("down")).status == 503
-    assert describe(ValueError("empty")).status == 400
+    assert describe(BadInput("empty")).status == 400
+    assert describe(ValueError("a bug")).status == 500  # a bare ValueError is kg's bug
     assert message(RuntimeError("secret internals")) == (
-        "Internal error: RuntimeError: the server logged the details"
+        "Internal error: internal error, please report (set KG_DEBUG=1 for the traceback) "
+        "[RuntimeError]"
     )
 
 

@@ -9,11 +9,8 @@ from typing import Any
 import pytest
 
 from kg.config import Settings
-from kg.models import Chunk, Document
-from kg.ontology import load_ontology
 from kg.workspace import Workspace
 from pipelines.extraction.pipeline import run_extract
-from pipelines.extraction.validation import validate_extraction
 from tests.fake_verify import VerifyChat
 
 OUTPUTS = ("documents", "chunks", "entities", "relations", "summaries", "rejected", "merges")
@@ -61,89 +58,6 @@ def check_graph(ws: Workspace) -> None:
             chunk = chunks[ev.chunk_id]
             assert chunk.start <= ev.start < ev.end <= chunk.end
             assert docs[ev.doc_id].text[ev.start : ev.end] == ev.text
-
-
-# ---------------------------------------------------------------- validation
-
-
-def chunk_of(text: str) -> Chunk:
-    doc = Document.from_text("x.txt", "Intro.\n" + text)
-    return Chunk.make(doc.id, 0, 7, text)
-
-
-def test_validation_keeps_valid_items_and_records_the_rest() -> None:
-    chunk = chunk_of("Andrew Ng teaches the course CS229. It covers PCA and uses NumPy heavily.")
-    parsed = {
-        "summary": "CS229 by Andrew Ng.",
-        "entities": [
-            {"name": "Andrew Ng", "type": "person"},
-            {"name": "CS229", "type": "Course"},
-            {"name": "PCA", "type": "Algorithm"},  # alias of Method
-            {"name": "NumPy", "type": "library"},  # alias of Tool
-            {"name": "TensorFlow", "type": "Tool"},  # not in the text
-            {"name": "it", "type": "Concept"},  # pronoun
-            {"name": "heavily", "type": "Whatever"},  # unknown type -> fallback
-            42,
-        ],
-        "relations": [
-            {"head": "CS229", "type": "TAUGHT_BY", "tail": "Andrew Ng",
-             "evidence": "Andrew Ng teaches the course CS229"},
-            {"head": "Andrew Ng", "type": "TAUGHT_BY", "tail": "CS229"},  # reversed: fixed
-            {"head": "CS229", "type": "covers", "tail": "PCA"},
-            {"head": "CS229", "type": "USES", "tail": "TensorFlow"},  # missing entity
-            {"head": "PCA", "type": "INVENTED", "tail": "NumPy"},  # unknown type -> RELATED_TO
-            {"head": "PCA", "type": "USES", "tail": "PCA"},  # self loop
-            {"head": "CS229"},
-        ],
-    }
-    result = validate_extraction(parsed, chunk, [], load_ontology())
-    types = {e.name: e.type for e in result.entities}
-    assert types == {"Andrew Ng": "Person", "CS229": "Course", "PCA": "Method",
-                     "NumPy": "Tool", "heavily": "Concept"}
-    rels = {(r.relation.type, r.relation.head_id, r.relation.tail_id) for r in result.relations}
-    ids = {e.name: e.id for e in result.entities}
-    assert ("TAUGHT_BY", ids["CS229"], ids["Andrew Ng"]) in rels
-    assert ("COVERS", ids["CS229"], ids["PCA"]) in rels
-    assert ("RELATED_TO", ids["PCA"], ids["NumPy"]) in rels
-    assert len(rels) == 3
-    reasons = [r.reason for r in result.rejected]
-    assert any("not found in the chunk" in r for r in reasons)
-    assert any("pronoun" in r for r in reasons)
-    assert any("not an object" in r for r in reasons)
-    assert any("'TensorFlow' is not an entity" in r for r in reasons)
-    assert any("same entity" in r for r in reasons)
-    assert any("missing head" in r for r in reasons)
-    assert result.summary == "CS229 by Andrew Ng."
-    taught = next(r for r in result.relations if r.relation.type == "TAUGHT_BY")
-    ev = taught.relation.evidence[0]
-    assert ev.text == "Andrew Ng teaches the course CS229"
-    assert chunk.text[ev.start - chunk.start : ev.end - chunk.start] == ev.text
-
-
-def test_relation_argument_found_in_text_becomes_an_entity() -> None:
-    chunk = chunk_of("My project Running Clusters uses scikit-learn.")
-    parsed = {"entities": [], "relations": [
-        {"head": "Running Clusters", "type": "USES", "tail": "scikit-learn"}]}
-    result = validate_extraction(parsed, chunk, [], load_ontology())
-    assert {e.name for e in result.entities} == {"Running Clusters", "scikit-learn"}
-    assert len(result.relations) == 1
-    ev = result.relations[0].relation.evidence[0]
-    assert ev.text == "My project Running Clusters uses scikit-learn."
-
-
-def test_mentions_match_case_hyphen_and_plural_variants() -> None:
-    chunk = chunk_of("K means is simple. I like k-means. Many K-Means runs.")
-    result = validate_extraction({"entities": [{"name": "K-means", "type": "Method"}]}, chunk,
-                                 [], load_ontology())
-    (ent,) = result.entities
-    assert [m.text for m in ent.mentions] == ["K means", "k-means", "K-Means"]
-
-
-@pytest.mark.parametrize("bad", [None, [], "text", 3, {"foo": 1}, {"entities": "nope"}])
-def test_unusable_output_is_recorded(bad: Any) -> None:
-    result = validate_extraction(bad, chunk_of("Some text here."), [], load_ontology())
-    assert result.entities == [] and result.relations == []
-    assert result.rejected and result.rejected[0].kind == "output"
 
 
 # ---------------------------------------------------------------- the stage

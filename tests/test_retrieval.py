@@ -12,7 +12,7 @@ from kg.models import Chunk, Document, Entity, Evidence, Mention, Relation, Sear
 from kg.retrieval import FusionConfig, Retriever
 from kg.retrieval import fusion as F
 from kg.retrieval.bm25 import BM25Index, reference_scores
-from kg.retrieval.text import tokenize
+from kg.text import tokenize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TEXTS = [
@@ -205,34 +205,3 @@ def test_open_reads_a_workspace_and_refresh_sees_new_chunks(tmp_path: Path) -> N
     assert r.search("central bank", mode="bm25")[0].text == TEXTS[4]
     assert (ws.root / "index" / "bm25.npz").is_file()
     assert r.facts([ents[0].id])
-
-
-def test_spacy_entities_are_found_cached_and_titled(tmp_path: Path) -> None:
-    from kg.retrieval.corpus import passage_chunks
-    from kg.retrieval.spacy_entities import build_entities
-
-    chunks = passage_chunks(
-        [
-            ("p0", "Ed Wood", "Edward Davis Wood Jr. was an American filmmaker born in New York."),
-            ("p1", "Glen or Glenda (film)", "Glen or Glenda is a 1953 film directed by Ed Wood."),
-        ]
-    )
-    titles = {chunks[0].id: "Ed Wood", chunks[1].id: "Glen or Glenda (film)"}
-    ents = build_entities(chunks, titles, cache_dir=tmp_path)
-    titled = {e.name: e for e in ents if e.type == "Title"}
-    assert set(titled) == {"Ed Wood", "Glen or Glenda (film)"}
-    assert titled["Ed Wood"].mentions[0].start == 0
-    assert "Glen or Glenda" in titled["Glen or Glenda (film)"].aliases
-    assert any(e.type == "GPE" and e.name == "New York" for e in ents)
-    assert list(tmp_path.glob("entities-*.jsonl"))
-    cached = build_entities(chunks, titles, cache_dir=tmp_path)
-    assert [e.id for e in cached] == [e.id for e in ents]
-    # the second hop: the question names the film, the director's own page is reached
-    r = Retriever.from_chunks(chunks, ents)
-    hits = r.search("Where was the director of Glen or Glenda born?", mode="graph", k=2)
-    assert [h.doc_id for h in hits] == ["p1", "p0"]
-    # hybrid trusts the graph only for entities that title a chunk
-    g = r.graph
-    assert g.titled[g.lookup["ed wood"]] and not g.titled[g.lookup["new york"]]
-    assert g.trust(g.seed_weights(g.link("Glen or Glenda"))) > 0
-    assert g.trust(g.seed_weights(g.link("New York"))) == 0

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from pipelines.evaluation.scierc import evaluate_scierc, gold_sets, prf
 
@@ -55,45 +54,44 @@ def test_gold_sets_make_symmetric_relations_direction_free() -> None:
     assert ("doc1", "crfmodel", "COMPARE", "hmm") in g["rel_s"]
 
 
-def test_perfect_llm_answer_scores_perfectly(tmp_path: Path) -> None:
-    path = tmp_path / "one.jsonl"
-    path.write_text(json.dumps(gold_row()) + "\n", encoding="utf-8")
-    answer = {
-        "summary": "CRF for NER.",
-        "entities": [{"name": "CRF model", "type": "Method"},
-                     {"name": "named entity recognition", "type": "Task"},
-                     {"name": "HMM", "type": "method"}],
-        "relations": [
-            {"head": "CRF model", "type": "USED-FOR", "tail": "named entity recognition",
-             "evidence": "We apply a CRF model to named entity recognition"},
-            {"head": "CRF model", "type": "compare", "tail": "HMM",
-             "evidence": "compare CRF model with HMM"},
-        ],
-    }
-    out = evaluate_scierc(path, None, chat=FakeListChatModel(responses=[json.dumps(answer)]),
-                          cache_dir=tmp_path / "cache")
-    assert out["entity_f1"] == 100.0
-    assert out["rel_f1"] == 100.0 and out["rel_plus_f1"] == 100.0
-    assert out["rel_surface_f1"] == 100.0
-    assert out["llm_calls"] == 1
-    again = evaluate_scierc(path, None, chat=FakeListChatModel(responses=["garbage"]),
-                            cache_dir=tmp_path / "cache")
-    assert again["llm_calls"] == 0 and again["llm_cached"] == 1 and again["rel_f1"] == 100.0
+LONG = (TEXT + " The CRF model is trained on the CoNLL corpus , and its F1 score on the test "
+        "data is compared with the HMM baseline and a maximum entropy tagger .")
 
 
-def test_wrong_direction_and_type_are_errors(tmp_path: Path) -> None:
+def test_trained_llm_drives_kg_extracts_llm_tier(tmp_path: Path, monkeypatch) -> None:
+    """--tier trained+llm runs refine.LLMTierRun (plan, ask, checkpoint, apply), as kg extract."""
+    from pipelines.extraction import refine
+    from tests.fake_verify import VerifyChat
+
+    runs: list[int] = []
+    real_run = refine.LLMTierRun.run
+
+    def spy(self, tick=None):  # type: ignore[no-untyped-def]
+        runs.append(len(self.pending))
+        return real_run(self, tick)
+
+    monkeypatch.setattr(refine.LLMTierRun, "run", spy)
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({**gold_row(), "text": LONG}) + "\n", encoding="utf-8")
+    chat = VerifyChat()
+    out = evaluate_scierc(path, None, chat=chat, cache_dir=tmp_path / "cache")
+    assert out["extractor"].startswith("trained+llm:")
+    assert runs == [1] and chat.calls == 1 and out["llm_calls"] == 1
+    assert out["llm_coverage"]["done"] == out["llm_coverage"]["needed"] == 1
+    trained = evaluate_scierc(path, None, tier="trained")
+    assert out["entity_f1"] == trained["entity_f1"]  # the tier verifies pairs, not spans
+    again = evaluate_scierc(path, None, chat=VerifyChat(garbage=True), cache_dir=tmp_path / "cache")
+    assert runs == [1, 0] and again["llm_calls"] == 0 and again["llm_cached"] == 1
+    assert again["rel_f1"] == out["rel_f1"]
+
+
+def test_the_llm_alone_tier_is_gone(tmp_path: Path) -> None:
+    from kg.errors import BadInput
+
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(gold_row()) + "\n", encoding="utf-8")
-    answer = {
-        "entities": [{"name": "CRF model", "type": "Task"},
-                     {"name": "named entity recognition", "type": "Task"}],
-        "relations": [{"head": "named entity recognition", "type": "USED-FOR",
-                       "tail": "CRF model"}],
-    }
-    out = evaluate_scierc(path, None, chat=FakeListChatModel(responses=[json.dumps(answer)]),
-                          cache_dir=tmp_path / "cache")
-    assert out["rel_f1"] == 0.0
-    assert 0 < out["entity_f1"] < 100
+    with pytest.raises(BadInput, match="unknown tier"):
+        evaluate_scierc(path, None, tier="llm")
 
 
 @pytest.mark.skipif(not DEV.is_file(), reason="SciERC dev set not available")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,16 +18,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ValidationError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from kg.config import Settings
+from kg.errors import LLMUnavailable
 from kg.models import LLMUsage
 
 RETRIES = 3
 BACKOFF_S = 1.0
-
-
-class LLMUnavailable(RuntimeError):
-    """The LLM server cannot be reached (down, refused, unknown host) even after retries."""
 
 
 @dataclass
@@ -119,22 +116,25 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | httpx.ConnectError | httpx.RemoteProtocolError)
 
 
+def connection_retries() -> Retrying:
+    """tenacity's retrying for LLM calls: connection errors only, ``RETRIES`` tries, waits of
+    ``BACKOFF_S`` then doubled; the last error is re-raised as it was."""
+    return Retrying(
+        stop=stop_after_attempt(RETRIES),
+        wait=wait_exponential(multiplier=BACKOFF_S),
+        retry=retry_if_exception(is_connection_error),
+        reraise=True,
+    )
+
+
 def invoke_with_retry(chat: Any, messages: Sequence[Any], **kwargs: Any) -> BaseMessage:
     """``chat.invoke`` that retries connection errors with backoff, then raises LLMUnavailable."""
-    delay = BACKOFF_S
-    for attempt in range(RETRIES):
-        try:
-            return chat.invoke(list(messages), **kwargs)
-        except Exception as exc:
-            if not is_connection_error(exc):
-                raise
-            if attempt == RETRIES - 1:
-                raise LLMUnavailable(
-                    f"LLM server unreachable after {RETRIES} tries: {exc}"
-                ) from exc
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return connection_retries()(chat.invoke, list(messages), **kwargs)
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise LLMUnavailable(f"LLM server unreachable after {RETRIES} tries: {exc}") from exc
+        raise
 
 
 def usage_of(message: BaseMessage) -> LLMUsage:

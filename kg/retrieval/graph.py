@@ -151,7 +151,7 @@ class EntityGraph:
 
     def link(self, query: str, fuzzy: bool = True) -> list[Link]:
         """Entity nodes named in the query: longest exact n-grams first, then fuzzy ones."""
-        from kg.retrieval.text import STOPWORDS
+        from kg.text import STOPWORDS
 
         words = _WORD.findall(query)
         variants = [words, [_POSSESSIVE.sub("", w) for w in words]]
@@ -192,7 +192,7 @@ class EntityGraph:
 
     @staticmethod
     def _stop(key: str) -> bool:
-        from kg.retrieval.text import STOPWORDS
+        from kg.text import STOPWORDS
 
         return all(w in STOPWORDS for w in key.split()) or len(key) < 2
 

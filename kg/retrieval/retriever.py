@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kg.errors import BadInput
 from kg.models import Chunk, Document, Entity, GraphFact, Relation, SearchHit
 from kg.retrieval import fusion
 from kg.retrieval.bm25 import BM25Index
 from kg.retrieval.graph import EntityGraph
-from kg.retrieval.text import tokenize
+from kg.text import tokenize
 
 if TYPE_CHECKING:
     from kg.config import Settings
@@ -238,7 +239,7 @@ class Retriever:
     def scores(self, query: str, mode: str = "hybrid") -> dict[str, np.ndarray]:
         """Per-retriever score arrays over all chunks, plus the fused ``"score"`` array."""
         if mode not in SCORE_MODES:
-            raise ValueError(f"unknown search mode {mode!r} (use one of {', '.join(SEARCH_MODES)})")
+            raise BadInput(f"unknown search mode {mode!r} (use one of {', '.join(SEARCH_MODES)})")
         if not self.chunks:
             return {"score": np.zeros(0)}
         with _one_thread():

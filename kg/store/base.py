@@ -13,26 +13,14 @@ from typing import Any, Self
 
 from kg.cypher import cypher
 from kg.cypher_guard import ensure_read_only
+from kg.errors import QueryError as QueryError  # the store errors live in kg.errors
+from kg.errors import QueryTimeout as QueryTimeout
+from kg.errors import StoreError as StoreError
+from kg.errors import StoreUnavailable as StoreUnavailable
 
 NODE_LABELS = ("Document", "Chunk", "Entity", "Summary")
 STRUCTURAL_RELS = ("HAS_CHUNK", "NEXT", "MENTIONS", "SUMMARIZES")
 COUNT_KEYS = (*NODE_LABELS, *STRUCTURAL_RELS, "relations")
-
-
-class StoreError(RuntimeError):
-    """A store operation failed (bad query, constraint violation, …)."""
-
-
-class StoreUnavailable(StoreError):
-    """The store cannot be reached or started; the message says why in one line."""
-
-
-class QueryError(StoreError):
-    """The store refused a query (syntax, unknown function, wrong type): the caller's mistake."""
-
-
-class QueryTimeout(StoreError):
-    """A read ran past its timeout (enforced on the client side too, see FalkorDBStore)."""
 
 
 def plain(value: Any) -> Any:

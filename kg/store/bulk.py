@@ -15,11 +15,17 @@ import queue
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from kg.store.base import GraphStore, StoreError, StoreUnavailable
 
@@ -47,20 +53,25 @@ def transient_errors() -> tuple[type[BaseException], ...]:
 
 def retrying(call: Callable[[], Any], what: str, transient: tuple[type[BaseException], ...]) -> Any:
     """``call()``, retried with backoff on transient errors; StoreUnavailable when they last."""
-    delay = FIRST_DELAY
-    for attempt in range(1, RETRIES + 1):
-        try:
-            return call()
-        except transient as exc:
-            if attempt == RETRIES:
-                raise StoreUnavailable(
-                    f"lost the graph store while writing {what} ({type(exc).__name__}: "
-                    f"{exc}); the workspace is intact, re-run `kg load` when it is back"
-                ) from exc
-            log.warning("%s failed (%s), retry %d in %.2fs", what, exc, attempt, delay)
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def warn(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.warning("%s failed (%s), retry %d in %.2fs", what, exc, state.attempt_number, delay)
+
+    try:
+        return Retrying(
+            stop=stop_after_attempt(RETRIES),
+            wait=wait_exponential(multiplier=FIRST_DELAY),
+            retry=retry_if_exception_type(transient),
+            before_sleep=warn,
+            reraise=True,
+        )(call)
+    except transient as exc:
+        raise StoreUnavailable(
+            f"lost the graph store while writing {what} ({type(exc).__name__}: "
+            f"{exc}); the workspace is intact, re-run `kg load` when it is back"
+        ) from exc
 
 
 class BatchWriter:

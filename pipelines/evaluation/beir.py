@@ -56,6 +56,7 @@ def evaluate_beir(
     documents of the corpus up to that many (a quick run for tests).
     """
     from kg.retrieval.corpus import corpus_retriever
+    from pipelines.evaluation.corpus_entities import corpus_entities
 
     folder = Path(folder)
     corpus, queries, qrels = load_beir(folder, split)
@@ -70,7 +71,9 @@ def evaluate_beir(
         corpus = {d: corpus[d] for d in ids}
     passages = [(d, t, x) for d, (t, x) in corpus.items()]
     name = f"beir-{folder.name}-{len(passages)}"
-    r = corpus_retriever(name, passages, mode, cache_dir=cache_dir, fusion=fusion)
+    r = corpus_retriever(
+        name, passages, mode, cache_dir=cache_dir, fusion=fusion, find_entities=corpus_entities
+    )
     run: dict[str, dict[str, float]] = {}
     took: list[float] = []
     for qid, text in queries.items():

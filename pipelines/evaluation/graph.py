@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.table import Table
 
+from kg.errors import GoldFileError
 from kg.models import Document, Entity, Relation
 from kg.ontology import Ontology, load_ontology
 from kg.workspace import Workspace
@@ -24,10 +25,6 @@ from pipelines.evaluation.names import NameIndex, NameMatch, tokens
 
 FALLBACK_RELATION = "RELATED_TO"
 KB = 10_000  # "entities per 10 KB": per 10,000 characters of document text
-
-
-class GoldFileError(ValueError):
-    """The gold file is missing or not valid gold; the CLI exits 2 on it."""
 
 
 class GoldFact(BaseModel):

@@ -15,28 +15,19 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import OSA
 
-from kg.models import Entity, normalize_name
+from kg.models import Entity
+from kg.text import normalize_name, singular, words
 
 # Words that name the kind of thing rather than the thing ("K-means clustering algorithm").
 GENERIC_TOKENS = frozenset({"algorithm", "method", "technique", "approach", "the", "a", "an"})
 RULES = ("exact", "alias", "canonical", "acronym", "fuzzy")  # strongest first
 MIN_FUZZY_TOKEN = 5  # shorter tokens (PCA, ICA, L1, GPT) must match exactly
-_TOKEN = re.compile(r"[a-z0-9]+")
 _PAREN = re.compile(r"\(([^()]*)\)")
 
 
-def singular(token: str) -> str:
-    """A crude English singular: enough to meet "GANs"/"GAN" and "decoders"/"decoder"."""
-    if len(token) <= 3 or token.isdigit() or token.endswith(("ss", "us", "is")):
-        return token
-    if token.endswith("ies") and len(token) > 4:
-        return token[:-3] + "y"
-    return token[:-1] if token.endswith("s") else token
-
-
 def tokens(name: str) -> tuple[str, ...]:
-    text = unicodedata.normalize("NFKC", name).lower().replace("\u2019", "'")
-    return tuple(singular(t) for t in _TOKEN.findall(text))
+    text = unicodedata.normalize("NFKC", name)
+    return tuple(singular(t) for t in words(text, split_apostrophes=True))
 
 
 def variants(name: str) -> list[str]:

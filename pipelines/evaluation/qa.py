@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kg.errors import GoldFileError
 from kg.models import Answer
+from kg.text import squash_space
 
 ASK_K = 6  # the chunks `kg ask` retrieves by default
 # the offline 1.5B model on a quiet 2-core machine (the rates issue 14 gives): reading and writing
@@ -43,9 +45,9 @@ def load_qa(path: Path) -> list[QAItem]:
             try:
                 items.append(QAItem.model_validate_json(line))
             except ValueError as exc:
-                raise ValueError(f"{path}:{n}: not a QA item: {exc}") from exc
+                raise GoldFileError(f"{path}:{n}: not a QA item: {exc}") from exc
     if not items:
-        raise ValueError(f"{path} holds no questions")
+        raise GoldFileError(f"{path} holds no questions")
     return items
 
 
@@ -53,13 +55,9 @@ def _matches(path: str, gold: str) -> bool:
     return Path(path).name == Path(gold).name or path.endswith(gold)
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def contains(text: str, wanted: str) -> bool:
     """Case- and whitespace-insensitive containment."""
-    return _norm(wanted) in _norm(text)
+    return squash_space(wanted) in squash_space(text)
 
 
 def percentile(values: list[float], q: float) -> float:

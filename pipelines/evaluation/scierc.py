@@ -15,13 +15,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from kg.errors import BadInput, NotFound
 from kg.ontology import Ontology, load_ontology
 
 SYMMETRIC_LABELS = frozenset({"COMPARE", "CONJUNCTION"})
 CHUNK_SIZE = 4000  # abstracts are ~1 KB: one chunk (and one LLM call) per document
 
 
-TIERS = ("trained", "trained+llm", "spacy", "llm")
+TIERS = ("trained", "trained+llm", "spacy")
+ABSTRACT = "a scientific abstract"  # every document's title in the LLM tier's prompt
 
 
 def _norm(text: str) -> str:
@@ -70,7 +72,7 @@ def gold_sets(rows: Iterable[dict[str, Any]]) -> dict[str, set[Any]]:
 
 
 def predicted_sets(doc_id: str, text: str, result: Any, ontology: Ontology) -> dict[str, set[Any]]:
-    """Prediction tuples of one document from a ``ChunkResult``."""
+    """Prediction tuples of one document from a ``ChunkResult`` (spans are offsets in ``text``)."""
     out: dict[str, set[Any]] = {k: set() for k in ("ent", "rel", "relp", "ent_s", "rel_s")}
     label_of = {t.name: t.label or t.name for t in ontology.entity_types}
     rel_label = {t.name: t.label or t.name for t in ontology.relation_types}
@@ -107,68 +109,48 @@ def evaluate_scierc(
 ) -> dict[str, Any]:
     """Micro P/R/F1 of kg's extractor on a SciERC JSONL file (e.g. dev.jsonl).
 
-    ``tier``: "trained" (the shipped joint model, the default), "spacy" (rules over spaCy's
-    parse) or "llm" (the LLM tier); passing ``chat`` means "llm", ``spacy_only`` "spacy".
+    ``tier``: "trained" (the shipped joint model, the default), "trained+llm" (the trained model
+    refined by ``kg extract``'s own LLM tier) or "spacy" (rules over spaCy's parse); passing
+    ``chat`` means "trained+llm", ``spacy_only`` "spacy".
 
     LLM answers are cached under ``cache_dir`` (default ``<kg cache>/eval-llm``), so a repeated
     evaluation costs no calls.
     """
-    from kg.chunking import chunk_document
-    from kg.config import Settings, default_cache_dir
-    from kg.llm_cache import LLMCache
-    from kg.models import Document, LLMUsage
-    from pipelines.extraction.candidates import MentionFinder
-    from pipelines.extraction.dependency import extract_chunk_spacy
-    from pipelines.extraction.llm import ChunkExtractor
-    from pipelines.extraction.results import ChunkResult
-
     t0 = time.perf_counter()
     if tier is None:
-        tier = "spacy" if spacy_only else "llm" if chat is not None else "trained"
+        tier = "spacy" if spacy_only else "trained+llm" if chat is not None else "trained"
     if tier not in TIERS:
-        raise ValueError(f"unknown tier {tier!r} ({', '.join(TIERS)})")
-    spacy_only = tier == "spacy"
+        raise BadInput(f"unknown tier {tier!r} ({', '.join(TIERS)})")
     rows = _read(Path(path), limit)
     ontology = load_ontology("scierc")
     if tier == "trained":
         return _evaluate_trained(rows, ontology, t0)
     if tier == "trained+llm":
         return _evaluate_verified(rows, ontology, t0, chat, cache_dir, progress)
+    return _evaluate_spacy(rows, ontology, t0, progress)
+
+
+def _evaluate_spacy(
+    rows: list[dict[str, Any]], ontology: Ontology, t0: float, progress: bool
+) -> dict[str, Any]:
+    """spaCy's parse and the dependency rules alone (no trained model, no LLM)."""
+    from kg.chunking import chunk_document
+    from kg.models import Document
+    from pipelines.extraction.candidates import MentionFinder
+    from pipelines.extraction.dependency import extract_chunk_spacy
+
     finder = MentionFinder(ontology)
-    settings = Settings.from_env(ontology="scierc", cache_dir=default_cache_dir())
-    usage = LLMUsage()
-    extractor = None
-    if not spacy_only:
-        holder: dict[str, Any] = {"chat": chat}
-
-        def get_chat() -> Any:
-            if holder["chat"] is None:
-                from kg.llm.client import chat_model
-
-                holder["chat"] = chat_model(settings, max_tokens=900)
-            return holder["chat"]
-
-        cache = LLMCache(cache_dir or Path(settings.cache_dir) / "eval-llm")
-        extractor = ChunkExtractor(ontology, get_chat, cache, settings.llm_model)
     pred: dict[str, set[Any]] = {k: set() for k in ("ent", "rel", "relp", "ent_s", "rel_s")}
     for n, row in enumerate(rows, 1):
         doc = Document.from_text(row["id"], row["text"])
         chunks = chunk_document(doc, CHUNK_SIZE, 200)
-        results: list[ChunkResult] = []
         for chunk, spacy_doc, cands in finder.analyse(chunks):
-            if extractor is None:
-                results.append(extract_chunk_spacy(chunk, spacy_doc, cands, ontology))
-            else:
-                r = extractor.extract(chunk, cands, "Document: a scientific abstract", spacy_doc)
-                usage.add(r.usage)
-                results.append(r)
-        for r in results:
-            for key, values in predicted_sets(row["id"], row["text"], r, ontology).items():
+            result = extract_chunk_spacy(chunk, spacy_doc, cands, ontology)
+            for key, values in predicted_sets(row["id"], row["text"], result, ontology).items():
                 pred[key] |= values
         if progress:
             print(f"  scierc {n}/{len(rows)} docs", flush=True)
-    name = "spacy-only" if spacy_only else f"llm:{settings.llm_model}"
-    return _scores(rows, pred, name, t0, usage.calls, usage.cached)
+    return _scores(rows, pred, "spacy-only", t0)
 
 
 def _evaluate_verified(
@@ -179,48 +161,47 @@ def _evaluate_verified(
     cache_dir: Path | None,
     progress: bool,
 ) -> dict[str, Any]:
-    """The trained tier, then the LLM tier verifying its pairs (kg extract's default path)."""
+    """The trained tier, then ``kg extract``'s LLM tier (``refine.LLMTierRun``: plan, replay the
+    cached answers, ask the rest, apply) over the abstracts, each one chunk."""
     from kg.config import Settings, default_cache_dir
     from kg.llm_cache import LLMCache
-    from kg.models import Chunk, LLMUsage
-    from pipelines.extraction.llm_verify import VerifyClient, apply_verdicts
+    from kg.models import Chunk, Document, LLMUsage
+    from pipelines.extraction.chat import LazyChat
+    from pipelines.extraction.refine import LLMTierRun
     from pipelines.extraction.trained import TrainedTier, model_version
-    from pipelines.extraction.verify_prompt import plan_task
 
-    settings = Settings.from_env(ontology="scierc", cache_dir=default_cache_dir())
-    holder: dict[str, Any] = {"chat": chat}
-
-    def get_chat() -> Any:
-        if holder["chat"] is None:
-            from kg.llm.client import chat_model
-            from pipelines.extraction.verify_prompt import MAX_OUTPUT_TOKENS
-
-            holder["chat"] = chat_model(settings, max_tokens=MAX_OUTPUT_TOKENS)
-        return holder["chat"]
-
+    settings = Settings.from_env(ontology="scierc", cache_dir=default_cache_dir(), llm_mode="on")
     cache = LLMCache(cache_dir or Path(settings.cache_dir) / "eval-llm")
-    client = VerifyClient(ontology, get_chat, cache, settings.llm_model)
-    tier = TrainedTier(ontology, pretokenized=True)
-    chunks = [Chunk.make(row["id"], 0, 0, row["text"]) for row in rows]
-    results = tier.extract(chunks)
+    documents = [  # keyed by SciERC's ids, as the trained tier's results are
+        Document.from_text(r["id"], r["text"], title=ABSTRACT).model_copy(update={"id": r["id"]})
+        for r in rows
+    ]
+    chunks = [Chunk.make(doc.id, 0, 0, doc.text) for doc in documents]
+    results = TrainedTier(ontology, pretokenized=True).extract(chunks)
+    llm_tier = LLMTierRun.create(ontology, settings, LazyChat(settings, chat), cache)
+    llm_tier.plan(documents, results, [c.id for c in chunks])
+    asked = 0
+
+    def tick(_task: Any) -> None:
+        nonlocal asked
+        asked += 1
+        if progress:
+            print(f"  scierc LLM tier {asked}/{len(llm_tier.pending)} abstracts", flush=True)
+
+    llm_tier.run(tick=tick)
+    llm_tier.apply(results)
     usage = LLMUsage()
     pred: dict[str, set[Any]] = {k: set() for k in ("ent", "rel", "relp", "ent_s", "rel_s")}
-    for n, (row, chunk) in enumerate(zip(rows, chunks, strict=True), 1):
-        result = results[chunk.id]
-        task = plan_task(result, "a scientific abstract", ontology)
-        if task.pairs or len(task.entities) > 1:
-            entry = client.cached(task)
-            entry = client.ask(task) if entry is None else {**entry, "usage": {"cached": 1}}
-            result = apply_verdicts(result, task, entry, ontology)
-            usage.add(result.usage)
-        for key, values in predicted_sets(row["id"], row["text"], result, ontology).items():
+    for row, chunk in zip(rows, chunks, strict=True):
+        usage.add(results[chunk.id].usage)
+        for key, values in predicted_sets(row["id"], row["text"], results[chunk.id],
+                                          ontology).items():  # fmt: skip
             pred[key] |= values
-        if progress:
-            print(f"  scierc {n}/{len(rows)} docs", flush=True)
     out = _scores(rows, pred, f"trained+llm:{model_version()}+{settings.llm_model}", t0,
                   usage.calls, usage.cached)  # fmt: skip
     out["llm_prompt_tokens"] = usage.prompt_tokens
     out["llm_completion_tokens"] = usage.completion_tokens
+    out["llm_coverage"] = llm_tier.coverage().model_dump()
     return out
 
 
@@ -261,7 +242,7 @@ def _scores(rows: list[dict[str, Any]], pred: dict[str, set[Any]], name: str, t0
 
 def _read(path: Path, limit: int | None) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise FileNotFoundError(f"SciERC file not found: {path}")
+        raise NotFound(f"SciERC file not found: {path}")
     rows = []
     with path.open(encoding="utf-8") as fh:
         for line in fh:

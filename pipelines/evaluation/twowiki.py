@@ -29,6 +29,7 @@ def evaluate_2wiki(
 ) -> dict:
     """Passages are title + text; titles double as entities for the graph (they name the page)."""
     from kg.retrieval.corpus import corpus_retriever
+    from pipelines.evaluation.corpus_entities import corpus_entities
 
     folder = Path(folder)
     corpus, questions = load_2wiki(folder)
@@ -42,6 +43,7 @@ def evaluate_2wiki(
         cache_dir=cache_dir,
         fusion=fusion,
         titles_as_entities=True,
+        find_entities=corpus_entities,
     )
     rec2, rec5, all5, took = [], [], [], []
     for q in questions:

@@ -14,38 +14,37 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from kg.models import normalize_name
-from kg.resolution import singular
+from kg.text import normalize_name, singular
 
 if TYPE_CHECKING:
     from kg.ontology import Ontology
 
 
-def words(text: str) -> frozenset[str]:
+def word_list(text: str) -> frozenset[str]:
     """A word list written as text (easier to read and extend than a list of strings)."""
     return frozenset(text.split())
 
 
-PRONOUNS = words(
+PRONOUNS = word_list(
     "i me my mine myself we us our ours ourselves you your yours yourself he him his himself she "
     "her hers herself it its itself they them their theirs themselves one ones oneself someone "
     "something somebody anyone anything anybody everyone everything everybody nobody nothing "
     "noone this that these those who whom whose what which here there"
 )
-DETERMINERS = words(
+DETERMINERS = word_list(
     "a an the some any each every no all both either neither such much many more most few less "
     "least several another other others own same"
 )
-PREPOSITIONS = words(
+PREPOSITIONS = word_list(
     "of in on at by for with without from to into onto upon about above below over under "
     "between among through during before after around against across along behind beyond via "
     "per within than as off out up down towards toward"
 )
-CONJUNCTIONS = words(
+CONJUNCTIONS = word_list(
     "and or but nor so yet if because while whereas although though unless until since when "
     "where whether then also etc etc. vs vs. versus i.e i.e. ie e.g e.g. eg"
 )
-AUXILIARIES = words(
+AUXILIARIES = word_list(
     "is are was were be been being am do does did have has had can could will would shall should "
     "may might must not very just really quite"
 )
@@ -54,7 +53,7 @@ FUNCTION_WORDS = PRONOUNS | DETERMINERS | PREPOSITIONS | CONJUNCTIONS | AUXILIAR
 EDGE_WORDS = PREPOSITIONS | CONJUNCTIONS | frozenset({"a", "an", "the", "this", "that"})
 
 # nouns too vague to be a node on their own (whatever adjectives or numbers come with them)
-GENERIC_NOUNS = words(
+GENERIC_NOUNS = word_list(
     """
     thing stuff lot bit way part end start beginning example question answer summary idea concept
     topic subject technique method approach course class lesson lecture tutorial note notes
@@ -68,7 +67,7 @@ GENERIC_NOUNS = words(
     """
 )
 # adjectives that add nothing specific: "popular technique", "different parts", "new ideas"
-VAGUE_ADJECTIVES = words(
+VAGUE_ADJECTIVES = word_list(
     """
     popular new old simple different common basic various important good great bad better best
     main certain specific general whole entire particular typical classic famous interesting
@@ -78,13 +77,13 @@ VAGUE_ADJECTIVES = words(
     """
 )
 
-NUMBER_WORDS = words(
+NUMBER_WORDS = word_list(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty "
     "ninety hundred thousand million billion first second third fourth fifth sixth seventh "
     "eighth ninth tenth half dozen st nd rd th"
 )
-TIME_WORDS = words(
+TIME_WORDS = word_list(
     "monday tuesday wednesday thursday friday saturday sunday january february march april may "
     "june july august september october november december jan feb mar apr jun jul aug sep sept "
     "oct nov dec today tonight tomorrow yesterday morning afternoon evening night noon midnight "
@@ -92,7 +91,7 @@ TIME_WORDS = words(
     "years hour hours hr hrs minute minutes min mins second seconds sec secs h"
 )
 # nouns that number parts of a course or a diary: "Day24", "Week 3", "Chapter 5", "Q3"
-SEQUENCE_NOUNS = words(
+SEQUENCE_NOUNS = word_list(
     "day week month year lecture lesson chapter module unit session part step episode class "
     "sprint phase stage level round quarter q semester term page section exercise assignment "
     "homework lab quiz video post entry note figure fig table slide"

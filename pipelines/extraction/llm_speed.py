@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from kg.errors import BadInput
 from kg.workspace import atomic_write_text
 from pipelines.extraction.verify_prompt import VerifyTask
 
@@ -137,7 +138,7 @@ def parse_duration(text: str) -> float:
     try:
         seconds = float(number) * (factor or 1.0)
     except ValueError:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 10m, 1.5h)") from None
+        raise BadInput(f"not a duration: {text!r} (use e.g. 90s, 10m, 1.5h)") from None
     if seconds <= 0:
-        raise ValueError(f"a budget must be positive: {text!r}")
+        raise BadInput(f"a budget must be positive: {text!r}")
     return seconds

@@ -24,9 +24,9 @@ from kg.models import Chunk, Document, LLMUsage, Manifest
 from kg.ontology import Ontology, load_ontology
 from pipelines.extraction.analysis import SPACY_MODEL_NAME, Analysis
 from pipelines.extraction.assembly import assemble
+from pipelines.extraction.chat import LazyChat
 from pipelines.extraction.chunking import chunk_documents
 from pipelines.extraction.junk import junk_filter
-from pipelines.extraction.llm import LazyChat
 from pipelines.extraction.loading import load_documents
 from pipelines.extraction.merge import merge_results
 from pipelines.extraction.plan import print_plan, print_warnings

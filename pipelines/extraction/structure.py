@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from kg.models import Chunk, Document, Entity, Evidence, Mention, Relation, entity_id
 from kg.ontology import Ontology, StructureKind
 from pipelines.extraction.results import ChunkResult, RelationSpan
+from pipelines.extraction.structure_md import read_markdown
 from pipelines.extraction.structure_text import Item
 from pipelines.extraction.structure_vocab import suffix_type
 
 CONFIDENCE = {"table": 0.9, "list": 0.85, "heading": 0.8, "enumeration": 0.7, "versus": 0.7}
-
-_FENCE = re.compile(r"^\s*(```|~~~)")
-
 
 @dataclass(frozen=True)
 class Line:
@@ -43,17 +41,15 @@ class Line:
 
 
 def split_lines(text: str) -> list[Line]:
-    """All lines with document offsets; lines inside fenced code blocks are marked as code."""
+    """All lines with document offsets; lines of fenced code blocks (as markdown-it reads
+    them) are marked as code."""
+    fenced = read_markdown(text).fenced
     lines: list[Line] = []
-    in_code = False
     for i, m in enumerate(re.finditer(r"[^\n]*(?:\n|$)", text)):
         if m.start() == len(text) and m.group() == "":
             break
         raw = m.group().rstrip("\n").rstrip("\r")
-        fence = bool(_FENCE.match(raw))
-        lines.append(Line(i, m.start(), m.start() + len(raw), raw, code=in_code or fence))
-        if fence:
-            in_code = not in_code
+        lines.append(Line(i, m.start(), m.start() + len(raw), raw, code=i in fenced))
     return lines
 
 

@@ -1,4 +1,4 @@
-"""Tables: markdown, plain pipe (with or without the ``|---|`` line) and tab-separated.
+"""Tables: markdown (as markdown-it parses them), plain pipe without the ``|---|`` line, tabs.
 
 The header row names the columns; a column whose header holds a kind keyword ("Topics Covered",
 "Resources", "Instructor") gets that kind, and each row relates its cells by the ontology's
@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from kg.ontology import StructureKind
 from pipelines.extraction.structure import Collector, Line, Placed
+from pipelines.extraction.structure_md import read_markdown
 from pipelines.extraction.structure_text import clean_item, items_in
 from pipelines.extraction.structure_vocab import is_junk, kind_of, words
 
@@ -74,36 +75,76 @@ def _tables(
         i += 1 if not block else 0
         if len(block) < 2:
             continue
-        seps = [k for k, (ln, c) in enumerate(block) if _is_separator(ln.text, c, ln.start)]
-        seps = [k for k in seps if k > 0]
-        if not seps:
-            if need_separator:
-                continue
-            header, rows = block[0], block[1:]
-            out.append((header[0], header[1], rows, [ln for ln, _ in block]))
+        has_sep = any(k > 0 and _is_separator(ln.text, c, ln.start)
+                      for k, (ln, c) in enumerate(block))  # fmt: skip
+        if need_separator and not has_sep:
             continue
-        for n, k in enumerate(seps):
-            stop = seps[n + 1] - 1 if n + 1 < len(seps) else len(block)
-            header, rows = block[k - 1], block[k + 1 : stop]
-            out.append((header[0], header[1], rows, [ln for ln, _ in block[k - 1 : stop]]))
+        out += _split_block(block)
+    return out
+
+
+def _markdown_tables(
+    text: str, lines: list[Line]
+) -> list[tuple[Line, Cells, list[tuple[Line, Cells]], list[Line]]]:
+    """(header, header cells, rows, all lines) of every table markdown-it parses. Its rows run
+    while the lines have pipes: markdown-it also takes a pipe-less line as a row, and ends a
+    table at a row that looks like a list item ("1. Book | done"), which notes write. A
+    ``|---|`` line further down starts the next table under its own header."""
+    out = []
+    for first, _end in read_markdown(text).tables:
+        block: list[tuple[Line, Cells]] = []
+        for line in lines[first:]:
+            cells = pipe_cells(line)
+            if cells is None:
+                break
+            block.append((line, cells))
+        out += _split_block(block)
+    return out
+
+
+def _split_block(
+    block: list[tuple[Line, Cells]],
+) -> list[tuple[Line, Cells, list[tuple[Line, Cells]], list[Line]]]:
+    """A run of pipe lines as tables: each ``|---|`` line makes the line above it a header."""
+    if len(block) < 2:
+        return []
+    seps = [k for k, (ln, c) in enumerate(block) if k > 0 and _is_separator(ln.text, c, ln.start)]
+    if not seps:
+        header, rows = block[0], block[1:]
+        return [(header[0], header[1], rows, [ln for ln, _ in block])]
+    out = []
+    for n, k in enumerate(seps):
+        stop = seps[n + 1] - 1 if n + 1 < len(seps) else len(block)
+        header, rows = block[k - 1], block[k + 1 : stop]
+        out.append((header[0], header[1], rows, [ln for ln, _ in block[k - 1 : stop]]))
     return out
 
 
 def extract_tables(collector: Collector, lines: list[Line]) -> set[int]:
-    """Run the table rule; returns the indexes of the lines that belong to tables."""
+    """Run the table rule; returns the indexes of the lines that belong to tables.
+
+    markdown-it's tables come first; the lenient rules then read pipe lines it did not take
+    (no ``|---|`` line) and tab-separated lines."""
     used: set[int] = set()
-    for cells_of in (pipe_cells, tab_cells):
-        for _header, head_cells, rows, block in _tables(lines, cells_of, need_separator=False):
-            if any(ln.index in used for ln in block):
-                continue
-            kinds = [kind_of(collector.text[s:e], collector.rules) for s, e in head_cells]
-            named = [_header_item(collector, s, e) for s, e in head_cells]
-            kinds = [k or (n.kind if n else None) for k, n in zip(kinds, named, strict=True)]
-            if not any(kinds):
-                continue
-            used.update(ln.index for ln in block)
-            for line, cells in rows:
-                _row(collector, line, cells, kinds, named)
+    markdown = _markdown_tables(collector.text, lines)
+    taken = {ln.index for *_rest, block in markdown for ln in block}
+
+    def lenient_pipes(line: Line) -> Cells | None:
+        return None if line.index in taken else pipe_cells(line)
+
+    pipes = sorted([*markdown, *_tables(lines, lenient_pipes, need_separator=False)],
+                   key=lambda table: table[0].index)  # fmt: skip
+    for _header, head_cells, rows, block in [*pipes, *_tables(lines, tab_cells, False)]:
+        if any(ln.index in used for ln in block):
+            continue
+        kinds = [kind_of(collector.text[s:e], collector.rules) for s, e in head_cells]
+        named = [_header_item(collector, s, e) for s, e in head_cells]
+        kinds = [k or (n.kind if n else None) for k, n in zip(kinds, named, strict=True)]
+        if not any(kinds):
+            continue
+        used.update(ln.index for ln in block)
+        for line, cells in rows:
+            _row(collector, line, cells, kinds, named)
     return used
 
 

@@ -10,8 +10,9 @@ import re
 from functools import lru_cache
 
 from kg.ontology import StructureKind, StructureRules
+from kg.text import singular
+from kg.text import words as text_words
 
-_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _PREPOSITIONS = {"of", "in", "for", "from", "with", "by", "on", "at", "to"}
 # words a heading or label may hold besides kind keywords and still only name a kind
 # ("Topics covered", "What I learned", "Key concepts", "Tools used")
@@ -77,27 +78,19 @@ DONE_VERBS = {
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words, singularised naively: enough to match header words to keywords."""
+    """Lower-case words, singularised: enough to match header words to keywords."""
     return list(_words(text))
 
 
 @lru_cache(maxsize=4096)
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(singular(w) for w in _WORD.findall(text.lower()))
+    return tuple(singular(w) for w in text_words(text))
 
 
 @lru_cache(maxsize=64)
 def _keyword_index(kinds: tuple[tuple[str, tuple[str, ...]], ...]):
     """Each kind's keywords as word tuples, in rank order (cached per ontology)."""
     return [(rank, name, [_words(kw) for kw in kws]) for rank, (name, kws) in enumerate(kinds)]
-
-
-def singular(w: str) -> str:
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        return w[:-1]
-    return w
 
 
 def _has_phrase(ws: list[str], phrase: list[str]) -> int:
