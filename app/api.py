@@ -62,6 +62,9 @@ class Turn(BaseModel):
     answer: str = Field(max_length=20_000)
 
 
+AnswerPath = Literal["candidates", "choice", "sentence"]
+
+
 class AskRequest(BaseModel):
     question: str = Field(
         min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK, description="The question."
@@ -69,6 +72,11 @@ class AskRequest(BaseModel):
     mode: Mode = "hybrid"
     k: int = Field(6, ge=1, le=50)
     history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY)
+    path: AnswerPath = Field(
+        "sentence",
+        description="candidates: the best-ranked candidate, no LLM; choice: the LLM picks a "
+        "candidate; sentence: it also writes one sentence containing it",
+    )
 
 
 class CypherRequest(BaseModel):
@@ -275,7 +283,9 @@ def create_app(
     def ask(body: AskRequest) -> Answer:
         question = _cap(body.question, MAX_QUERY_CHARS, "question")
         with _facade_errors():
-            return kg.ask(question, mode=body.mode, k=body.k, history=_history(body))
+            return kg.ask(
+                question, mode=body.mode, k=body.k, history=_history(body), path=body.path
+            )
 
     @v1.post(
         "/ask/stream",
@@ -285,9 +295,10 @@ def create_app(
     )
     def ask_stream(body: AskRequest) -> StreamingResponse:
         """Events: ``retrieval`` ({sources, facts}) as soon as they are found, ``delta``
-        ({text}) while the answer is written, then ``answer`` (the Answer); an SSE comment
+        ({text}: the chosen answer, as soon as the LLM has picked it), then ``answer`` (the
+        Answer, with its citations, graph facts and ``selected_by``); an SSE comment
         (``: keep-alive``) at least every 15 s while the model is busy."""
-        from kg.answer_stream import AnswerStream
+        from kg.answer.stream import AnswerStream
 
         question = _cap(body.question, MAX_QUERY_CHARS, "question")
 
@@ -298,6 +309,7 @@ def create_app(
                 k=body.k,
                 history=_history(body),
                 on_retrieval=on_retrieval,
+                path=body.path,
             )
 
         stream = AnswerStream(produce, KEEPALIVE_S, describe)

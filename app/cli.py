@@ -119,6 +119,22 @@ def extract(
             "concepts and their relations); spaCy noun phrases stand in for it.",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes for the per-chunk work (spaCy, the trained tier), each loading the "
+            "models once; default: the machine's cores. The output is the same for any number.",
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="local (a process pool) or ray (a Ray cluster; needs the ray extra)."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="With --engine ray: the cluster (default: start one)."),
+    ] = None,
 ) -> None:
     """Read documents, find entities and relations, write the graph to the workspace.
 
@@ -132,6 +148,8 @@ def extract(
     with _friendly_errors():
         if llm is not None and llm not in {"auto", "on", "off"}:
             raise typer.BadParameter(f"{llm!r} is not one of auto, on, off", param_hint="--llm")
+        if engine not in {"local", "ray"}:
+            raise typer.BadParameter(f"{engine!r} is not one of local, ray", param_hint="--engine")
         try:
             budget = parse_duration(llm_budget) if llm_budget is not None else None
         except ValueError as exc:
@@ -151,13 +169,9 @@ def extract(
             if not p.exists():
                 raise NotFound(f"no such file or folder: {p}")
         manifest = run_extract(
-            paths,
-            _workspace(settings),
-            settings,
-            spacy_only=spacy_only,
-            dry_run=dry_run,
-            replace=replace,
-        )
+            paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run,
+            workers=workers, engine=engine, ray_address=ray_address, replace=replace,
+        )  # fmt: skip
         if dry_run:
             return
         for skipped in manifest.skipped:
@@ -224,28 +238,45 @@ def ask(
     ] = False,
     neo4j: Neo4jOpt = False,
     as_json: JsonOpt = False,
+    path: Annotated[
+        str,
+        typer.Option(
+            "--path",
+            help="How the answer is chosen: sentence (the LLM picks a candidate and writes a "
+            "sentence with it), choice (the LLM picks), candidates (the ranking, no LLM).",
+        ),
+    ] = "sentence",
 ) -> None:
     """Answer a question from the graph and the chunks, with numbered citations."""
     from app.service import KG
+    from kg.answer import PATHS
 
+    if path not in PATHS:
+        raise typer.BadParameter(f"--path must be one of {', '.join(PATHS)}")
     with _friendly_errors():
-        kg = KG(_settings(workspace, neo4j), use_llm=not no_llm)
+        kg = KG(_settings(workspace, neo4j), use_llm=not no_llm and path != "candidates")
         try:
-            answer = kg.ask(question, mode=mode, k=k)
+            answer = kg.ask(question, mode=mode, k=k, path=path)
         finally:
             kg.close()
         answer = _renumber(answer)
         if as_json:
             _print_json(answer.model_dump())
             return
-        out.print(answer.answer)
+        out.print(answer.answer, markup=False, highlight=False, soft_wrap=True)
         for w in answer.warnings:
             err.print(f"[yellow]warning:[/] {escape(w)}")
         if answer.citations:
             out.print("\n[bold]Sources[/]")
             for c in answer.citations:
                 snippet = " ".join(c.snippet.split())[:160]
-                out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}")
+                out.print(f"  [{c.n}] {c.path} (chars {c.start}–{c.end}): {snippet}",
+                          markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        if answer.facts:
+            out.print("\n[bold]Graph facts used[/]")
+            for f in answer.facts:
+                out.print(f"  {f.head} -{f.type}-> {f.tail}", markup=False, highlight=False,
+                          soft_wrap=True)  # fmt: skip
 
 
 def _renumber(answer: Any) -> Any:

@@ -151,18 +151,41 @@ def eval_qa(
         float | None,
         typer.Option("--budget-s", help="After this many seconds use cached answers only."),
     ] = None,
+    llm_limit: Annotated[
+        int | None,
+        typer.Option("--llm-limit", min=1, help="LLM paths answer only the first N questions."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Doc and chunk recall@5, answer accuracy, citation precision and answer latency
-    (p50/p95) over the current workspace; LLM answers are cached for cheap re-runs."""
+    """Doc and chunk recall@5, then per answer path (candidates without the LLM, LLM choice,
+    LLM choice + sentence) accuracy, citation precision, latency p50/p95 and the quiet-machine
+    estimate; LLM answers are cached for cheap re-runs."""
     from app.service import KG
     from pipelines.evaluation.qa import evaluate_qa
 
     def run() -> dict[str, Any]:
         kg = KG(_settings(workspace), use_llm=not no_llm)
         try:
-            return evaluate_qa(kg, path, mode=mode, use_cache=not no_cache, budget_s=budget_s)
+            return evaluate_qa(kg, path, mode=mode, use_cache=not no_cache, budget_s=budget_s,
+                               llm_limit=llm_limit)  # fmt: skip
         finally:
             kg.close()
 
-    _run_eval(run, as_json, f"QA {path.name}")
+    with _friendly_errors():
+        result = run()
+        if as_json:
+            _print_json(result)
+            return
+        cols = ("questions", "answer_accuracy", "answer_accuracy_two_facts",
+                "citation_precision", "latency_p95_s", "quiet_estimate_p95_s",
+                "candidates_accuracy_same_questions", "skipped_for_time")  # fmt: skip
+        heads = ("n", "acc", "acc 2-fact", "cite prec", "p95 s", "quiet p95 s",
+                 "cand. acc same q", "skipped")  # fmt: skip
+        table = Table("path", *heads, title=f"QA {path.name} ({result['mode']})")
+        for name, summary in result["paths"].items():
+            table.add_row(name, *(_cell(summary.get(c)) for c in cols))
+        out.print(table)
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "–" if value is None else str(value)

@@ -38,13 +38,35 @@ def facts_md(facts: Sequence[GraphFact], limit: int = 12) -> str:
     return "**Graph facts**\n" + "\n".join(lines) + more
 
 
+def facts_html(facts: Sequence[GraphFact], limit: int = 12) -> str:
+    """The graph facts an answer used, as an HTML list (escaped: names are text)."""
+    if not facts:
+        return ""
+    items = "".join(
+        f"<li>{_esc(f.head)} <b>{_esc(f.type)}</b> {_esc(f.tail)}</li>" for f in facts[:limit]
+    )
+    more = f"<li>… {len(facts) - limit} more</li>" if len(facts) > limit else ""
+    return f'<div class="kg-facts"><b>Graph facts used</b><ul>{items}{more}</ul></div>'
+
+
+def answer_text_md(text: str) -> str:
+    """The answer for the chat: the quoted sentence keeps its *emphasis*; anything else in it
+    that Markdown would read (headings, list marks, HTML) is escaped, since notes are text."""
+    parts = text.split("*")
+    out = [_md(p) if i % 2 == 0 else "*" + _md(p).strip() + "*" for i, p in enumerate(parts)]
+    return "".join(out) if len(parts) % 2 == 1 else _md(text)
+
+
 def answer_message(answer: Answer) -> str:
     """The assistant's final chat message: the answer, warnings, the query used, the sources."""
-    parts = [text_md(answer.answer) if answer.answer else "_No answer._"]  # notes are text
+    parts = [answer_text_md(answer.answer) if answer.answer else "_No answer._"]
     for warning in answer.warnings:
         parts.append(f"> ⚠️ {_md(warning)}")
     if answer.cypher:
         parts.append(f"Cypher used:\n```cypher\n{answer.cypher}\n```")
+    facts = facts_html(answer.facts)
+    if facts:
+        parts.append(facts)
     sources = sources_html(answer.citations)
     if sources:
         parts.append(sources)

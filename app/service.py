@@ -77,7 +77,7 @@ class KG:
                 self._retriever = Retriever.open(self.workspace, self.settings)
             return self._retriever
 
-    _CACHED = ("_entities", "_chunks", "_doc_paths", "_relations", "_summaries")
+    _CACHED = ("_entities", "_chunks", "_doc_paths", "_relations", "_summaries", "_answer_sources")
 
     def _refresh_if_changed(self) -> None:
         """A CLI `kg extract` / `kg load` of this workspace while we serve it: reopen the
@@ -173,36 +173,37 @@ class KG:
         return self.retriever.search(query, mode=mode, k=k)
 
     def _context(
-        self, question: str, mode: str, k: int
+        self, question: Any, mode: str, k: int
     ) -> tuple[list[SearchHit], list[GraphFact], str | None, list[str]]:
-        """Retrieve chunks and graph facts; in cypher mode also run text-to-Cypher."""
+        """Retrieve chunks and graph facts for the analysed question; in cypher mode also run
+        text-to-Cypher."""
+        from kg.answer.context import linked_facts
+
         warnings: list[str] = []
         cypher_query: str | None = None
         facts: list[GraphFact] = []
         if mode == "cypher":
-            cypher_query, facts, warning = self._cypher_facts(question)
+            cypher_query, facts, warning = self._cypher_facts(question.text)
             if warning:
                 warnings.append(warning)
             mode = "hybrid"
-        hits = self.search(question, mode=mode, k=k)
-        linked = self.retriever.link_entities(question)
-        facts = facts + self._linked_facts(question, linked)
+        hits = self.search(question.search_text, mode=mode, k=k)
+        facts = facts + linked_facts(question, self._relations, self._entities, limit=20)
         return hits, facts, cypher_query, warnings
 
-    def _linked_facts(self, question: str, linked: list[Entity]) -> list[GraphFact]:
-        """The linked entities' relations with their evidence spans (kg.answer_context)."""
-        from kg.answer_context import linked_facts
+    @cached_property
+    def _answer_sources(self) -> Any:
+        """What the answer flow reads from the workspace (kg.answer.sources)."""
+        from kg.answer import Plain
+        from kg.answer.sources import WorkspaceSources
 
-        return linked_facts(question, linked, self._relations, self._entities, limit=20)
-
-    def _passages(self, question: str, hits: list[SearchHit], facts: list[GraphFact]) -> list[Any]:
-        """The answer prompt's context: fact sentences, best sentences, summaries."""
-        from kg.answer_context import build_context, is_overview
-
-        summaries = self._summaries if is_overview(question) else []
-        return build_context(
-            question, hits, facts, self._chunks, summaries=summaries, paths=self._doc_paths
-        )
+        if not self.workspace.exists():
+            return Plain(ontology=self.ontology)
+        return WorkspaceSources(
+            self._chunks, self._doc_paths, self._entities, self._relations, self._summaries,
+            self.ontology, search=lambda q, k: self.search(q, k=k),
+            embedder=lambda: self.retriever.embedder,
+        )  # fmt: skip
 
     def _cypher_facts(self, question: str) -> tuple[str | None, list[GraphFact], str | None]:
         if self.chat is None:
@@ -231,9 +232,10 @@ class KG:
         mode: str = "hybrid",
         k: int = 6,
         history: Sequence[tuple[str, str]] = (),
+        path: str = "sentence",
     ) -> Answer:
         final: Answer | None = None
-        for item in self.stream_ask(question, mode=mode, k=k, history=history):
+        for item in self.stream_ask(question, mode=mode, k=k, history=history, path=path):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
@@ -246,22 +248,27 @@ class KG:
         k: int = 6,
         history: Sequence[tuple[str, str]] = (),
         on_retrieval: Callable[[list[SearchHit], list[GraphFact]], None] | None = None,
+        path: str = "sentence",
     ) -> Iterator[str | Answer]:
-        """Text deltas, then the Answer; ``on_retrieval(hits, facts)`` is called as soon as
-        the sources are known, before the LLM is started or asked (the stream's first event)."""
-        from kg.answer import stream_answer
+        """The chosen answer's text as soon as it is known, then the Answer (kg.answer);
+        ``on_retrieval(hits, facts)`` is called as soon as the sources are known, before the
+        LLM is started or asked (the stream's first event). ``path``: "candidates" (no LLM),
+        "choice" or "sentence" (the LLM chooses; with a sentence)."""
+        from kg.answer import analyse, stream_answer
 
-        question = _check_query(question)
         started = time.perf_counter()
-        hits, facts, cypher_query, warnings = self._context(question, mode, k)
+        previous = history[-1][0] if history else ""
+        link = self.retriever.link_entities if self.workspace.exists() else None
+        q = analyse(_check_query(question), self.ontology, link, previous)
+        hits, facts, cypher_query, warnings = self._context(q, mode, k)
         retrieved = time.perf_counter()
         if on_retrieval is not None:
             on_retrieval(hits, facts)
-        chat = self.chat
+        path = path if self.use_llm else "candidates"  # no LLM: the ranking's choice, quietly
+        chat = self.chat if path != "candidates" else None
         if self.use_llm and chat is None and self._llm_error:
             warnings.append(f"{self._llm_error}: this answer quotes the sources")
-        passages = self._passages(question, hits, facts)
-        for item in stream_answer(question, hits, facts, chat, history=history, passages=passages):
+        for item in stream_answer(q, hits, facts, chat, self._answer_sources, path):
             if isinstance(item, Answer):
                 item.mode = mode
                 item.cypher = cypher_query
@@ -272,6 +279,14 @@ class KG:
                     **item.timings,
                 }
             yield item
+
+    def warm(self) -> None:
+        """Load what the first answer would otherwise wait for: indexes, embedders, spaCy."""
+        from kg.answer.candidates import nlp
+
+        self.retriever.build()
+        nlp()
+        _ = self._answer_sources, self.chat  # (the chat model starts the offline server)
 
     def find_entities(self, q: str, limit: int = 10) -> list[Entity]:
         q = _check_query(q)

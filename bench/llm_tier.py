@@ -44,8 +44,9 @@ def kg(*args: str, workspace: Path | None = None) -> subprocess.CompletedProcess
 def llm_answers(workspace: Path) -> dict[str, Any]:
     """Calls, tokens and seconds of the LLM tier's checkpointed answers (verify calls only)."""
     rows = []
-    for path in (workspace / "cache" / "llm").rglob("*.json"):
-        entry = json.loads(path.read_text(encoding="utf-8"))
+    from kg.llm_cache import LLMCache  # one SQLite store per workspace
+
+    for _key, entry in LLMCache.for_workspace(workspace).items():
         parsed = entry.get("parsed")
         # answers of the current prompt only (earlier versions' answers stay in the cache)
         if isinstance(parsed, dict) and "types" not in parsed and parse_verdicts(parsed):

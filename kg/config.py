@@ -26,6 +26,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kg"
 
 
+LANGUAGE_FLAGS = ("relation_cues", "open_relations", "notes_types", "coreference")
+
+
 def _env(*names: str) -> AliasChoices:
     """Read a field from these environment variables (first set wins), not from ``KG_<field>``."""
     return AliasChoices(*names)
@@ -49,6 +52,12 @@ class Settings(BaseSettings):
     cooccurrence: bool = False
     # the trained tier (kg's SciERC joint model) types concepts, methods, tasks... and relates them
     trained: bool = True
+    # language stages (issue 21): relation cues of the ontology, open relations, notes entity
+    # types from context, coreference within a section (KG_RELATION_CUES=0 ... turns one off)
+    relation_cues: bool = True
+    open_relations: bool = True
+    notes_types: bool = True
+    coreference: bool = True
     follow_links: bool = False  # read links that point outside the folder given to extract
     # LLM: any OpenAI-compatible server; None starts kg's offline model
     llm_base_url: str | None = None
@@ -129,4 +138,7 @@ class Settings(BaseSettings):
             keys += "|cooccurrence"
         if not self.trained:
             keys += "|no-trained"
+        off = [name for name in LANGUAGE_FLAGS if not getattr(self, name)]
+        if off:  # appended only when one is off: default fingerprints stay as they were
+            keys += "|no-" + ",".join(off)
         return hashlib.sha256(keys.encode()).hexdigest()[:16]

@@ -110,6 +110,7 @@ class Entity(_Model):
     description: str = ""
     mentions: list[Mention] = Field(default_factory=list)
     source: str = "spacy"
+    type_reason: str = ""  # why it has this type ("context: the X library", "structure", ...)
 
     @classmethod
     def make(cls, name: str, type_: str, **kw: Any) -> Entity:
@@ -135,6 +136,7 @@ class Relation(_Model):
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     extractor: str = "llm"
     description: str = ""
+    predicate: str | None = None  # an open relation's normalised verb phrase ("be capital of")
 
     @classmethod
     def make(cls, head_id: str, type_: str, tail_id: str, **kw: Any) -> Relation:
@@ -231,6 +233,8 @@ class Manifest(_Model):
     source_documents: dict[str, list[str]] = Field(default_factory=dict)  # source -> doc ids
     missing_sources: list[str] = Field(default_factory=list)  # gone; their documents kept
     removed: list[RemovedDocument] = Field(default_factory=list)  # dropped by the last run
+    # the language pass (cues, open relations, notes types, coreference): counts and seconds
+    language: dict[str, float] = Field(default_factory=dict)
 
 
 # ---- LLM output schema: one call per chunk does the map summary and the extraction ----
@@ -356,6 +360,11 @@ class Answer(_Model):
     cypher: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    # how the answer was chosen: "candidates" (ranking, no LLM), "llm-choice",
+    # "llm-choice+sentence", or a fallback that says why
+    selected_by: str = ""
+    candidate: str = ""  # the chosen answer candidate's text
+    hops: int = 1  # 2: reached through a bridge entity (both hops cited)
 
     @field_validator("answer")
     @classmethod

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kg.errors import BadInput, NotFound
 
@@ -29,6 +29,23 @@ class EntityType(BaseModel):
     spacy_labels: list[str] = Field(default_factory=list)
     trained_labels: list[str] = Field(default_factory=list)  # labels of kg's trained NER (SciERC)
     names: list[str] = Field(default_factory=list)  # a gazetteer: spans the ruler gives this type
+    # context cues: "the X library", "pip install X", "X.com" (X marks the name); a name seen in
+    # one gets this type (pipelines/extraction/entity_types.py)
+    context: list[str] = Field(default_factory=list)
+    # ... and cues in code or addresses ("pip install X", "X.com"), where X may be any identifier
+    code_context: list[str] = Field(default_factory=list)
+    # nouns an anaphor uses for this type ("the course", "this library": coref.py)
+    anaphors: list[str] = Field(default_factory=list)
+    # nouns for a part of one ("Week 3", "Chapter 6"): a part without "of X" is the nearest one
+    parts: list[str] = Field(default_factory=list)
+
+    @field_validator("context", "code_context")
+    @classmethod
+    def _templates(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not _one_x(t):
+                raise ValueError(f"context cue {t!r} must name the entity once, as X")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -36,6 +53,54 @@ class EntityType(BaseModel):
         if not _LABEL.match(v):
             raise ValueError(f"entity type {v!r} is not a safe label (CamelCase letters/digits)")
         return v
+
+
+def _one_x(template: str) -> bool:
+    """A context cue names its entity exactly once, as the word ``X``."""
+    return len(re.findall(r"(?<![A-Za-z])X(?![A-Za-z])", template)) == 1
+
+
+class RelationCues(BaseModel):
+    """Language that states a relation, matched on the dependency parse (extraction/cues.py).
+
+    ``verbs``: a lemma, optionally with a particle or preposition ("cover", "build on"): the
+    subject is the head, the object (or the preposition's object) the tail; in the passive
+    without a preposition the roles swap ("PCA is covered in the course"). ``passive``:
+    "taught by", "used for": the passive subject is the head, the preposition's object the tail
+    (so "Y taught X" gives X -> Y). ``agent_nouns``: "instructor", "author": "A is the N of B",
+    "B's N, A" give B -> A. ``nouns``: "part of", "introduction to": "A is (a) N B" gives A -> B.
+    ``preps``: "with", "via", "by": a noun -prep-> noun reads head -> tail. ``sources``:
+    "learn", "read": "<verb> X from/in Y" gives Y -> X, whoever the subject is.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    verbs: list[str] = Field(default_factory=list)
+    passive: list[str] = Field(default_factory=list)
+    agent_nouns: list[str] = Field(default_factory=list)
+    nouns: list[str] = Field(default_factory=list)
+    preps: list[str] = Field(default_factory=list)
+    # "I learned X from Y", "implemented X from the book": Y is the head, X the tail
+    sources: list[str] = Field(default_factory=list)
+
+    @field_validator("verbs", "passive", "agent_nouns", "nouns", "preps", "sources")
+    @classmethod
+    def _phrases(cls, v: list[str]) -> list[str]:
+        out = []
+        for phrase in v:
+            words = phrase.lower().split()
+            if not words or len(words) > 3 or not all(re.fullmatch(r"[a-z][a-z'-]*", w)
+                                                      for w in words):  # fmt: skip
+                raise ValueError(f"cue {phrase!r}: one to three lower-case words")
+            out.append(" ".join(words))
+        return out
+
+    @model_validator(mode="after")
+    def _passive_by(self) -> RelationCues:
+        for phrase in [*self.passive, *self.nouns]:
+            if len(phrase.split()) != 2:
+                raise ValueError(f"cue {phrase!r} must be a verb or noun and a preposition")
+        return self
 
 
 class RelationType(BaseModel):
@@ -49,6 +114,7 @@ class RelationType(BaseModel):
     trained_labels: list[str] = Field(default_factory=list)
     # ... or tail -> head ("A USED-FOR B" is "B USES A")
     trained_labels_reversed: list[str] = Field(default_factory=list)
+    cues: RelationCues = Field(default_factory=RelationCues)
 
     @field_validator("name")
     @classmethod
@@ -97,6 +163,8 @@ class Ontology(BaseModel):
     relation_types: list[RelationType]
     fallback_entity_type: str = "Concept"
     structure: StructureRules = Field(default_factory=StructureRules)
+    # the one type of an open relation no cue names (its verb phrase goes in ``predicate``)
+    open_relation: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Ontology:
@@ -112,6 +180,8 @@ class Ontology(BaseModel):
             if kind.type not in names:
                 raise ValueError(f"structure kind {kind.name} has unknown type {kind.type!r}")
         rel_names = {r.name for r in self.relation_types}
+        if self.open_relation is not None and self.open_relation not in rel_names:
+            raise ValueError(f"open_relation {self.open_relation!r} is not a relation type")
         if self.structure.subtype_labels and self.structure.subtype_relation not in rel_names:
             raise ValueError(f"structure subtype_relation {self.structure.subtype_relation!r}")
         for sr in self.structure.relations:

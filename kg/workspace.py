@@ -10,7 +10,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -113,6 +113,12 @@ class Workspace:
                         yield cls.model_validate_json(line)  # type: ignore[misc]
                     except ValueError as exc:
                         raise WorkspaceError(f"{path}:{n}: invalid record: {exc}") from exc
+
+    def write_outputs(self, outputs: Mapping[str, Iterable[BaseModel]], manifest: Manifest) -> None:
+        """A run's files, each atomically, then the manifest: the manifest names a whole run."""
+        for name, rows in outputs.items():
+            self.write(name, rows)
+        self.write_manifest(manifest)
 
     def write_manifest(self, manifest: Manifest) -> None:
         atomic_write_text(self.manifest_path, manifest.model_dump_json(indent=2))

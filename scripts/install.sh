@@ -9,7 +9,7 @@ command -v "$PY" >/dev/null || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--dev" ]; then
-  .venv/bin/python -m pip install -q -e ".[all,dev,train]"
+  .venv/bin/python -m pip install -q -e ".[all,dev,train,ray]"
   if ! command -v chromium >/dev/null 2>&1; then
     # Debian's Chromium for the browser tests (Playwright's own browser download cannot work here)
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -128,6 +128,7 @@ class FakeKG:
         k: int = 6,
         history: Sequence[tuple[str, str]] = (),
         on_retrieval: Callable[[list[SearchHit], list[GraphFact]], None] | None = None,
+        path: str = "sentence",
     ) -> Iterator[str | Answer]:
         hits = self.search(question, mode=mode, k=k)
         self.calls.append(("ask", (question, mode, k, list(history))))
@@ -179,8 +180,9 @@ class FakeKG:
         mode: str = "hybrid",
         k: int = 6,
         history: Sequence[tuple[str, str]] = (),
+        path: str = "sentence",
     ) -> Answer:
-        items = list(self.stream_ask(question, mode, k, history))
+        items = list(self.stream_ask(question, mode, k, history, path=path))
         assert isinstance(items[-1], Answer)
         return items[-1]
 

@@ -26,7 +26,14 @@ def _content(request: dict[str, Any]) -> str:
         text = " ".join(part.get("text", "") for part in text if isinstance(part, dict))
     names = list(dict.fromkeys(_WORD.findall(text)))[:5]
     schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
-    verdicts = (schema.get("properties") or {}).get("verdicts")
+    props = schema.get("properties") or {}
+    if "c" in props and "p" in props:  # the answer's choice: candidate 1 in passage 1
+        first = re.search(r"^1\. (.+?)(?: \(\w+\))?(?: \[\d+\])?$", text, re.M)
+        reply: dict[str, Any] = {"c": 1, "p": 1}
+        if "s" in props:
+            reply["s"] = f"The answer is {first.group(1) if first else 'unknown'}."
+        return json.dumps(reply)
+    verdicts = props.get("verdicts")
     if verdicts is not None:  # the LLM tier's compact question: every candidate pair holds
         return json.dumps({"summary": " ".join(text.split("Text:")[-1].split()[:20]),
                            "new": [], "verdicts": [True] * int(verdicts.get("minItems") or 0)})
@@ -50,6 +57,7 @@ class FakeLLM:
         delay_s: float = 0.0,  # each chat answer takes this long (a slow or stuck server)
     ) -> None:
         self.requests = 0
+        self.last_request: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.on_request = on_request
         outer = self
@@ -66,6 +74,28 @@ class FakeLLM:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _stream(self, n: int, request: dict[str, Any], content: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                half = len(content) // 2
+                for piece in (content[:half], content[half:], None):
+                    chunk: dict[str, Any] = {
+                        "id": f"fake-{n}", "object": "chat.completion.chunk", "created": 0,
+                        "model": request.get("model", "fake"),
+                        "choices": [{"index": 0,
+                                     "delta": {"role": "assistant", "content": piece or ""},
+                                     "finish_reason": "stop" if piece is None else None}],
+                    }  # fmt: skip
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                usage = {"id": f"fake-{n}", "object": "chat.completion.chunk", "created": 0,
+                         "model": request.get("model", "fake"), "choices": [],
+                         "usage": {"prompt_tokens": 10, "completion_tokens": 5,
+                                   "total_tokens": 15}}  # fmt: skip
+                self.wfile.write(f"data: {json.dumps(usage)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
             def do_GET(self) -> None:
                 self._send(200, {"data": [{"id": "fake", "object": "model"}], "status": "ok"})
 
@@ -79,7 +109,11 @@ class FakeLLM:
                     outer.on_request(n)
                 if delay_s:
                     time.sleep(delay_s)
+                outer.last_request = request
                 content = _content(request)
+                if request.get("stream"):  # server-sent events: the content in two pieces
+                    self._stream(n, request, content)
+                    return
                 self._send(
                     200,
                     {

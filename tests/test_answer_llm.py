@@ -1,5 +1,5 @@
-"""One real offline-LLM answer (slow, `-m llm`): facts first, and the citation's span in the
-document states the answer."""
+"""The real offline LLM choosing an answer (slow, `-m llm`): indices under the narrowed schema,
+a short sentence that contains the chosen candidate, the citation's span stating it."""
 
 from __future__ import annotations
 
@@ -19,25 +19,30 @@ DOC = (
 
 
 @pytest.mark.llm
-def test_real_answer_cites_the_sentence_that_states_it(real_server: Settings) -> None:  # noqa: F811
-    from kg.answer import answer
-    from kg.answer_context import build_context
+def test_real_model_chooses_the_candidate_and_cites_its_sentence(
+    real_server: Settings,  # noqa: F811
+) -> None:
+    from kg.answer import Plain, analyse, answer
+    from kg.answer.choose import CHOICE_TOKENS, SENTENCE_TOKENS
     from kg.llm.client import chat_model
     from kg.models import SearchHit
+    from kg.ontology import load_ontology
 
     half = DOC.index("Secondly")
     hits = [
         SearchHit(chunk_id="c1", doc_id="d1", path="day133.txt", start=0, end=half,
-                  text=DOC[:half]),
+                  text=DOC[:half], score=1.0),
         SearchHit(chunk_id="c2", doc_id="d1", path="day133.txt", start=half, end=len(DOC),
-                  text=DOC[half:]),
+                  text=DOC[half:], score=0.5),
     ]  # fmt: skip
-    q = "Which app did I use to cut the audio clips?"
-    passages = build_context(q, hits, [])
+    ontology = load_ontology("default")
+    q = analyse("Which app did I use to cut the audio clips?", ontology)
     chat = chat_model(real_server, max_tokens=120)
-    result = answer(q, hits, [], chat, passages=passages)
-    print(f"\nanswer: {result.answer!r} timings: {result.timings}")
-    assert "VideoPad" in result.answer
-    assert result.citations
-    assert all("VideoPad" in DOC[c.start : c.end] for c in result.citations)
-    assert all(c.end - c.start < 400 for c in result.citations)  # a sentence, not the chunk
+    for path in ("choice", "sentence"):
+        result = answer(q, hits, [], chat, Plain(ontology=ontology), path=path)
+        print(f"\n{path}: {result.answer!r} {result.selected_by} timings: {result.timings}")
+        assert "VideoPad" in result.answer and result.selected_by.startswith("llm-choice")
+        cite = result.citations[0]
+        assert "VideoPad" in DOC[cite.start : cite.end]
+        limit = CHOICE_TOKENS + (SENTENCE_TOKENS + 10 if path == "sentence" else 0)
+        assert 0 < result.timings["completion_tokens"] <= limit

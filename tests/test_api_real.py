@@ -192,14 +192,15 @@ def test_fuzz_endpoint(
 def test_ask_stream_with_an_llm_sends_token_deltas(
     real_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The LLM path end to end (real retrieval, a LangChain fake chat model for the tokens)."""
+    """The LLM path end to end (real retrieval and candidates, a LangChain fake chat model that
+    chooses candidate 1): the choice streams as one delta before the cited answer."""
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
     import kg.llm.client
     from app.service import KG
 
-    reply = "PCA finds the directions along which the data varies the most [1]."
+    reply = '{"c": 1, "p": 1, "s": ""}'  # no sentence: the choice stands alone
     fake = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
     monkeypatch.setattr(kg.llm.client, "chat_model", lambda *a, **kw: fake)
     with_llm = KG(real_app.state.kg.settings, use_llm=True)
@@ -212,9 +213,8 @@ def test_ask_stream_with_an_llm_sends_token_deltas(
         with_llm.close()
     deltas = [json.loads(e.split("data: ", 1)[1])["text"] for e in events if "event: delta" in e]
     final = json.loads(events[-1].split("data: ", 1)[1])
-    assert len(deltas) > 5 and "".join(deltas) == reply
-    # the final answer is the reply with its citation markers checked against the sources
-    assert final["answer"].startswith(reply.split(" [")[0])
+    assert deltas == [final["candidate"]] and final["selected_by"].startswith("llm-choice")
+    assert final["answer"].startswith(final["candidate"] + " — *")  # no sentence: quoted
     numbers = {c["n"] for c in final["citations"]}
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", final["answer"])}
     assert cited and cited <= numbers

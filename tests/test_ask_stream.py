@@ -37,8 +37,10 @@ class SlowChat:
     def stream(self, messages: Any, **_: Any) -> Iterator[SimpleNamespace]:
         time.sleep(self.delay)
         self.first_token_at = time.monotonic()
-        for token in ("PCA ", "reduces ", "dimensions [1]."):
+        time.sleep(self.delay)  # the choice's indices, then (slowly) the sentence
+        for token in ('{"c": 1, ', '"p": 1, ', '"s": "PCA reduces the dimensions."}'):
             yield SimpleNamespace(content=token, usage_metadata=None)
+            time.sleep(self.delay / 3)
 
 
 class SlowKG(KG):
@@ -84,7 +86,10 @@ def test_sources_first_then_keepalives_then_tokens(
     assert [s["chunk_id"] for s in sources] == ["chk_1"] and sources[0]["path"] == "notes/pca.md"
     first_delta = names.index("delta")
     assert names[1:first_delta].count(":") >= 3  # kept alive while the model thought
-    assert names[-1] == "answer" and names.count("delta") == 3
+    assert names[-1] == "answer" and names.count("delta") == 1  # the choice, once made
+    assert json.loads(events[first_delta][1])["text"] == "dimensions"
+    final = json.loads(events[-1][1])
+    assert final["selected_by"] == "llm-choice+sentence" and final["candidate"] == "dimensions"
     first_arrival = next(t for t, c in arrivals if "event: retrieval" in c)
     assert first_arrival < chat.first_token_at  # sent before the model said anything
 

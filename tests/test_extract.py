@@ -148,7 +148,7 @@ def test_spacy_only_makes_no_llm_calls(tmp_path: Path) -> None:
     assert manifest.counts["entities"] > 0 and manifest.counts["relations"] > 0
     assert ws.read("summaries") == []
     assert {r.extractor for r in ws.read("relations")} <= {
-        "spacy-dep", "spacy-cooccurrence"}
+        "spacy-dep", "spacy-cooccurrence", "cue", "open"}
     check_graph(ws)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from kg.config import Settings
+from kg.llm_cache import LLMCache
 from kg.models import normalize_name
 from kg.workspace import Workspace
 from pipelines.extraction.pipeline import run_extract
@@ -30,7 +30,7 @@ def test_offline_llm_tier_verifies_the_smallest_seed(tmp_path: Path) -> None:
     assert manifest.llm_usage.calls >= cov.needed
     # constrained decoding: every answer parses and fits its chunk's candidate list
     assert not [r for r in ws.read("rejected") if "LLM tier" in r.reason]
-    answers = [json.loads(p.read_text()) for p in (ws.root / "cache" / "llm").rglob("*.json")]
+    answers = [value for _, value in LLMCache.for_workspace(ws.root).items()]
     verify = [a for a in answers if "verdicts" in (a.get("parsed") or {})]
     assert len(verify) == cov.needed
     assert all(a["usage"]["completion_tokens"] <= MAX_OUTPUT_TOKENS for a in verify)

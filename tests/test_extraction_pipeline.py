@@ -60,7 +60,7 @@ def test_a_stage_is_one_line_and_results_merge_per_chunk() -> None:
     other = Chunk.make(DOC.id, 1, 27, TEXT[27:])
 
     def finds(e: Entity):  # a stage: (document, chunks) -> {chunk id: result}
-        return lambda d, cs: {CHUNK.id: ChunkResult(CHUNK, entities=[e])}
+        return lambda d, cs: {CHUNK.id: ChunkResult(chunk=CHUNK, entities=[e])}
 
     pipeline = ExtractionPipeline()
     pipeline.add("people", finds(ent("Andrew Ng", "Person", 0)))
@@ -110,3 +110,50 @@ def test_cli_flag_turns_cooccurrence_on(tmp_path: Path, monkeypatch) -> None:
     assert result.exit_code == 0, result.output
     extractors = {r.extractor for r in Workspace(tmp_path / "ws").read("relations")}
     assert "spacy-cooccurrence" in extractors
+
+
+def test_corpus_passes_are_declared_steps_run_in_order_over_every_chunk() -> None:
+    other = Chunk.make(DOC.id, 1, 27, TEXT[27:])
+    seen: list[tuple[str, int]] = []
+    pipeline = ExtractionPipeline()
+    found = ChunkResult(chunk=CHUNK, entities=[ent("Andrew Ng", "Person", 0)])
+    pipeline.add("people", lambda d, cs: {CHUNK.id: found})
+    pipeline.add_pass("first", lambda rs: seen.append(("first", len(rs))))
+    pipeline.add_pass("second", lambda rs: seen.append(("second", len(rs))) or "done")
+    merged = pipeline.run(DOC, [CHUNK, other])
+    report = pipeline.finish([DOC], {DOC.id: [CHUNK, other]}, merged)
+    assert seen == [("first", 2), ("second", 2)]
+    assert report == {"first": None, "second": "done"}
+
+
+def test_build_stages_declares_the_trained_passes(tmp_path: Path) -> None:
+    from kg.llm_cache import LLMCache
+    from kg.ontology import load_ontology
+    from pipelines.extraction.analysis import Analysis
+    from pipelines.extraction.pipeline import build_stages
+
+    ontology = load_ontology("default")
+    analysis = Analysis(ontology, LLMCache(tmp_path / "spacy"), True)
+    pipeline = build_stages(ontology, Settings(), analysis, trained_cache=LLMCache(tmp_path / "t"))
+    assert [n for n, _ in pipeline.stages] == ["spacy", "trained", "structure"]
+    assert [n for n, _ in pipeline.passes] == ["overlaps", "type-vote"]
+    plain = build_stages(ontology, Settings(trained=False), analysis)
+    assert [n for n, _ in plain.passes] == []
+
+
+def test_the_workspace_is_written_once_per_run(tmp_path: Path, monkeypatch) -> None:
+    writes: list[dict] = []
+    real = Workspace.write_outputs
+
+    def counting(self: Workspace, outputs, manifest) -> None:  # type: ignore[no-untyped-def]
+        writes.append({k: len(list(v)) for k, v in outputs.items()})
+        real(self, outputs, manifest)
+
+    monkeypatch.setattr(Workspace, "write_outputs", counting)
+    root = _corpus(tmp_path)
+    ws = Workspace(tmp_path / "ws")
+    run_extract([root], ws, Settings(), spacy_only=True, progress=False)
+    assert len(writes) == 1 and writes[0]["documents"] == 1
+    assert sorted(p.name for p in ws.root.glob("*.jsonl")) == sorted(
+        f"{n}.jsonl" for n in writes[0]
+    )

@@ -268,7 +268,7 @@ def _relation_row(r: Record, info: list[Any], ctx: _Context) -> dict[str, Any]:
     return {"id": info[0], "head_id": info[2], "tail_id": info[3], "chunk_ids": live,
             "doc_ids": _unique(ctx.chunk_docs[c] for c in live),
             "confidence": float(r.get("confidence", 0.5)), "extractor": r.get("extractor", ""),
-            "description": r.get("description", "")}  # fmt: skip
+            "description": r.get("description", ""), "predicate": r.get("predicate")}  # fmt: skip
 
 
 def entity_refs(info: list[Any]) -> list[tuple[str, int, str]]:

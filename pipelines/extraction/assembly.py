@@ -28,6 +28,7 @@ def assemble(
             known.mentions.extend(ent.mentions)
             if len(ent.description) > len(known.description):
                 known.description = ent.description
+            known.aliases += [a for a in ent.aliases if a not in known.aliases]
             if ent.source == "llm":
                 known.source = "llm"
         relations.extend(rs.relation for rs in r.relations)
@@ -49,6 +50,7 @@ def assemble(
             confidence=rel.confidence,
             extractor=rel.extractor,
             description=rel.description,
+            predicate=rel.predicate,
         )
         old = merged.get(new.id)
         if old is None:
@@ -58,6 +60,7 @@ def assemble(
         old.evidence += [e for e in new.evidence if (e.chunk_id, e.start, e.end) not in seen]
         if new.confidence > old.confidence:
             old.confidence, old.extractor = new.confidence, new.extractor
+            old.predicate = new.predicate or old.predicate
         if len(new.description) > len(old.description):
             old.description = new.description
     for rel in merged.values():

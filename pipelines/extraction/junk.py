@@ -29,7 +29,7 @@ PRONOUNS = word_list(
     "i me my mine myself we us our ours ourselves you your yours yourself he him his himself she "
     "her hers herself it its itself they them their theirs themselves one ones oneself someone "
     "something somebody anyone anything anybody everyone everything everybody nobody nothing "
-    "noone this that these those who whom whose what which here there"
+    "noone eachother this that these those who whom whose what which here there"
 )
 DETERMINERS = word_list(
     "a an the some any each every no all both either neither such much many more most few less "
@@ -63,7 +63,8 @@ GENERIC_NOUNS = word_list(
     algorithm tool thing option choice version value data information material resource content
     article chapter page book paper video image picture project task work job goal plan use
     purpose stage level role term name list set group series way ways today tomorrow yesterday
-    time morning evening night day week month year hour minute second moment
+    time morning evening night day week month year hour minute second moment order theme means
+    sense lot couple bunch regard respect portion basis criteria criterion hope
     """
 )
 # adjectives that add nothing specific: "popular technique", "different parts", "new ideas"
@@ -99,6 +100,7 @@ SEQUENCE_NOUNS = word_list(
 
 _TOKEN = re.compile(r"\d+|[^\W\d_]+")
 _LETTER = re.compile(r"[^\W\d_]")
+_QUANTITY = re.compile(r"^\d+(?:[.,]\d+)?\s?[a-z]{0,2}$")  # "1k", "10m", "2.5x"
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _FORMULA = re.compile(r"[<>=^{}\\|]|->")
 _DANGLING_END = ",;:(-/&[{"
@@ -130,6 +132,8 @@ class JunkFilter:
         tokens = _TOKEN.findall(key)
         if _date_like(tokens):
             return "date, time or numbering, not an entity"
+        if _QUANTITY.match(key):
+            return "number or punctuation, not an entity"
         if self._generic(ws):
             return "generic noun, not a specific entity"
         fragment = _fragment(raw, ws)

@@ -20,12 +20,12 @@ from kg.models import Chunk, Entity, Evidence, Mention, Relation
 from kg.ontology import Ontology
 from kg.trained import JOINT_MODEL
 from kg.trained.joint import MAX_WORDS, PTB, JointModel
-from pipelines.extraction.results import ChunkResult, RelationSpan
+from pipelines.extraction.results import ChunkResult, RelationSpan, dump_result, load_result
 
 EXTRACTOR = "trained"
-# sentences per encoder call: int8 activations are scaled per call, so with more than one the
-# result of a sentence would depend on its batch-mates (and differ between runs)
-BATCH = 1
+# sentences per encoder call: activations are quantised per row, so batch-mates change nothing
+# (tests/test_trained_batching.py); at the model's fixed 128 pieces larger batches are no faster
+BATCH = 8
 # pairs scored at least this (but under the model's threshold) become candidates for the LLM tier
 CANDIDATE_FLOOR = 0.1
 # words: letters/digits with inner hyphens, apostrophes, dots or slashes ("k-means", "e.g.",
@@ -87,8 +87,8 @@ def pretokenized_segments(text: str) -> list[Segment]:
 
 
 @lru_cache(maxsize=2)
-def load_model(folder: str = str(JOINT_MODEL), threads: int = 2) -> JointModel:
-    """Two threads: extraction is a batch job (the query path never loads this model)."""
+def load_model(folder: str = str(JOINT_MODEL), threads: int = 1) -> JointModel:
+    """One thread: documents run in parallel processes (``--workers``), one model each."""
     return JointModel(Path(folder), threads=threads)
 
 
@@ -97,23 +97,32 @@ def model_version(folder: Path = JOINT_MODEL) -> str:
     import json
 
     meta = json.loads((folder / "meta.json").read_text())
-    return f"{meta['name']}-{meta['config_hash']}-{meta['train_data_sha256'][:8]}"
+    version = f"{meta['name']}-{meta['config_hash']}-{meta['train_data_sha256'][:8]}"
+    return version + ("-rowq" if "per-row" in meta.get("activations", "") else "")
 
 
 class TrainedTier:
     """Runs the shipped joint model over chunks, batched across the whole corpus."""
 
     def __init__(
-        self, ontology: Ontology, model: JointModel | None = None, *, pretokenized: bool = False
+        self,
+        ontology: Ontology,
+        model: JointModel | None = None,
+        *,
+        pretokenized: bool = False,
+        batch_size: int = BATCH,
     ) -> None:
         self.ontology = ontology
         self.model = model or load_model()
         self.split = pretokenized_segments if pretokenized else segments
+        self.batch_size = batch_size
 
     def extract(self, chunks: Sequence[Chunk]) -> dict[str, ChunkResult]:
         segs = [(c, s) for c in chunks for s in self.split(c.text)]
         words = [[PTB.get(w, w) for w in s.words] for _, s in segs]
-        preds = self.model.predict(words, batch_size=BATCH, candidate_floor=CANDIDATE_FLOOR)
+        preds = self.model.predict(
+            words, batch_size=self.batch_size, candidate_floor=CANDIDATE_FLOOR
+        )
         results = {c.id: _Builder(c, self.ontology) for c in chunks}
         for (chunk, seg), pred in zip(segs, preds, strict=True):
             results[chunk.id].add(seg, pred)
@@ -212,25 +221,24 @@ class TrainedStage:
         return cache_key("trained-v2", self.version, self.ontology.fingerprint(), chunk.id,
                          chunk.text)  # fmt: skip
 
-    def __call__(self, document: Any, chunks: list[Chunk]) -> dict[str, ChunkResult]:
-        from pipelines.extraction.analysis import dump_result, load_result
+    namespace = "trained"
 
-        out: dict[str, ChunkResult] = {}
-        missing = []
-        for c in chunks:
-            value = self.cache.get(self.key(c))
-            if value is None:
-                missing.append(c)
-            else:
-                out[c.id] = load_result(c, value)
-        if missing:
-            if self._tier is None:
-                self._tier = TrainedTier(self.ontology)
-            for cid, result in self._tier.extract(missing).items():
-                chunk = result.chunk
-                self.cache.put(self.key(chunk), dump_result(result))
-                out[cid] = result
-        return out
+    def compute(self, chunks: Sequence[Chunk]) -> dict[str, Any]:
+        """Cache key -> cached value for ``chunks``; loads the model, touches no cache."""
+        if self._tier is None:
+            self._tier = TrainedTier(self.ontology)
+        results = self._tier.extract(list(chunks))
+        return {self.key(c): dump_result(results[c.id]) for c in chunks}
+
+    def __call__(self, document: Any, chunks: list[Chunk]) -> dict[str, ChunkResult]:
+        values = {c.id: self.cache.get(self.key(c)) for c in chunks}
+        missing = [c for c in chunks if values[c.id] is None]
+        if missing:  # a worker normally filled the cache (``pipelines.extraction.workers``)
+            fresh = self.compute(missing)
+            self.cache.put_many(fresh)
+            for c in missing:
+                values[c.id] = fresh[self.key(c)]
+        return {c.id: load_result(c, values[c.id]) for c in chunks}
 
 
 def vote_types(results: Sequence[ChunkResult]) -> int:
@@ -270,6 +278,7 @@ def vote_types(results: Sequence[ChunkResult]) -> int:
                     rs.relation = Relation.make(
                         head, rel.type, tail, evidence=rel.evidence, confidence=rel.confidence,
                         extractor=rel.extractor, description=rel.description,
+                        predicate=rel.predicate,
                     )  # fmt: skip
     return changed
 

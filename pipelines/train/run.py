@@ -120,6 +120,9 @@ def export(encoder: Any, heads: Any, folder: Path, quantize: bool) -> None:
             str(raw), str(target), weight_type=QuantType.QInt8,
             op_types_to_quantize=["MatMul", "Gemm", "Gather"],
         )  # fmt: skip
+        from pipelines.train.per_row import per_row_quantize
+
+        per_row_quantize(target, target)  # batch-independent activations
         # the fp32 export stays beside the model (git-ignored, ~90 MB) for re-quantising
         raw.replace(folder.parent / f"{folder.name.removesuffix('.tmp')}.fp32.onnx")
     else:

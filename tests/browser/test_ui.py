@@ -131,3 +131,16 @@ def test_upload_and_ingest_a_note_then_ask_about_it(page: Page, tmp_path) -> Non
     page.get_by_role("tab", name="Chat").click()
     ask(page, "What does gradient boosting add one at a time?")
     expect(last_answer(page)).to_contain_text(note.name)
+
+
+def test_the_answer_names_the_course_quotes_its_sentence_and_lists_its_facts(page: Page) -> None:
+    ask(page, "Which course covered K-means clustering?")
+    expect(last_answer(page)).to_be_visible()
+    message = page.locator("#kg-chatbot .message").last
+    expect(message).to_contain_text("Practical Machine Learning with Python —")
+    expect(message.locator("em").first).to_contain_text("K-means")  # the quoted sentence
+    facts = message.locator(".kg-facts li")
+    expect(facts.first).to_be_visible()
+    expect(message.locator(".kg-facts")).to_contain_text("Graph facts used")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-answer-facts.png"))

@@ -1,4 +1,4 @@
-"""Server-sent events for ``/v1/ask/stream``: the sources at once, keep-alives, then tokens.
+"""Server-sent events for ``/v1/ask/stream``: the sources at once, keep-alives, the choice.
 
 The answer is produced in a worker thread (retrieval, starting the LLM, generation) and handed
 over through a queue, so the response can say something while the model is busy: a
