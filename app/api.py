@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -244,16 +245,30 @@ def create_app(
             headers=getattr(exc, "headers", None),
         )
 
+    from app.document_page import link_signature, sign_links
+
+    sign_links(api_key)
+    bearer = HTTPBearer(auto_error=False, description="the --api-key (KG_API_KEY) token")
+
     def authorised(request: Request) -> None:
         if api_key is None:
             return
+        sig = request.query_params.get("sig")
+        doc_id = request.path_params.get("doc_id")
+        if sig and doc_id and request.url.path.startswith("/v1/documents/"):
+            expected = link_signature(str(doc_id), api_key.encode())
+            if secrets.compare_digest(sig.encode(), expected.encode()):
+                return  # a signed link from the chat (it cannot send a bearer token)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secrets.compare_digest(
             token.strip().encode(), api_key.encode()
         ):
             raise ProblemError(401, "Unauthorised", "send Authorization: Bearer <api key>")
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorised)], responses=_ERRORS)
+    # the HTTPBearer dependency (it checks nothing itself) gives /docs its Authorize button
+    v1 = APIRouter(
+        prefix="/v1", dependencies=[Depends(bearer), Depends(authorised)], responses=_ERRORS
+    )
 
     @v1.post("/search", response_model=SearchResponse, summary="Ranked chunks for a query")
     def search(body: SearchRequest) -> SearchResponse:

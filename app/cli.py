@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app import quiet_start  # isort: skip  (first: a Ctrl-C while importing exits quietly)
 import json
 import os
 from pathlib import Path
@@ -87,6 +88,7 @@ def extract(
     concurrency: Annotated[
         int | None,
         typer.Option(
+            min=1,
             help="LLM-tier calls in flight at once (default: the offline server's slots, "
             "KG_LLM_SLOTS; with KG_LLM_BASE_URL at a served pool, raise it to the pool's size)."
         ),
@@ -102,6 +104,14 @@ def extract(
         bool,
         typer.Option(
             "--cooccurrence", help="Also relate names that share a sentence (weak RELATED_TO)."
+        ),
+    ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Make PATHS the workspace's only sources (by default they are added to the "
+            "folders and uploads it already has); what goes is listed first.",
         ),
     ] = False,
     no_trained: Annotated[
@@ -172,7 +182,7 @@ def extract(
                 raise NotFound(f"no such file or folder: {p}")
         manifest = run_extract(
             paths, _workspace(settings), settings, spacy_only=spacy_only, dry_run=dry_run,
-            workers=workers, engine=engine, ray_address=ray_address,
+            workers=workers, engine=engine, ray_address=ray_address, replace=replace,
         )  # fmt: skip
         if dry_run:
             return
@@ -207,7 +217,11 @@ def load(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Clear the graph and load it all.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(help="Rows per transaction.")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 1000,
+    entity_vectors: Annotated[
+        bool,
+        typer.Option("--entity-vectors", help="Also write entity-name vectors (Entity.embedding)."),
+    ] = False,
 ) -> None:
     """Write the workspace graph into the store (embedded FalkorDB, or Neo4j with --neo4j).
 
@@ -220,7 +234,9 @@ def load(
         ws = _workspace(settings)
         ws.manifest()
         with open_store(settings, ws) as store:
-            report = load_workspace(ws, store, rebuild=rebuild, batch_size=batch_size)
+            report = load_workspace(
+                ws, store, rebuild=rebuild, batch_size=batch_size, entity_vectors=entity_vectors
+            )
         out.print(f"[green]loaded[/] into {settings.store}: {_fmt_counts(report.written)}")
 
 
@@ -261,6 +277,7 @@ def ask(
             answer = kg.ask(question, mode=mode, k=k, path=path)
         finally:
             kg.close()
+        answer = _renumber(answer)
         if as_json:
             _print_json(answer.model_dump())
             return
@@ -280,21 +297,45 @@ def ask(
                           soft_wrap=True)  # fmt: skip
 
 
+def _renumber(answer: Any) -> Any:
+    """Citations as [1], [2]… in the order listed (the answer cites passage numbers)."""
+    import re
+
+    new = {c.n: i for i, c in enumerate(answer.citations, 1)}
+    if all(k == v for k, v in new.items()):
+        return answer
+    text = re.sub(r"\[(\d+)\]", lambda m: f"[{new.get(int(m.group(1)), m.group(1))}]",
+                  answer.answer)  # fmt: skip
+    citations = [c.model_copy(update={"n": new[c.n]}) for c in answer.citations]
+    return answer.model_copy(update={"answer": text, "citations": citations})
+
+
 @app.command(cls=KgCommand)
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     workspace: WorkspaceOpt = None,
     mode: ModeOpt = "hybrid",
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Chunks to show.")] = 10,
+    neo4j: Neo4jOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rank chunks for a query (no LLM)."""
-    from app.service import KG
+    """Rank chunks for a query (no LLM), from the store once the workspace is loaded."""
+    from app.service import KG, RETRIEVAL_MODES
 
+    if mode not in RETRIEVAL_MODES:  # cypher is a way to answer (kg ask), not to rank chunks
+        raise typer.BadParameter(
+            f"{mode!r} is not a search mode (use {', '.join(RETRIEVAL_MODES)}; "
+            "text-to-Cypher is `kg ask --mode cypher`)",
+            param_hint="--mode",
+        )
     with _friendly_errors():
-        hits = KG(_settings(workspace), use_llm=False).search(query, mode=mode, k=k)
+        kg = KG(_settings(workspace, neo4j), use_llm=False)
+        try:
+            hits = kg.search(query, mode=mode, k=k)
+        finally:
+            kg.close()
         if as_json:
-            _print_json([h.model_dump() for h in hits])
+            _print_json({"query": query, "mode": mode, "hits": [h.model_dump() for h in hits]})
             return
         table = Table("#", "score", "document", "span", "text")
         for i, h in enumerate(hits, 1):
@@ -324,7 +365,11 @@ def query(
     with _friendly_errors():
         params: dict[str, Any] = {}
         for item in param or []:
-            name, _, value = item.partition("=")
+            name, eq, value = item.partition("=")
+            if not eq or not name.strip():
+                raise typer.BadParameter(
+                    f"{item!r} is not name=value (e.g. -p top=5)", param_hint="--param"
+                )
             try:
                 params[name] = json.loads(value)
             except json.JSONDecodeError:
@@ -332,8 +377,11 @@ def query(
         kg = KG(_existing_workspace(_settings(workspace, neo4j)), use_llm=False)
         try:
             result = kg.cypher(cypher, params)
+            not_loaded = _not_loaded_warning(kg)
         finally:
             kg.close()
+        if not_loaded:
+            err.print(f"[yellow]warning:[/] {not_loaded}")
         if as_json:
             _print_json(result.model_dump())
             return
@@ -343,6 +391,17 @@ def query(
                 *[json.dumps(v, default=str) if not isinstance(v, str) else v for v in row]
             )
         out.print(table)
+
+
+def _not_loaded_warning(kg: Any) -> str | None:
+    """Why a query's answer may be empty: the embedded store never got a completed load."""
+    from pipelines.load import STATE_FILE
+
+    if kg.settings.store != "falkordb" or kg.settings.falkordb_url:
+        return None  # another store: its contents are the user's business
+    if (kg.workspace.root / STATE_FILE).is_file():
+        return None
+    return "the store is not loaded (no completed `kg load` of this workspace): run `kg load`"
 
 
 @app.command(cls=KgCommand)
@@ -370,6 +429,7 @@ def status(
             out.print(f"  ontology {m.ontology}, created {m.created_at}, kg {m.kg_version}")
             out.print(f"  models: {_fmt_counts(m.models)}")
             out.print(f"  {_fmt_coverage(m)}")
+            _print_sources(m)
         out.print(
             f"[bold]store[/] {st.store}: "
             + (st.store_error or _fmt_counts(st.store_counts) or "empty")
@@ -378,13 +438,26 @@ def status(
             err.print(f"[yellow]warning:[/] {escape(st.store_warning)}")
 
 
+def _print_sources(m: Any) -> None:
+    """The workspace's sources, missing ones, and what the last extract removed."""
+    for source in m.sources:
+        n = len(m.source_documents.get(source, []))
+        gone = " [yellow](missing: documents kept from the last run)[/]"
+        line = f"  source {escape(source)}: {n} documents"
+        out.print(line + (gone if source in m.missing_sources else ""))
+    for doc in m.removed:
+        err.print(f"[yellow]removed by the last extract:[/] {escape(doc.path)} ({doc.reason})")
+
+
 @app.command(cls=KgCommand)
 def serve(
     workspace: WorkspaceOpt = None,
     host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it private.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="Port for the chatbot and the API.")] = 7860,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port for the chatbot and the API.")
+    ] = 7860,
     auth: Annotated[
         str | None, typer.Option(help="user:password for the chatbot (or $KG_AUTH).")
     ] = None,
@@ -409,8 +482,11 @@ def serve(
             raise typer.Exit(stop.exit_code) from None
         except ImportError as exc:  # a core install: no Gradio, FastAPI, uvicorn
             raise MissingDependency.extra("serve", "kg serve", exc) from exc
+        settings = _settings(workspace, neo4j)
+        if workspace is not None:  # a folder named by the user must exist: never create it
+            _existing_workspace(settings)
         run_server(
-            _settings(workspace, neo4j),
+            settings,
             host=host,
             port=port,
             auth=auth or os.environ.get("KG_AUTH"),
@@ -452,6 +528,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(merges_app, name="merges")
 app.command("mcp", cls=KgCommand)(mcp_command)
 app.add_typer(store_app, name="store")
+quiet_start.release()  # kg's modules are in: Ctrl-C is a KeyboardInterrupt again
 
 if __name__ == "__main__":
     app()

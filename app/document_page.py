@@ -28,9 +28,27 @@ mark { background: #ffe58f; padding: 1px 0; scroll-margin-top: 120px; }
 """
 
 
+_link_key: bytes | None = None  # set under --api-key: links carry a signature instead
+
+
+def sign_links(api_key: str | None) -> None:
+    """Under ``--api-key`` the chat's links cannot send a bearer token: sign them instead."""
+    global _link_key
+    _link_key = api_key.encode() if api_key else None
+
+
+def link_signature(doc_id: str, key: bytes | None = None) -> str:
+    """HMAC of the document id: opens that one document's page, nothing else."""
+    import hashlib
+    import hmac
+
+    return hmac.new(key or _link_key or b"", doc_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def span_url(doc_id: str, start: int, end: int) -> str:
     """The link for a citation: the document page with ``start..end`` marked and in view."""
-    return f"/v1/documents/{quote(doc_id, safe='')}?start={start}&end={end}#{SPAN_ID}"
+    sig = f"&sig={link_signature(doc_id)}" if _link_key else ""
+    return f"/v1/documents/{quote(doc_id, safe='')}?start={start}&end={end}{sig}#{SPAN_ID}"
 
 
 def find_document(workspace: Workspace, doc_id: str) -> Document | None:

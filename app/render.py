@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from app.document_page import span_url
@@ -161,9 +162,27 @@ def _one_line(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")
+_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+[.)])")  # a list, heading line or quote
+
+
 def _md(text: str) -> str:
-    """Escape the Markdown/HTML specials of untrusted text (entity names, error messages)."""
-    out = _esc(text)
-    for ch in "*_`[]|#":
-        out = out.replace(ch, "\\" + ch)
-    return out
+    """Untrusted text (entity names, error messages) as literal text in Markdown, on one line.
+
+    Every special character is backslash-escaped (CommonMark shows it as itself), not turned
+    into an HTML entity: Gradio's Markdown showed ``&#x27;`` and ``&#36;`` where a name had
+    ``'`` or ``$``. ``<`` escaped this way is text, never a tag."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    return _LINE_START.sub(_escape_marker, escaped)
+
+
+def _escape_marker(m: re.Match[str]) -> str:
+    mark = m.group(2)  # "1." -> "1\.", "-" -> "\-"
+    return m.group(1) + (mark[:-1] + "\\" + mark[-1] if mark[0].isdigit() else "\\" + mark)
+
+
+def text_md(text: str) -> str:
+    """Notes quoted in an answer, shown as text: each line escaped (``# R&D notes`` is no
+    heading, a ``<script>`` line stays visible), line breaks kept."""
+    lines = [_md(line) for line in str(text).splitlines()]
+    return "  \n".join(line for line in lines if line) or ""

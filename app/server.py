@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -66,7 +67,42 @@ def build(
         KG(settings, use_llm=use_llm), api_key=api_key, mount_ui=mount_ui, ui_auth=ui_auth
     )
     _mount_mcp(app, api_key, host)
+    app.add_middleware(CancelledGuard)
     return app
+
+
+class CancelledGuard:
+    """Outermost ASGI middleware: a request still running when a stop's grace period ends is
+    cancelled by uvicorn; answer it with a clean 503 (if nothing was sent yet) instead of
+    uvicorn's "Exception in ASGI application" CancelledError traceback and a bare 500."""
+
+    BODY = (
+        b'{"type":"about:blank","title":"Service stopping","status":503,'
+        b'"detail":"kg is shutting down; retry when it is back"}'
+    )
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracking(message: Any) -> None:
+            nonlocal started
+            if message.get("type") == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except asyncio.CancelledError:
+            if scope.get("type") != "http" or started:
+                return  # a stream cut short: the client sees the connection close
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.start", "status": 503, "headers": [
+                    (b"content-type", b"application/problem+json"), (b"connection", b"close"),
+                ]})  # fmt: skip
+                await send({"type": "http.response.body", "body": self.BODY})
 
 
 def _mount_mcp(app: FastAPI, api_key: str | None, host: str) -> None:
@@ -98,6 +134,7 @@ def serve(
     without an active exception"."""
     raise_on_stop_signals()
     started: dict[str, Any] = {}
+    code = 1
     try:
         code = _run(started, settings, host, port, auth, api_key, share, use_llm, store_port)
     except Stopped as stop:
@@ -107,6 +144,8 @@ def serve(
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the cleanup must finish
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if exit_process:  # nothing may hold the exit up: the children die with us anyway
+            _exit_after(STOP_DEADLINE_S, code)
         stop_started(started.get("app"))
     if exit_process:
         for stream in (sys.stdout, sys.stderr):
@@ -114,6 +153,21 @@ def serve(
                 stream.flush()
         os._exit(code)
     return code
+
+
+STOP_DEADLINE_S = 20.0  # the most a stop may take (the store saves, the LLM server ends)
+
+
+def _exit_after(seconds: float, code: int) -> None:
+    """Exit with ``code`` after ``seconds`` even if the cleanup is stuck (a store that does not
+    answer, a thread holding a lock): the servers kg started die with it (PDEATHSIG)."""
+
+    def later() -> None:
+        time.sleep(seconds)
+        print(f"kg: stopping took over {seconds:.0f}s; exiting anyway", file=sys.stderr)
+        os._exit(code)
+
+    threading.Thread(target=later, name="kg-stop-deadline", daemon=True).start()
 
 
 def _run(

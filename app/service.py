@@ -46,11 +46,12 @@ class KG:
         self.settings = settings
         self.workspace = Workspace(settings.workspace)
         self.use_llm = use_llm
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the indexes
+        self._store_lock = threading.RLock()  # the store's life (open, restart, close)
         self._ingest_lock = threading.Lock()  # one ingest at a time; reads never wait for it
         self._retriever: Any = None
+        self._opened: tuple[int, int] | None = None  # the workspace version the indexes show
         self._store: Any = None
-        self._chat: Any = None
         self._llm_error: str | None = None
         self.cypher_timeout_ms = CYPHER_TIMEOUT_MS
 
@@ -63,22 +64,52 @@ class KG:
 
     @property
     def retriever(self) -> Any:
+        self._refresh_if_changed()
         current = self._retriever
         if current is not None:
             return current
         with self._lock:
             if self._retriever is None:
-                from kg.retrieval import Retriever
-
                 self.workspace.manifest()  # a clear error when there is nothing to search
-                self._retriever = Retriever.open(self.workspace, self.settings)
+                self._opened = _workspace_version(self.workspace)
+                self._retriever = self._open_retriever()
             return self._retriever
+
+    def _open_retriever(self) -> Any:
+        """Store-backed once the workspace is loaded (or the store is external): the retriever
+        reads through ``self.store``, so a restarted store is picked up."""
+        from kg.retrieval import Retriever
+        from kg.retrieval.retriever import store_wanted
+
+        wanted = store_wanted(self.workspace, self.settings, None)
+        store = (lambda: self.store) if wanted else None
+        return Retriever.open(self.workspace, self.settings, store=store)
+
+    _CACHED = ("_entities", "_chunks", "_doc_paths", "_relations", "_summaries", "_answer_sources")
+
+    def _refresh_if_changed(self) -> None:
+        """A CLI `kg extract` / `kg load` of this workspace while we serve it: reopen the
+        indexes, so no answer cites a document that is gone (two stat calls a request)."""
+        if self._opened is None:
+            return
+        seen = _workspace_version(self.workspace)
+        if seen == self._opened or _extract_running(self.workspace):
+            return  # unchanged, or half-written: keep serving the old indexes until it ends
+        with self._lock:
+            if seen == self._opened:
+                return
+            log.info("workspace changed on disk: reopening the indexes")
+            self._retriever = None
+            for name in self._CACHED:
+                self.__dict__.pop(name, None)
+            self.__dict__.pop("ontology", None)
+            self._opened = None
 
     @property
     def store(self) -> Any:
         """The open store; one whose server died (killed, or crashed by a query) is closed
         and opened again here, which restarts the embedded FalkorDB on its data."""
-        with self._lock:
+        with self._store_lock:
             if self._store is not None and not _alive(self._store):
                 self._drop_store()
             if self._store is None:
@@ -88,7 +119,7 @@ class KG:
             return self._store
 
     def _drop_store(self) -> None:
-        with self._lock:
+        with self._store_lock:
             store, self._store = self._store, None
         if store is not None:
             try:
@@ -98,16 +129,24 @@ class KG:
 
     @property
     def chat(self) -> Any:
-        """The chat model, or None when the LLM is off or could not start (reported in status)."""
-        with self._lock:
-            if self._chat is None and self.use_llm and self._llm_error is None:
-                try:
-                    from kg.llm.client import chat_model
+        """The chat model, or None when the LLM is off or down (``llm_problem`` says why); a
+        dead offline server is restarted in the background (kg.llm.runtime.ChatKeeper)."""
+        if not self.use_llm:
+            return None
+        chat = self._llm.get()
+        self._llm_error = self._llm.problem() if chat is None else None
+        return chat
 
-                    self._chat = chat_model(self.settings, max_tokens=512)
-                except Exception as exc:  # any start failure degrades to retrieval-only answers
-                    self._llm_error = f"LLM unavailable: {exc}"
-            return self._chat
+    @cached_property
+    def _llm(self) -> Any:
+        from kg.llm.runtime import ChatKeeper
+
+        def build() -> Any:
+            from kg.llm.client import chat_model
+
+            return chat_model(self.settings, max_tokens=512)
+
+        return ChatKeeper(self.settings, build)
 
     # ---- reading ----
 
@@ -124,10 +163,14 @@ class KG:
                 status.store_warning = store_behind(self.workspace, status.store_counts)
         if not self.use_llm:
             status.llm = "off (retrieval-only answers)"
-        elif self._chat is not None:
-            status.llm = self.settings.llm_base_url or f"offline {self.settings.llm_model}"
         else:
-            status.llm = "not started" if self._llm_error is None else "unavailable"
+            self._llm_error = self._llm.problem()  # a dead server is noticed (and restarted)
+            if self._llm_error is not None:
+                status.llm = "unavailable"
+            elif self._llm.started:
+                status.llm = self.settings.llm_base_url or f"offline {self.settings.llm_model}"
+            else:
+                status.llm = "not started"
         status.llm_error = self._llm_error
         return status
 
@@ -232,7 +275,7 @@ class KG:
         path = path if self.use_llm else "candidates"  # no LLM: the ranking's choice, quietly
         chat = self.chat if path != "candidates" else None
         if self.use_llm and chat is None and self._llm_error:
-            warnings.append(self._llm_error)
+            warnings.append(f"{self._llm_error}: this answer quotes the sources")
         for item in stream_answer(q, hits, facts, chat, self._answer_sources, path):
             if isinstance(item, Answer):
                 item.mode = mode
@@ -298,6 +341,7 @@ class KG:
             )
 
     def entity(self, entity_id: str) -> EntityDetail | None:
+        self._refresh_if_changed()
         entity = self._entities.get(entity_id)
         if entity is None:
             return None
@@ -327,6 +371,7 @@ class KG:
 
     def subgraph(self, entity_ids: Sequence[str], hops: int = 1, limit: int = 60) -> Subgraph:
         """Entities, their neighbours and the relations between them, for the graph view."""
+        self._refresh_if_changed()
         seeds = [e for e in entity_ids if e in self._entities]
         nodes: dict[str, GraphNode] = {}
         edges: dict[tuple[str, str, str], GraphEdge] = {}
@@ -407,12 +452,8 @@ class KG:
                 uploads = self.workspace.root / "uploads"
                 for path in paths:
                     snapshot.add_file(Path(path), uploads / Path(path).name)
-                previous = self.workspace.manifest().sources if self.workspace.exists() else []
-                sources = [Path(p) for p in previous if Path(p).exists()]
-                if uploads.resolve() not in {p.resolve() for p in sources}:
-                    sources.append(uploads)
-                manifest = run_extract(
-                    sources,
+                manifest = run_extract(  # added to the workspace's sources (kg.sources)
+                    [uploads],
                     self.workspace,
                     self._upload_settings(),
                     spacy_only=not self.use_llm,
@@ -429,13 +470,11 @@ class KG:
                 raise
             snapshot.discard()
             notify(0.9, "refreshing indexes")
-            from kg.retrieval import Retriever
-
-            fresh = Retriever.open(self.workspace, self.settings)  # built while chat goes on
+            fresh = self._open_retriever()  # opened while chat goes on
             with self._lock:
                 self._retriever = fresh
-                for name in ("_entities", "_chunks", "_doc_paths", "_relations", "_summaries",
-                             "_answer_sources"):
+                self._opened = _workspace_version(self.workspace)
+                for name in self._CACHED:
                     self.__dict__.pop(name, None)
             notify(1.0, "done")
             return manifest
@@ -464,10 +503,34 @@ class KG:
             log.warning("could not reload the restored workspace: %s", exc)
 
     def close(self) -> None:
-        with self._lock:
+        with self._store_lock:  # not the index lock: a stop never waits for indexes to load
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+
+def _workspace_version(workspace: Workspace) -> tuple[int, int]:
+    """The manifest's and the last load's mtimes: both change when the CLI rewrites them."""
+    from pipelines.load import STATE_FILE
+
+    def mtime(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    return mtime(workspace.manifest_path), mtime(workspace.root / STATE_FILE)
+
+
+def _extract_running(workspace: Workspace) -> bool:
+    """Whether a `kg extract` holds the workspace's extract lock (its files are changing)."""
+    from kg.workspace import WorkspaceLocked
+
+    try:
+        with workspace.lock("extract"):
+            return False
+    except WorkspaceLocked:
+        return True
 
 
 def _alive(store: Any) -> bool:

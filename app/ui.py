@@ -7,6 +7,7 @@ Gradio 6, hence ``THEME``/``CSS`` here for ``app.api`` and ``launch``.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -172,7 +173,7 @@ def respond(
                 final = item
             else:
                 text += item
-                history[-1] = {"role": "assistant", "content": text}
+                history[-1] = {"role": "assistant", "content": render.text_md(text)}
                 yield [*history], "", pairs, gr.skip()
     except Exception as exc:
         history[-1] = {"role": "assistant", "content": f"⚠️ {render._md(message(exc))}"}
@@ -304,8 +305,8 @@ def decide_merge(kg: KG, merge_id: str | None, decision: str) -> tuple[str, Any,
 
 def show_entity(kg: KG, entity: str | None, sub: Subgraph) -> tuple[Any, ...]:
     """(graph html, entity markdown, mentions html, subgraph) for the chosen entity."""
-    if not entity:
-        return gr.skip(), "", "", gr.skip()
+    if not entity:  # no match: un-highlight the old node, keep the "no match" message
+        return render_svg(sub, selected=None), gr.skip(), gr.skip(), gr.skip()
     try:
         d = kg.entity(entity)
     except Exception as exc:
@@ -376,26 +377,74 @@ def cypher_tab(kg: KG) -> None:
         elem_id="kg-cypher",
         value="MATCH (e:Entity) RETURN e.type AS type, count(*) AS entities ORDER BY entities DESC",
     )
+    params = gr.Code(
+        language="json",
+        label="Parameters: a JSON object, or name=value lines ($name in the query)",
+        lines=2,
+        interactive=True,
+        elem_id="kg-cypher-params",
+        value="",
+    )
     run = gr.Button("Run", variant="primary", elem_id="kg-cypher-run")
     info = gr.Markdown(elem_id="kg-cypher-info")
     table = gr.Dataframe(value=_EMPTY_TABLE, interactive=False, wrap=True, elem_id="kg-table")
 
-    def pick(name: str | None) -> tuple[Any, Any]:
+    def pick(name: str | None) -> tuple[Any, Any, Any]:
         q = examples.get(name or "")
         if q is None:
-            return gr.skip(), gr.skip()
-        return q.query.strip(), f"_{render._md(q.description)}_" if q.description else ""
+            return gr.skip(), gr.skip(), gr.skip()
+        about_md = f"_{render._md(q.description)}_" if q.description else ""
+        shown = json.dumps(dict(q.params), indent=1) if q.params else ""
+        return q.query.strip(), about_md, shown  # the example's parameters, editable
 
-    def on_run(text: str, name: str | None) -> tuple[Any, str]:
-        return run_cypher(kg, text, examples.get(name or ""))
+    def on_run(text: str, params_text: str | None) -> tuple[Any, str]:
+        return run_cypher(kg, text, params_text=params_text or "")
 
-    example.change(pick, example, [query, about])
-    run.click(on_run, [query, example], [table, info], concurrency_id="cypher")
+    example.change(pick, example, [query, about, params])
+    run.click(on_run, [query, params], [table, info], concurrency_id="cypher")
 
 
-def run_cypher(kg: KG, text: str, example: Any = None) -> tuple[Any, str]:
-    """(table value, message); an example's parameters apply while its text is unchanged."""
-    params = dict(example.params) if example and example.query.strip() == text.strip() else {}
+def parse_params(text: str) -> dict[str, Any]:
+    """The parameters field: a JSON object, or ``name=value`` lines (JSON values, else text)."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            where = f"{exc.msg} (line {exc.lineno})"
+            raise ValueError(f"parameters are not valid JSON: {where}") from None
+        if not isinstance(data, dict):
+            raise ValueError("parameters must be a JSON object, e.g. {\"top\": 5}")
+        return data
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, eq, value = line.partition("=")
+        if not eq or not name.strip():
+            raise ValueError(f"{line.strip()!r} is not name=value (e.g. top=5)")
+        try:
+            out[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name.strip()] = value.strip()
+    return out
+
+
+def run_cypher(
+    kg: KG, text: str, example: Any = None, *, params_text: str | None = None
+) -> tuple[Any, str]:
+    """(table value, message). Parameters come from the tab's field (``params_text``); without
+    it, an example's parameters apply while its text is unchanged."""
+    if params_text is not None:
+        try:
+            params = parse_params(params_text)
+        except ValueError as exc:
+            return _EMPTY_TABLE, f"⚠️ {render._md(str(exc))}"
+    else:
+        same = example is not None and example.query.strip() == text.strip()
+        params = dict(example.params) if same else {}
     try:
         result = kg.cypher(text, params)
     except Exception as exc:

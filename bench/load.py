@@ -7,6 +7,11 @@ every ``cypher/browser/`` query, p50/p95, with parameters that hit the synthetic
     .venv/bin/python bench/load.py [--scale 290k|1m] [--out bench/results]
 
 Writes bench/results/load.md and .json (``--scale 1m`` writes load_1m.md/.json).
+
+Every chunk and entity gets a 384-dim float32 vector in the workspace (random, seeded: what
+``kg extract`` writes, without spending minutes encoding), so the loads carry the embeddings
+(``--no-vectors``: without, as before). ``--quick``: only the kg loads (no bare baseline, no
+browser queries).
 """
 
 from __future__ import annotations
@@ -115,8 +120,25 @@ def bare_load(store: FalkorDBStore, rows: GraphRows, batch: int) -> int:
     return sent
 
 
-def replace_files(ws: Workspace, graph: dict[str, list[Any]]) -> None:
+def replace_files(ws: Workspace, graph: dict[str, list[Any]], vectors: bool = True) -> None:
     write_graph(ws, graph, kg_version="bench")
+    if vectors:
+        write_vectors(ws, graph)
+
+
+def write_vectors(ws: Workspace, graph: dict[str, list[Any]]) -> None:
+    """Seeded unit vectors for every chunk and entity, in kg extract's workspace format."""
+    import numpy as np
+
+    from kg.retrieval.embed import DIM, MODEL_ID
+    from kg.retrieval.embed_workspace import VectorTable, save_vectors, vectors_path
+
+    for kind in ("chunks", "entities"):
+        ids = [x.id for x in graph[kind]]
+        seed = int.from_bytes(kind.encode(), "little") % 2**32
+        m = np.random.default_rng(seed).standard_normal((len(ids), DIM)).astype(np.float32)
+        m /= np.linalg.norm(m, axis=1, keepdims=True)
+        save_vectors(vectors_path(ws.root, kind, MODEL_ID), VectorTable(MODEL_ID, ids, m))
 
 
 def run_queries(store: FalkorDBStore) -> list[dict[str, Any]]:
@@ -152,22 +174,26 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                  n_relations=n_relations, per_entity=n_mentions)  # fmt: skip
     ws = Workspace(tmp / "ws")
     t0 = time.perf_counter()
-    replace_files(ws, synthetic(**sizes, seed=1))
+    replace_files(ws, synthetic(**sizes, seed=1), args.vectors)
     generate = round(time.perf_counter() - t0, 1)
     print(f"generated in {generate}s", flush=True)
-    res: dict[str, Any] = {"scale": args.scale, "sizes": sizes, "generate_s": generate}
+    res: dict[str, Any] = {"scale": args.scale, "sizes": sizes, "generate_s": generate,
+                           "vectors": args.vectors}  # fmt: skip
     with open_store(Settings(), ws) as store:
         assert isinstance(store, FalkorDBStore) and store.server and store.server.info
         pid = store.server.info.pid
         with Meter(pid) as m:
             full = load_workspace(ws, store, rebuild=True, batch_size=args.batch, progress=False)
         res["full"] = {**m.figures(), "rows": full.rows_total,
-                       "rows_per_s": round(full.rows_total / m.wall), "counts": full.written}
+                       "rows_per_s": round(full.rows_total / m.wall), "counts": full.written,
+                       "vectors": full.vectors}  # fmt: skip
         print("full", res["full"], flush=True)
         with Meter(pid) as m:
             again = load_workspace(ws, store, batch_size=args.batch, progress=False)
         res["unchanged"] = {**m.figures(), "mode": again.mode}
 
+        if args.quick:
+            return res
         rows = rows_from_workspace(ws)
         with FalkorDBStore(store.server.url, graph="kg_bare") as bare:
             bare.clear()
@@ -179,7 +205,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             bare._graph.delete()
         del rows
 
-        replace_files(ws, synthetic(**sizes, seed=1, version=1))
+        replace_files(ws, synthetic(**sizes, seed=1, version=1), args.vectors)
         with Meter(pid) as m:
             inc = load_workspace(ws, store, batch_size=args.batch, progress=False)
         res["incremental"] = {**m.figures(), "rows": inc.rows_total, "mode": inc.mode,
@@ -270,12 +296,18 @@ def main() -> None:
     ap.add_argument("--scale", choices=sorted(SCALES), default="290k")
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--vectors", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--quick", action="store_true", help="only the kg loads; JSON to stdout")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kgbench"))
     try:
         result = run(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.quick:
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(result))
+        return
     text = table(result, args)
     print(text)
     stem = "load" if args.scale == "290k" else f"load_{args.scale}"

@@ -21,7 +21,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "eval"
+SHARED = Path(os.environ.get("KG_SHARED", ROOT.parent / "shared")) / "eval"
 RESULTS = ROOT / "bench" / "results"
 MODES = ("bm25", "vector", "e5", "graph-old", "graph", "hybrid-old", "hybrid")
 
@@ -160,6 +160,7 @@ def main() -> None:
     ap.add_argument("--note", default="", help="a line for the report (e.g. from-scratch builds)")
     ap.add_argument("--clients", default="1,4", help="in-process concurrency levels ('' = skip)")
     ap.add_argument("--no-baseline", action="store_true", help="skip plain rank-bm25")
+    ap.add_argument("--name", default="retrieval", help="results file stem (bench/results/NAME.md)")
     ap.add_argument(
         "--merge",
         type=Path,
@@ -201,16 +202,16 @@ def main() -> None:
     out["note"] = args.note
     out["load_average"] = {"start": started, "end": _load()}
     out["weights"] = {"hybrid": FusionConfig().weights, "hybrid-old": OLD_WEIGHTS}
-    write(out)
+    write(out, args.name)
 
 
 def _builds(r: dict) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in r["build_s"].items() if not k.endswith("embedded"))
 
 
-def write(out: dict) -> None:
+def write(out: dict, name: str = "retrieval") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "retrieval.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     lines = [
         "# Retrieval benchmark",
         "",
@@ -265,7 +266,7 @@ def write(out: dict) -> None:
                 f"| {r['mode']} | {r['clients']} | {r['queries']} | {r['qps']} | "
                 f"{r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | {r['load']} |"
             )
-    (RESULTS / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
 

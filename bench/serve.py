@@ -5,6 +5,11 @@ with one and then two workers; for 1, 4 and 16 concurrent clients it sends a fix
 requests (or stops at a time limit) and reports throughput and p50/p95/p99 latency.
 
     .venv/bin/python bench/serve.py            # writes bench/results/serve.md and serve.json
+
+``--corpus seeds --workspace DIR``: the seed corpus instead, from a workspace extracted and
+loaded beforehand (``bench/store_parity.py --workspace DIR`` makes one), answered store-backed
+(the server's retriever reads the embedded FalkorDB); questions from ``bench/seeds_qa.jsonl``;
+writes serve_seeds.md/.json.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
+SEEDS_QA = ROOT / "bench" / "seeds_qa.jsonl"
 RESULTS = ROOT / "bench" / "results"
 HOST = "127.0.0.1"  # loopback only, by design
 
@@ -64,6 +70,35 @@ def build_workspace(root: Path, limit: int | None = None) -> int:
     retriever = Retriever.open(ws).build()
     print(f"indexes ready for {len(retriever.chunks)} chunks in {time.perf_counter() - t:.1f} s")
     return len(retriever.chunks)
+
+
+def seeds_workspace(root: Path) -> int:
+    """A loaded seed workspace, checked to answer from the store; returns its chunk count."""
+    sys.path.insert(0, str(ROOT))
+    from kg.retrieval.retriever import Retriever
+    from kg.workspace import Workspace
+
+    ws = Workspace(root)
+    if not (ws.root / "loaded.json").is_file():
+        raise SystemExit(f"{root}: not a loaded workspace (run bench/store_parity.py first)")
+    r = Retriever.open(ws)
+    if r.source is None:
+        raise SystemExit(f"{root}: the retriever does not read the store")
+    r.sync()
+    n = len(r.chunks)
+    r.close()
+    return n
+
+
+def memory_copy(root: Path, dest: Path) -> Path:
+    """The workspace without its load record and store: the same files, searched in memory
+    (the same-run baseline of the store-backed path)."""
+    import shutil
+
+    skip = {"loaded.json", "loaded.sqlite", "loaded", "store", "index"}
+    shutil.copytree(root, dest, ignore=lambda d, names: [n for n in names if n in skip]
+                    if Path(d) == root else [])  # fmt: skip
+    return dest
 
 
 def free_port() -> int:
@@ -152,10 +187,11 @@ async def load(
     }
 
 
-async def run(args: argparse.Namespace, workspace: Path) -> list[dict]:
+async def run(args: argparse.Namespace, workspace: Path, backend: str = "") -> list[dict]:
+    source, key = (SEEDS_QA, "question") if args.corpus == "seeds" else (
+        SCIFACT / "queries.jsonl", "text")  # fmt: skip
     queries = [
-        json.loads(line)["text"]
-        for line in (SCIFACT / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+        json.loads(line)[key] for line in source.read_text(encoding="utf-8").splitlines() if line
     ]
     rows = []
     for workers in args.workers:
@@ -166,13 +202,14 @@ async def run(args: argparse.Namespace, workspace: Path) -> list[dict]:
             await wait_ready(base, proc)
             # warm every worker: the first search in a process loads the indexes
             warm = {"mode": "hybrid", "k": args.k}  # loads every index the modes below use
-            await load(base, queries[-60:], 4 * workers, 20 * workers, 180, warm)
+            await load(base, queries[-60:], 4 * workers, max(20 * workers, 60), 180, warm)
             for mode in args.mode:
                 body = {"mode": mode, "k": args.k}
                 for clients in args.concurrency:
                     load_avg = round(os.getloadavg()[0], 2)
                     row = await load(base, queries, clients, args.requests, args.duration, body)
-                    row = {"workers": workers, "mode": mode, **row, "load_avg_1m": load_avg}
+                    row = {"workers": workers, "mode": mode + backend, **row,
+                           "load_avg_1m": load_avg}  # fmt: skip
                     print(json.dumps(row), flush=True)
                     rows.append(row)
         finally:
@@ -202,20 +239,37 @@ def main() -> None:
     )
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--docs", type=int, default=None, help="only the first N abstracts")
+    ap.add_argument("--corpus", choices=["scifact", "seeds"], default="scifact")
+    ap.add_argument(
+        "--compare-memory", action="store_true",
+        help="seeds: also serve a copy of the workspace that was never loaded (in memory)",
+    )  # fmt: skip
     ap.add_argument(
         "--workspace",
         type=Path,
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kg-bench-scifact",
     )
     args = ap.parse_args()
-    n_chunks = build_workspace(args.workspace, args.docs)
-    rows = asyncio.run(run(args, args.workspace))
-    at4 = [r for r in rows if r["clients"] == 4 and r["mode"] == "hybrid"]
+    seeds = args.corpus == "seeds"
+    ws = args.workspace
+    n_chunks = seeds_workspace(ws) if seeds else build_workspace(ws, args.docs)
+    rows = asyncio.run(run(args, args.workspace, " (store)" if seeds else ""))
+    if seeds and args.compare_memory:
+        import tempfile
+
+        copy = memory_copy(ws.resolve(), Path(tempfile.mkdtemp(prefix="kg-serve-")) / ".kg")
+        rows += asyncio.run(run(args, copy, " (memory)"))
+    at4 = [r for r in rows if r["clients"] == 4 and r["mode"] in ("hybrid", "hybrid (store)")]
     meta = {
         "bench": "serve",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "endpoint": "POST /v1/search",
-        "corpus": f"SciFact, {n_chunks} abstracts, one chunk each",
+        "corpus": (
+            f"seed corpus, {n_chunks} chunks, store-backed (embedded FalkorDB), questions of "
+            "bench/seeds_qa.jsonl"
+            if seeds
+            else f"SciFact, {n_chunks} abstracts, one chunk each"
+        ),
         "modes": args.mode,
         "k": args.k,
         "requests_per_level": args.requests,
@@ -227,7 +281,8 @@ def main() -> None:
         "rows": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serve.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    name = "serve_seeds" if seeds else "serve"
+    (RESULTS / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     md = (
         f"# serve: {meta['endpoint']} under bounded load\n\n"
         f"{meta['corpus']}; modes {', '.join(args.mode)}; k={args.k}; loopback, uvicorn, "
@@ -238,7 +293,7 @@ def main() -> None:
         f"{table(rows)}\n\n"
         f"Target {meta['target']}: {'met' if meta['target_met'] else 'NOT met'}.\n"
     )
-    (RESULTS / "serve.md").write_text(md, encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text(md, encoding="utf-8")
     print("\n" + table(rows))
 
 

@@ -22,6 +22,7 @@ MAX_QUERY_CHARS = 20_000
 # brackets plus prefix operators (NOT, unary -/+) in effect; 12 levels parse in ~10-100 ms,
 # the TCK's real reads need at most 7
 MAX_NESTING = 12
+LIST_PREDICATES = frozenset({"ANY", "ALL", "NONE", "SINGLE", "REDUCE"})
 AGGREGATES = frozenset(
     {"COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT", "STDEV", "STDEVP", "PERCENTILECONT",
      "PERCENTILEDISC"}
@@ -171,7 +172,9 @@ def _check_shape(code: str) -> None:
     for i, tok in enumerate(tokens):
         up = tok.upper()
         if tok in "([{":
-            stack.append(_Frame(base, run, tok))
+            before = tokens[i - 1].upper() if i else ""
+            kind = "pred" if tok == "(" and before in LIST_PREDICATES else tok
+            stack.append(_Frame(base, run, kind))
             base, run = base + run + 1, 0
             if base > MAX_NESTING:
                 raise _too_deep()
@@ -186,14 +189,15 @@ def _check_shape(code: str) -> None:
                 raise _too_deep()
         elif tok[0].isalnum() or tok[0] in "_$'`":
             run = 0
-            if up == "WHERE" and stack and stack[-1].kind == "[":
+            if up == "WHERE" and stack and stack[-1].kind in ("[", "pred"):
                 stack[-1].body = True
             elif up in AGGREGATES and tokens[i + 1 : i + 2] == ["("] and any(f.body for f in stack):
                 raise UnsafeCypherError(
-                    f"{tok}() inside a list comprehension is not supported (it crashes "
-                    "the store); aggregate first, e.g. WITH count(*) AS c RETURN [x IN l | c]"
+                    f"{tok}() inside a list comprehension or predicate (any/all/none/single/"
+                    "reduce) is not supported (the store crashes or answers wrongly); aggregate "
+                    "first, e.g. WITH count(*) AS c RETURN [x IN l | c]"
                 )
-        elif tok == "|" and stack and stack[-1].kind == "[":
+        elif tok == "|" and stack and stack[-1].kind in ("[", "pred"):
             stack[-1].body = True
 
 
@@ -228,5 +232,5 @@ def missing_parameters(query: str, params: dict[str, object] | None) -> None:
         how = " ".join(f"-p {n}=…" for n in missing)
         raise MissingParameter(
             f"the query needs parameter{'s' if len(missing) > 1 else ''} {names}: pass "
-            f"{how} to kg query, or \"params\" to the API"
+            f"{how} to kg query, the Parameters field of the Cypher tab, or \"params\" to the API"
         )

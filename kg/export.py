@@ -27,8 +27,18 @@ ARRAY_DELIMITER = ";"  # neo4j-admin's default
 
 def export_workspace(workspace: Any, fmt: Format, out: Path) -> Path:
     """Write the export; ``out`` is a folder for csv, a file (or a folder to put one in) else.
-    Returns the folder or file written."""
-    rows = rows_from_workspace(workspace)
+    Returns the folder or file written. Chunk and entity vectors go with csv and cypher (for
+    the vector indexes, as `kg load` writes them), not into GraphML (scalars only)."""
+    from kg.retrieval.embed_workspace import read_vectors
+
+    chunk_vectors = read_vectors(workspace.root, "chunks")
+    rows = rows_from_workspace(workspace, embeddings=chunk_vectors)
+    entity_vectors = read_vectors(workspace.root, "entities")
+    if entity_vectors is not None:
+        rows.entity_embeddings = [
+            {"id": e["id"], "embedding": entity_vectors[e["id"]]}
+            for batch in rows.entities.values() for e in batch if e["id"] in entity_vectors
+        ]  # fmt: skip
     out = Path(out)
     if fmt == "csv":
         return write_csv(rows, out)
@@ -98,13 +108,25 @@ def cypher_statements(rows: GraphRows, batch: int = BATCH) -> Iterator[str]:
 
     yield from fill("upsert/documents", rows.documents)
     yield from fill("upsert/chunks", rows.chunks)
+    yield from fill("upsert/chunk_embeddings_neo4j", _listed(rows.embeddings))
     yield from fill("upsert/next", rows.next)
     yield from fill("upsert/summaries", rows.summaries)
     for label, items in sorted(rows.entities.items()):
         yield from fill("upsert/entities", items, label=label)
+    yield from fill("upsert/entity_embeddings_neo4j", _listed(rows.entity_embeddings))
     yield from fill("upsert/mentions", rows.mentions)
     for rel_type, items in sorted(rows.relations.items()):
         yield from fill("upsert/relations", items, rel_type=rel_type)
+
+
+def _listed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Vector rows with float lists (7 significant digits: float32 holds no more)."""
+    return [{"id": r["id"], "embedding": [float(f"{x:.7g}") for x in r["embedding"]]}
+            for r in rows]  # fmt: skip
+
+
+def _vector_column(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    return {r["id"]: ARRAY_DELIMITER.join(f"{x:.7g}" for x in r["embedding"]) for r in rows}
 
 
 def write_cypher(rows: GraphRows, path: Path) -> Path:
@@ -140,6 +162,9 @@ def write_csv(rows: GraphRows, folder: Path) -> Path:
     the import command in ``import.sh`` and the indexes in ``schema.cypher``. See
     docs/neo4j.md."""
     folder.mkdir(parents=True, exist_ok=True)
+    chunk_vecs = _vector_column(rows.embeddings)
+    entity_vecs = _vector_column(rows.entity_embeddings)
+    labels = f"Entity{ARRAY_DELIMITER}__Entity__{ARRAY_DELIMITER}"
     _write(
         folder / "documents.csv",
         ["id:ID(Document)", "path", "title", "chars:long", "sha256", "format", ":LABEL"],
@@ -148,15 +173,17 @@ def write_csv(rows: GraphRows, folder: Path) -> Path:
     )  # fmt: skip
     _write(
         folder / "chunks.csv",
-        ["id:ID(Chunk)", "doc_id", "index:long", "start:long", "end:long", "text", ":LABEL"],
-        ([c["id"], c["doc_id"], c["index"], c["start"], c["end"], c["text"], "Chunk"]
-         for c in rows.chunks),
+        ["id:ID(Chunk)", "doc_id", "index:long", "start:long", "end:long", "text",
+         "embedding:float[]", ":LABEL"],
+        ([c["id"], c["doc_id"], c["index"], c["start"], c["end"], c["text"],
+          chunk_vecs.get(c["id"], ""), "Chunk"] for c in rows.chunks),
     )  # fmt: skip
     _write(
         folder / "entities.csv",
-        ["id:ID(Entity)", "name", "type", "aliases:string[]", "description", "source", ":LABEL"],
+        ["id:ID(Entity)", "name", "type", "aliases:string[]", "description", "source",
+         "embedding:float[]", ":LABEL"],
         ([e["id"], e["name"], e["type"], _array(e["aliases"]), e["description"], e["source"],
-          f"Entity{ARRAY_DELIMITER}{label}"]
+          entity_vecs.get(e["id"], ""), labels + label]
          for label, items in sorted(rows.entities.items()) for e in items),
     )  # fmt: skip
     _write(
@@ -167,14 +194,14 @@ def write_csv(rows: GraphRows, folder: Path) -> Path:
           _array(s["source_summary_ids"]), "Summary"] for s in rows.summaries),
     )  # fmt: skip
     _write(
-        folder / "has_chunk.csv",
-        [":START_ID(Document)", ":END_ID(Chunk)", ":TYPE"],
-        ([c["doc_id"], c["id"], "HAS_CHUNK"] for c in rows.chunks),
+        folder / "from_document.csv",
+        [":START_ID(Chunk)", ":END_ID(Document)", ":TYPE"],
+        ([c["id"], c["doc_id"], "FROM_DOCUMENT"] for c in rows.chunks),
     )
     _write(
-        folder / "next.csv",
+        folder / "next_chunk.csv",
         [":START_ID(Chunk)", ":END_ID(Chunk)", ":TYPE"],
-        ([n["prev_id"], n["next_id"], "NEXT"] for n in rows.next),
+        ([n["prev_id"], n["next_id"], "NEXT_CHUNK"] for n in rows.next),
     )
     _write(
         folder / "mentions.csv",
@@ -199,7 +226,7 @@ def write_csv(rows: GraphRows, folder: Path) -> Path:
     nodes = " ".join(f"--nodes={n}.csv" for n in ("documents", "chunks", "entities", "summaries"))
     rels = " ".join(
         f"--relationships={r}.csv"
-        for r in ("has_chunk", "next", "mentions", "summarizes", "relations")
+        for r in ("from_document", "next_chunk", "mentions", "summarizes", "relations")
     )
     (folder / "import.sh").write_text(
         "#!/bin/sh\n"
@@ -239,15 +266,15 @@ def write_graphml(rows: GraphRows, path: Path) -> Path:
         g.add_node(d["id"], labels="Document", **_attrs(d, skip=("id",)))
     for c in rows.chunks:
         g.add_node(c["id"], labels="Chunk", **_attrs(c, skip=("id",)))
-        g.add_edge(c["doc_id"], c["id"], type="HAS_CHUNK")
+        g.add_edge(c["id"], c["doc_id"], type="FROM_DOCUMENT")
     for n in rows.next:
-        g.add_edge(n["prev_id"], n["next_id"], type="NEXT")
+        g.add_edge(n["prev_id"], n["next_id"], type="NEXT_CHUNK")
     for s in rows.summaries:
         g.add_node(s["id"], labels="Summary", **_attrs(s, skip=("id",)))
         g.add_edge(s["id"], s["doc_id"], type="SUMMARIZES")
     for label, items in rows.entities.items():
         for e in items:
-            g.add_node(e["id"], labels=f"Entity:{label}", **_attrs(e, skip=("id",)))
+            g.add_node(e["id"], labels=f"Entity:__Entity__:{label}", **_attrs(e, skip=("id",)))
     for m in rows.mentions:
         g.add_edge(m["chunk_id"], m["entity_id"], type="MENTIONS",
                    **_attrs(m, skip=("chunk_id", "entity_id")))  # fmt: skip

@@ -49,6 +49,7 @@ class Document(_Model):
     def from_text(cls, path: str, text: str, title: str | None = None, **kw: Any) -> Document:
         digest = content_hash(text)
         first_line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        first_line = first_line.lstrip("#").strip() or first_line  # a Markdown heading's text
         return cls(
             id=f"doc_{digest[:16]}",
             path=path,
@@ -197,6 +198,14 @@ class SkippedFile(_Model):
     reason: str
 
 
+class RemovedDocument(_Model):
+    """A document the last ``kg extract`` dropped, and why (listed before it happened)."""
+
+    path: str
+    source: str = ""
+    reason: str
+
+
 class LLMUsage(_Model):
     calls: int = 0
     cached: int = 0
@@ -235,6 +244,9 @@ class Manifest(_Model):
     llm_coverage: LLMCoverage = Field(default_factory=LLMCoverage)
     # the relation head learnt from the corpus's structure: labels, held-out precision, edges
     self_train: dict[str, Any] = Field(default_factory=dict)
+    source_documents: dict[str, list[str]] = Field(default_factory=dict)  # source -> doc ids
+    missing_sources: list[str] = Field(default_factory=list)  # gone; their documents kept
+    removed: list[RemovedDocument] = Field(default_factory=list)  # dropped by the last run
     # the language pass (cues, open relations, notes types, coreference): counts and seconds
     language: dict[str, float] = Field(default_factory=dict)
 

@@ -29,11 +29,12 @@ _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,30}$")
 STRUCTURE = """\
 Nodes and their properties:
 (:Document {id, path, title})
-(:Chunk {id, doc_id, index, start, end, text})
+(:Chunk {id, doc_id, index, start, end, text, embedding})
 (:Summary {id, doc_id, level, text})
-(:Entity {id, name, type, aliases, description}) - every entity also has exactly one type label.
+(:Entity {id, name, type, aliases, description}) - every entity is also labelled __Entity__ and
+has exactly one type label.
 Structural relationships:
-(:Document)-[:HAS_CHUNK]->(:Chunk), (:Chunk)-[:NEXT]->(:Chunk),
+(:Chunk)-[:FROM_DOCUMENT]->(:Document), (:Chunk)-[:NEXT_CHUNK]->(:Chunk),
 (:Chunk)-[:MENTIONS]->(:Entity), (:Summary)-[:SUMMARIZES]->(:Document)"""
 
 

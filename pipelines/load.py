@@ -11,6 +11,13 @@ points at). The next load diffs the files against those copies and writes only t
 counts disagree with it (a crashed load), the load is full. Every load ends by comparing the
 store's counts with what the workspace says it should hold (LoadMismatch otherwise). A repeated
 load of untouched files costs a stat().
+
+Vectors: the chunk and entity-name embeddings ``kg extract`` wrote (``<workspace>/embeddings/``,
+kg.retrieval.embed_workspace) go out with the rows they belong to (``Chunk.embedding``,
+``Entity.embedding``, for the stores' vector indexes), so a changed document carries its
+vectors and an untouched one keeps them. Every load that writes bumps the store's load
+version (``cypher/meta``; kept in loaded.json too): retrieval caches are keyed to it. A store
+written by kg's earlier schema (HAS_CHUNK, NEXT) is migrated in place first (kg.store.migrate).
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from kg.cypher import cypher
@@ -28,13 +36,14 @@ from kg.errors import LoadMismatch
 from kg.store.base import COUNT_KEYS, GraphStore
 from kg.store.diff import Update, plan_update
 from kg.store.loaded import INDEX_FILE, SNAPSHOT_DIR, LoadIndex, open_index, snapshot, stamp
+from kg.store.migrate import legacy_counts, migrate_store, upgrade_state
 from kg.store.rows import FILES, GraphRows, _dumps, _loads, staged_rows, workspace_ontology
 from kg.workspace import Workspace, atomic_write_text
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "loaded.json"
-STATE_VERSION = 3
+STATE_VERSION = 4
 DEFAULT_BATCH = 1000
 BATCH_BYTES = 2_000_000  # parameter bytes per batch, at most
 
@@ -51,6 +60,9 @@ class LoadReport(BaseModel):
     removed_docs: list[str] = Field(default_factory=list)
     skipped: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    migrated: dict[str, int] = Field(default_factory=dict)  # old-schema edges/labels rewritten
+    vectors: dict[str, int] = Field(default_factory=dict)  # embeddings written, per kind
+    load_version: int = 0
     seconds: float = 0.0
 
     @property
@@ -139,12 +151,79 @@ def _progress(enabled: bool) -> Iterator[_Bar]:
         yield _Bar(prog)
 
 
-def _write_documents(w: _Writer, rows: GraphRows, embedding_file: str) -> None:
+def _write_documents(
+    w: _Writer, rows: GraphRows, vectors: _Vectors, store: GraphStore
+) -> None:
     w.write("upsert/documents", rows.documents)
-    w.write("upsert/chunks", rows.chunks)
+    chunks, name = vectors.chunk_rows(rows.chunks, store)
+    w.write(name, chunks)
     w.write("upsert/next", rows.next)
     w.write("upsert/summaries", rows.summaries)
-    w.write(embedding_file, rows.embeddings)
+
+
+class _Vectors:
+    """The workspace's chunk and entity vectors and the rows that carry them to the store.
+
+    Chunk vectors travel inside the chunk rows (one write per node). Entity-name vectors go to
+    the store only when asked (``entity_vectors``): 50,000 of them cost the embedded FalkorDB
+    ~4x a whole 290k-row load's server time (HNSW inserts and parsing), and kg's linker reads
+    the full-text index, not them; they stay in the workspace for whoever wants them."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        chunks: Mapping[str, Sequence[float]] | None,
+        entity_vectors: bool = False,
+    ):
+        from kg.retrieval.embed_workspace import VectorTable, read_vectors
+
+        given = None
+        if chunks is not None:
+            ids = list(chunks)
+            given = VectorTable("given", ids, np.asarray([chunks[i] for i in ids], np.float32))
+        self.tables = {
+            "chunks": given if given is not None else read_vectors(workspace.root, "chunks"),
+            "entities": read_vectors(workspace.root, "entities") if entity_vectors else None,
+        }
+        self.written: dict[str, int] = {}
+
+    def chunk_rows(
+        self, chunks: list[dict[str, Any]], store: GraphStore
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The chunk rows (with their vectors when the workspace has some) and their upsert."""
+        table = self.tables["chunks"]
+        if table is None or not chunks:
+            return chunks, "upsert/chunks"
+        rows = [{**c, "embedding": table.get(c["id"])} for c in chunks]
+        self.written["chunks"] = self.written.get("chunks", 0) + sum(
+            1 for r in rows if r["embedding"] is not None
+        )
+        return rows, f"upsert/chunks_vectors_{store.name}"
+
+    @property
+    def models(self) -> dict[str, str]:
+        """What loaded.json records: the model of each kind's vectors ("" when there are none)."""
+        return {k: t.model_id if t is not None else "" for k, t in self.tables.items()}
+
+    def rows(self, kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        table = self.tables[kind]
+        if table is None:
+            return []
+        return [{"id": i, "embedding": table[i]} for i in ids if i in table]
+
+    def write(self, w: _Writer, store: GraphStore, kind: str, ids: Iterable[str]) -> None:
+        rows = self.rows(kind, ids)
+        name = "chunk" if kind == "chunks" else "entity"
+        w.write(f"upsert/{name}_embeddings_{store.name}", rows)
+        self.written[kind] = self.written.get(kind, 0) + len(rows)
+
+    def all_ids(self, kind: str) -> list[str]:
+        table = self.tables[kind]
+        return list(table.ids) if table is not None else []
+
+
+def _entity_ids(entities: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+    return [e["id"] for batch in entities.values() for e in batch]
 
 
 def _write_entities(w: _Writer, entities: Mapping[str, list[dict[str, Any]]]) -> None:
@@ -167,10 +246,15 @@ def _size(*parts: Any) -> int:
 def _file_stamps(workspace: Workspace) -> dict[str, list[int]]:
     """Inode, size, mtime and ctime of each input file: equal stamps let a repeated load skip
     all reading."""
+    from kg.retrieval.embed import MODEL_ID
+    from kg.retrieval.embed_workspace import KINDS, vectors_path
+
     stamps: dict[str, list[int]] = {}
-    for name in FILES:
+    paths = {n: workspace.path(n) for n in FILES}
+    paths |= {f"vectors-{k}": vectors_path(workspace.root, k, MODEL_ID) for k in KINDS}
+    for name, path in paths.items():
         with contextlib.suppress(OSError):
-            st = workspace.path(name).stat()
+            st = path.stat()
             stamps[name] = [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
     return stamps
 
@@ -181,14 +265,29 @@ def _untouched(state: Any, store: GraphStore, files: dict[str, list[int]]) -> bo
         return False
     if state.get("version") != STATE_VERSION or state.get("store") != store.identity:
         return False
+    if state.get("load_version") != store_version(store)["version"]:
+        return False
     return bool(store.counts() == state.get("counts"))
 
 
 def _read_state(workspace: Workspace) -> Any:
     try:
-        return _loads((workspace.root / STATE_FILE).read_bytes())
+        return upgrade_state(_loads((workspace.root / STATE_FILE).read_bytes()))
     except (OSError, ValueError):
         return None
+
+
+def store_version(store: GraphStore) -> dict[str, Any]:
+    """The store's load version record: {version, state, workspace} (version 0: none yet)."""
+    rows = store.run(cypher("meta/load_version"))
+    row = rows[0] if rows else {}
+    return {"version": int(row.get("version") or 0), "state": row.get("state") or "",
+            "workspace": row.get("workspace") or ""}  # fmt: skip
+
+
+def _set_version(store: GraphStore, version: int, state: str, workspace: Workspace) -> None:
+    params = {"version": version, "state": state, "workspace": str(workspace.root.resolve())}
+    store.run(cypher("meta/set_load_version"), params)
 
 
 def _usable_state(state: Any, store: GraphStore, ontology: str, ws: Workspace) -> str:
@@ -204,6 +303,12 @@ def _usable_state(state: Any, store: GraphStore, ontology: str, ws: Workspace) -
         return "the copies of the last load's files changed"
     if store.counts() != state.get("counts"):
         return "the store differs from loaded.json (an interrupted load?)"
+    held = store_version(store)
+    if state.get("load_version") is not None and held["version"] != state["load_version"]:
+        return (
+            f"the store holds load {held['version']}, loaded.json describes load "
+            f"{state['load_version']} (loaded from elsewhere since?)"
+        )
     return ""
 
 
@@ -215,12 +320,13 @@ def load_workspace(
     batch_size: int = DEFAULT_BATCH,
     progress: bool = True,
     embeddings: Mapping[str, Sequence[float]] | None = None,
+    entity_vectors: bool = False,
 ) -> LoadReport:
     """Make the store hold exactly the workspace graph; raise LoadMismatch if it does not.
 
-    ``embeddings`` (chunk id -> vector) fills ``Chunk.embedding`` for the vector index (always
-    a full load). Holds ``workspace.lock("load")``: a second load of the same workspace fails
-    fast.
+    ``embeddings`` (chunk id -> vector) replaces the workspace's chunk vectors (always a full
+    load); ``entity_vectors``: also write the entity-name vectors (``Entity.embedding``).
+    Holds ``workspace.lock("load")``: a second load of the same workspace fails fast.
     """
     started = time.perf_counter()
     with workspace.lock("load"):
@@ -230,9 +336,11 @@ def load_workspace(
             counts = {k: state["counts"][k] for k in COUNT_KEYS}
             return LoadReport(
                 store=store.identity, mode="unchanged", reason="workspace files unchanged",
-                expected=counts, written=counts,
+                expected=counts, written=counts, load_version=state["load_version"],
                 seconds=round(time.perf_counter() - started, 3),
             )  # fmt: skip
+        migrated = migrate_store(store) if any(legacy_counts(store).values()) else {}
+        vectors = _Vectors(workspace, embeddings, entity_vectors)
         ontology = workspace_ontology(workspace)
         fingerprint = ontology.fingerprint() if ontology else "regex"
         reason = "--rebuild" if rebuild else ""
@@ -245,17 +353,23 @@ def load_workspace(
             reason = "" if update else "the workspace diff is ambiguous (duplicate ids?)"
         elif not reason:
             reason = "no loaded.sqlite"
+        previous = max(store_version(store)["version"], int((state or {}).get("load_version") or 0))
+        version = previous + 1
         try:
             if update is not None and index is not None:
-                report = _apply_update(workspace, store, update, batch_size, progress)
+                resync = (state or {}).get("vectors") != vectors.models
+                report = _apply_update(
+                    workspace, store, update, batch_size, progress, vectors, resync, version
+                )
                 index.replace(*update.forget, update.index)
                 next_state = update.state
             else:
                 if index is not None:
                     index.close()
                 index, report, next_state = _full_load(
-                    workspace, store, ontology, embeddings, reason, batch_size, progress
+                    workspace, store, ontology, vectors, reason, batch_size, progress, version
                 )
+            report.migrated = {k: v for k, v in migrated.items() if v}
             report.written = store.counts()
             if report.written != report.expected:
                 diff = {
@@ -265,7 +379,13 @@ def load_workspace(
                 }
                 raise LoadMismatch(f"store counts differ from the workspace after loading: {diff}")
             if report.rows:
+                report.load_version = version
+                _set_version(store, version, "ready", workspace)
                 store.persist()
+            else:
+                report.load_version = previous
+            report.vectors = dict(vectors.written)
+            _vector_warnings(report, vectors, next_state)
             index.commit()
         finally:
             if index is not None:
@@ -280,10 +400,22 @@ def load_workspace(
             workspace.root / STATE_FILE,
             _dumps({
                 "version": STATE_VERSION, "store": store.identity, "ontology": fingerprint,
-                "counts": report.expected, "files": after, "snapshots": snaps, **next_state,
+                "counts": report.expected, "files": after, "snapshots": snaps,
+                "load_version": report.load_version, "vectors": vectors.models, **next_state,
             }).decode("utf-8"),
         )  # fmt: skip
         return _finish(report, started)
+
+
+def _vector_warnings(report: LoadReport, vectors: _Vectors, state: Mapping[str, Any]) -> None:
+    """Say so when chunks go into the store without a vector (the vector view misses them)."""
+    table = vectors.tables["chunks"]
+    chunks = state.get("chunks") or {}
+    missing = len(chunks) if table is None else sum(1 for c in chunks if c not in table)
+    if missing:
+        report.warnings.append(
+            f"{missing} chunks have no embedding (run `kg extract` again to compute them)"
+        )
 
 
 def _finish(report: LoadReport, started: float) -> LoadReport:
@@ -295,27 +427,28 @@ def _full_load(
     workspace: Workspace,
     store: GraphStore,
     ontology: Any,
-    embeddings: Mapping[str, Sequence[float]] | None,
+    vectors: _Vectors,
     reason: str,
     batch_size: int,
     progress: bool,
+    version: int,
 ) -> tuple[LoadIndex, LoadReport, dict[str, Any]]:
     """Clear the store and write every row, stage by stage: the documents go out while the
     entities are read and built, and so on (the writer pipelines on FalkorDB)."""
     (workspace.root / STATE_FILE).unlink(missing_ok=True)
     store.clear()  # leaves the schema (indexes before MERGE) in place
-    embedding_file = f"upsert/chunk_embeddings_{store.name}"
+    _set_version(store, version, "loading", workspace)
     report = LoadReport(store=store.identity, mode="full", reason=reason)
     rows = GraphRows()
     with _progress(progress) as bar, _writer(store, batch_size, bar) as w:
-        for stage, rows in staged_rows(workspace, ontology=ontology, embeddings=embeddings):
+        for stage, rows in staged_rows(workspace, ontology=ontology):
             if stage == "documents":
-                bar.grow(_size(rows.documents, rows.chunks, rows.next, rows.summaries,
-                               rows.embeddings))  # fmt: skip
-                _write_documents(w, rows, embedding_file)
+                bar.grow(_size(rows.documents, rows.chunks, rows.next, rows.summaries))
+                _write_documents(w, rows, vectors, store)
             elif stage == "entities":
                 bar.grow(_size(rows.entities, rows.mentions))
                 _write_entities(w, rows.entities)
+                vectors.write(w, store, "entities", _entity_ids(rows.entities))
                 w.write("upsert/mentions", rows.mentions)
             else:
                 bar.grow(_size(rows.relations))
@@ -333,19 +466,29 @@ def _full_load(
 
 
 def _apply_update(
-    workspace: Workspace, store: GraphStore, update: Update, batch_size: int, progress: bool
+    workspace: Workspace,
+    store: GraphStore,
+    update: Update,
+    batch_size: int,
+    progress: bool,
+    vectors: _Vectors,
+    resync: bool,
+    version: int,
 ) -> LoadReport:
+    """Write the diff; ``resync``: the vectors differ from the last load's (another model, or a
+    store from before vectors): every chunk's and entity's vector is written too."""
     report = LoadReport(
         store=store.identity, mode="incremental", expected=update.expected,
         skipped=dict(update.docs.skipped), added_docs=update.added,
         changed_docs=update.changed, removed_docs=update.removed,
     )  # fmt: skip
-    if update.empty:
+    if update.empty and not resync:
         report.mode = "unchanged"
         return report
     docs = update.docs
     # from here on the store no longer matches loaded.json until the load finishes
     (workspace.root / STATE_FILE).unlink(missing_ok=True)
+    _set_version(store, version, "loading", workspace)
     with _progress(progress) as bar, _writer(store, batch_size, bar) as w:
         bar.grow(len(update.removed) + len(update.changed) + len(update.delete_relations)
                  + len(update.delete_entities) + len(update.resync)
@@ -354,8 +497,13 @@ def _apply_update(
         w.write("delete/documents", update.removed + update.changed, key="ids")
         w.write("delete/relations", update.delete_relations)
         w.write("delete/entities", update.delete_entities, key="ids")
-        _write_documents(w, docs, f"upsert/chunk_embeddings_{store.name}")
+        _write_documents(w, docs, vectors, store)
         _write_entities(w, update.entities)
+        if resync:
+            for kind in ("chunks", "entities"):
+                vectors.write(w, store, kind, vectors.all_ids(kind))
+        else:
+            vectors.write(w, store, "entities", _entity_ids(update.entities))
         w.write("delete/entity_mentions", update.resync, key="ids")
         w.write("upsert/mentions", update.mentions)
         _write_relations(w, update.relations)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,7 +50,12 @@ def _content(request: dict[str, Any]) -> str:
 
 
 class FakeLLM:
-    def __init__(self, on_request: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_request: Callable[[int], None] | None = None,
+        port: int = 0,
+        delay_s: float = 0.0,  # each chat answer takes this long (a slow or stuck server)
+    ) -> None:
         self.requests = 0
         self.last_request: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -101,6 +107,8 @@ class FakeLLM:
                     n = outer.requests
                 if outer.on_request:
                     outer.on_request(n)
+                if delay_s:
+                    time.sleep(delay_s)
                 outer.last_request = request
                 content = _content(request)
                 if request.get("stream"):  # server-sent events: the content in two pieces
@@ -124,7 +132,7 @@ class FakeLLM:
                     },
                 )
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

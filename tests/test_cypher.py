@@ -19,7 +19,7 @@ from tests.test_load import write_workspace
 
 
 def test_placeholders_only_take_safe_identifiers() -> None:
-    assert ":Entity:Person {" in cypher("upsert/entities", label="Person")
+    assert ":Entity:__Entity__:Person {" in cypher("upsert/entities", label="Person")
     assert "[r:USES {" in cypher("upsert/relations", rel_type="USES")
     for bad in ("Person) DETACH DELETE (x", "person", "Person`", "", "Pérson", "A B"):
         with pytest.raises(ValueError, match="safe"):
@@ -74,7 +74,7 @@ def test_browser_queries_find_what_the_sample_graph_holds(loaded: GraphStore) ->
     assert len(top) == 3 and top[0]["entity"] in {"PCA", "Alice"}
     hood = loaded.read(by_name["entity_neighbourhood"].query, {"name": "alice", "top": 10})
     assert {r["n"]["name"] for r in hood} == {"PyTorch", "PCA"}
-    assert all(r["e"]["_labels"] == ["Entity", "Person"] for r in hood)
+    assert all(r["e"]["_labels"] == ["Entity", "__Entity__", "Person"] for r in hood)
     paths = loaded.read(
         by_name["paths_between"].query, {"source": "MNIST", "target": "Alice", "top": 1}
     )
@@ -105,7 +105,8 @@ GAP_SHAPE = re.compile(
 
 def neo4j_strings() -> list[tuple[str, str]]:
     out = [(f"schema/neo4j #{i}", s) for i, s in enumerate(statements("schema/neo4j"))]
-    for name in names("upsert") + names("delete") + names("stats") + names("admin"):
+    folders = ("upsert", "delete", "stats", "admin", "meta", "migrate", "retrieval")
+    for name in [n for folder in folders for n in names(folder)]:
         if name.endswith("_falkordb"):
             continue  # FalkorDB-only (vecf32)
         raw = (cypher_dir() / f"{name}.cypher").read_text()

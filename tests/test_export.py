@@ -17,7 +17,7 @@ from kg.store.rows import rows_from_workspace
 from pipelines.load import load_workspace
 from tests.synthetic_graph import DOCS, expected_counts, write_workspace
 
-RELATIONSHIP_FILES = {"has_chunk.csv", "next.csv", "mentions.csv", "summarizes.csv",
+RELATIONSHIP_FILES = {"from_document.csv", "next_chunk.csv", "mentions.csv", "summarizes.csv",
                       "relations.csv"}  # fmt: skip
 TRICKY = dict(DOCS)
 TRICKY["notes/tricky.md"] = (
@@ -133,11 +133,12 @@ def test_csv_export_follows_the_neo4j_admin_header_rules(tmp_path: Path) -> None
     folder = export_workspace(ws, "csv", tmp_path / "csv")
     counts = check_neo4j_admin_csv(folder, ARRAY_DELIMITER)
     expected = expected_counts(TRICKY)
-    for key in ("Document", "Chunk", "Entity", "Summary", "HAS_CHUNK", "NEXT", "MENTIONS",
-                "SUMMARIZES"):  # fmt: skip
+    for key in ("Document", "Chunk", "Entity", "Summary", "FROM_DOCUMENT", "NEXT_CHUNK",
+                "MENTIONS", "SUMMARIZES"):  # fmt: skip
         assert counts.get(key, 0) == expected[key], key
-    structural = {"Document", "Chunk", "Entity", "Summary", "HAS_CHUNK", "NEXT", "MENTIONS",
-                  "SUMMARIZES"}  # fmt: skip
+    assert counts["__Entity__"] == expected["Entity"]  # neo4j-graphrag's entity label
+    structural = {"Document", "Chunk", "Entity", "__Entity__", "Summary", "FROM_DOCUMENT",
+                  "NEXT_CHUNK", "MENTIONS", "SUMMARIZES"}  # fmt: skip
     labels = {e["type"] for e in (x.model_dump() for x in ws.read("entities"))}
     rels = sum(v for k, v in counts.items() if k not in structural | labels)
     assert rels == expected["relations"]
@@ -146,7 +147,7 @@ def test_csv_export_follows_the_neo4j_admin_header_rules(tmp_path: Path) -> None
     assert texts == {c.id: c.text for c in ws.read("chunks")}  # multi-line text survives
     with (folder / "entities.csv").open(encoding="utf-8", newline="") as fh:
         labels_of = {r["name"]: r[":LABEL"] for r in csv.DictReader(fh)}
-    assert labels_of["Alice"] == f"Entity{ARRAY_DELIMITER}Person"
+    assert labels_of["Alice"] == f"Entity{ARRAY_DELIMITER}__Entity__{ARRAY_DELIMITER}Person"
     script = (folder / "import.sh").read_text()
     assert "neo4j-admin database import full" in script
     assert f"--array-delimiter='{ARRAY_DELIMITER}'" in script
@@ -183,12 +184,12 @@ def test_graphml_export_reads_back(tmp_path: Path) -> None:
         expected[k] for k in ("Document", "Chunk", "Entity", "Summary")
     )
     assert g.number_of_edges() == sum(
-        expected[k] for k in ("HAS_CHUNK", "NEXT", "MENTIONS", "SUMMARIZES", "relations")
+        expected[k] for k in ("FROM_DOCUMENT", "NEXT_CHUNK", "MENTIONS", "SUMMARIZES", "relations")
     )
     chunk = next(c for c in ws.read("chunks") if "😀" in c.text)
     assert g.nodes[chunk.id]["text"] == chunk.text
     types = {d["type"] for _, _, d in g.edges(data=True)}
-    assert {"USES", "APPLIED_TO", "MENTIONS", "NEXT"} <= types
+    assert {"USES", "APPLIED_TO", "MENTIONS", "NEXT_CHUNK"} <= types
 
 
 def test_unknown_format(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def test_a_repair_that_writes_is_refused() -> None:
 
 def test_prompt_is_grounded_in_the_ontology() -> None:
     system = build_messages("q", ONTOLOGY)[0][1]
-    for name in (*ONTOLOGY.entity_names, *ONTOLOGY.relation_names, "HAS_CHUNK", "MENTIONS"):
+    for name in (*ONTOLOGY.entity_names, *ONTOLOGY.relation_names, "FROM_DOCUMENT", "MENTIONS"):
         assert name in system
     scierc = load_ontology("scierc")
     messages = build_messages("Which methods are used for parsing?", scierc)

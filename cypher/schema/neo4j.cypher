@@ -11,5 +11,7 @@ CREATE INDEX kg_summary_doc_id IF NOT EXISTS FOR (n:Summary) ON (n.doc_id);
 CREATE FULLTEXT INDEX kg_chunk_text IF NOT EXISTS FOR (n:Chunk) ON EACH [n.text];
 CREATE FULLTEXT INDEX kg_entity_name IF NOT EXISTS FOR (n:Entity) ON EACH [n.name];
 // vector (MiniLM, 384 dims): CALL db.index.vector.queryNodes('kg_chunk_embedding', $k, $v)
-// returns a cosine SIMILARITY as score (higher is closer)
+// returns (1 + cosine) / 2 as score (higher is closer); neo4j-graphrag's retrievers take
+// index_name='kg_chunk_embedding' (docs/neo4j.md). kg_entity_embedding: entity names' vectors.
 CREATE VECTOR INDEX kg_chunk_embedding IF NOT EXISTS FOR (n:Chunk) ON (n.embedding) OPTIONS {indexConfig: {`vector.dimensions`: 384, `vector.similarity_function`: 'cosine'}};
+CREATE VECTOR INDEX kg_entity_embedding IF NOT EXISTS FOR (n:Entity) ON (n.embedding) OPTIONS {indexConfig: {`vector.dimensions`: 384, `vector.similarity_function`: 'cosine'}};

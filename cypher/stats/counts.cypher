@@ -3,14 +3,15 @@ OPTIONAL MATCH (n:Document) WITH count(n) AS Document
 OPTIONAL MATCH (n:Chunk) WITH Document, count(n) AS Chunk
 OPTIONAL MATCH (n:Entity) WITH Document, Chunk, count(n) AS Entity
 OPTIONAL MATCH (n:Summary) WITH Document, Chunk, Entity, count(n) AS Summary
-OPTIONAL MATCH (:Document)-[r:HAS_CHUNK]->(:Chunk)
-WITH Document, Chunk, Entity, Summary, count(r) AS HAS_CHUNK
-OPTIONAL MATCH (:Chunk)-[r:`NEXT`]->(:Chunk)
-WITH Document, Chunk, Entity, Summary, HAS_CHUNK, count(r) AS `NEXT`
+OPTIONAL MATCH (:Chunk)-[r:FROM_DOCUMENT]->(:Document)
+WITH Document, Chunk, Entity, Summary, count(r) AS FROM_DOCUMENT
+OPTIONAL MATCH (:Chunk)-[r:NEXT_CHUNK]->(:Chunk)
+WITH Document, Chunk, Entity, Summary, FROM_DOCUMENT, count(r) AS NEXT_CHUNK
 OPTIONAL MATCH (:Chunk)-[r:MENTIONS]->(:Entity)
-WITH Document, Chunk, Entity, Summary, HAS_CHUNK, `NEXT`, count(r) AS MENTIONS
+WITH Document, Chunk, Entity, Summary, FROM_DOCUMENT, NEXT_CHUNK, count(r) AS MENTIONS
 OPTIONAL MATCH (:Summary)-[r:SUMMARIZES]->(:Document)
-WITH Document, Chunk, Entity, Summary, HAS_CHUNK, `NEXT`, MENTIONS, count(r) AS SUMMARIZES
+WITH Document, Chunk, Entity, Summary, FROM_DOCUMENT, NEXT_CHUNK, MENTIONS,
+     count(r) AS SUMMARIZES
 OPTIONAL MATCH (:Entity)-[r]->(:Entity)
-RETURN Document, Chunk, Entity, Summary, HAS_CHUNK, `NEXT`, MENTIONS, SUMMARIZES,
+RETURN Document, Chunk, Entity, Summary, FROM_DOCUMENT, NEXT_CHUNK, MENTIONS, SUMMARIZES,
        count(r) AS relations

@@ -4,4 +4,4 @@ MATCH (d:Document {id: row.doc_id})
 MERGE (c:Chunk {id: row.id})
 SET c.doc_id = row.doc_id, c.index = row.index, c.start = row.start, c.end = row.end,
     c.text = row.text
-MERGE (d)-[:HAS_CHUNK]->(c)
+MERGE (c)-[:FROM_DOCUMENT]->(d)

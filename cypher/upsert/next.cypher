@@ -1,6 +1,6 @@
 // Reading order: one row per consecutive pair of chunks {prev_id, next_id} of one document.
-// (`NEXT` is backticked: it is a keyword in newer Cypher/GQL grammars.)
+// NEXT_CHUNK is neo4j-graphrag's name (bare NEXT is a keyword in newer Cypher/GQL grammars).
 UNWIND $rows AS row
 MATCH (a:Chunk {id: row.prev_id})
 MATCH (b:Chunk {id: row.next_id})
-MERGE (a)-[:`NEXT`]->(b)
+MERGE (a)-[:NEXT_CHUNK]->(b)

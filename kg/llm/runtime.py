@@ -23,8 +23,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import httpx
 from kg import DISTRIBUTION
 from kg.config import Settings
 from kg.errors import LLMRuntimeError
-from kg.procs import pid_alive
+from kg.procs import pid_alive, spawn
 from kg.workspace import atomic_write_text
 
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -301,8 +302,9 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
     ]  # fmt: skip
     if not detach:
         cmd += ["--owner", str(os.getpid())]
+    popen = subprocess.Popen if detach else spawn  # an attached server dies with us
     with open(log, "ab") as log_fh:
-        proc = subprocess.Popen(
+        proc = popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
@@ -310,6 +312,7 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
             start_new_session=True,  # Ctrl-C in the terminal goes to kg, which then stops it
         )
     _children[proc.pid] = proc
+    _reap_when_done(proc)
     workspace = os.path.realpath(os.path.abspath(settings.workspace))
     state = ServerState(
         proc.pid, port, str(model), os.getpid(), detach, time.time(), workspace,
@@ -334,6 +337,155 @@ def start_server(settings: Settings, *, detach: bool = False) -> ServerState:
         f"the offline LLM server did not answer within {START_TIMEOUT_S:.0f}s; "
         f"log {log}:\n{_tail(log)}"
     )
+
+
+_exited: dict[int, int] = {}  # pid -> exit code of a child of ours that died
+
+
+def _reap_when_done(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for the child in a thread, so a killed server never lingers as ``<defunct>``
+    and its exit code is known to ``llm_problem``."""
+
+    def wait() -> None:
+        with contextlib.suppress(Exception):
+            _exited[proc.pid] = proc.wait()
+
+    threading.Thread(target=wait, name=f"kg-llm-reap-{proc.pid}", daemon=True).start()
+
+
+def llm_problem(settings: Settings, *, probe: bool = True) -> str | None:
+    """Why the configured LLM cannot answer now (None while it can): one cheap probe.
+
+    A server that is alive but slow to answer its health check (busy on 2 cores) counts as up;
+    only a refused connection or a dead process counts as down. ``probe=False``: only the
+    process check (no HTTP), free enough for every request."""
+    if settings.llm_base_url:
+        if not probe:
+            return None
+        url = settings.llm_base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {settings.llm_api_key}"}
+        try:
+            httpx.get(f"{url}/models", timeout=3.0, headers=headers)
+        except httpx.TimeoutException:
+            return None
+        except httpx.HTTPError as exc:
+            return f"cannot reach {url} ({type(exc).__name__}: {exc})"
+        return None
+    state = _read_state(settings)
+    if state is None:
+        return "the offline LLM server is not running"
+    if state.pid in _exited or not _is_our_server(state.pid):
+        code = _exited.get(state.pid)
+        how = f"exited with code {code}" if code is not None else "is gone"
+        return f"the offline LLM server (pid {state.pid}) {how}"
+    if not probe:
+        return None
+    try:
+        httpx.get(f"http://127.0.0.1:{state.port}/health", timeout=3.0)
+    except httpx.TimeoutException:
+        return None
+    except httpx.HTTPError as exc:
+        return f"the offline LLM server does not answer on port {state.port} ({exc})"
+    return None
+
+
+class ChatKeeper:
+    """The chat model of a long-lived process (``kg serve``), rebuilt when its server dies.
+
+    ``get`` hands out the chat model only while its server answers (probed at most every
+    ``probe_s``); a dead offline server is restarted in the background (like the store), and
+    until then ``problem`` says why answers are quoted instead."""
+
+    RETRY_S = 30.0
+
+    def __init__(
+        self, settings: Settings, factory: Callable[[], object], probe_s: float = 1.0
+    ) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.probe_s = probe_s
+        self._chat: object | None = None
+        self._error: str | None = None
+        self._retry_at = 0.0
+        self._probed_at = 0.0
+        self._restarting: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._chat is not None
+
+    def problem(self) -> str | None:
+        """"LLM unavailable: …" when the LLM cannot answer now (a dead server is restarted)."""
+        with self._lock:
+            self._check()
+            if self._error is None and self._chat is None and self.settings.llm_base_url:
+                problem = llm_problem(self.settings)  # a URL that points at nothing
+                self._error = f"LLM unavailable: {problem}" if problem else None
+            return self._error
+
+    def get(self) -> object | None:
+        """The chat model, or None (``problem`` says why) while its server is down."""
+        with self._lock:
+            self._check()
+            idle = self._chat is None and self._restarting is None
+            if idle and (self._error is None or time.monotonic() >= self._retry_at):
+                self._build()
+            return self._chat
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        if self._chat is None:
+            return
+        probe = now - self._probed_at >= self.probe_s  # the HTTP probe at most every probe_s
+        if probe:
+            self._probed_at = now
+        problem = llm_problem(self.settings, probe=probe)
+        if problem is None:
+            return
+        self._chat = None
+        if self.settings.llm_base_url:
+            self._error = f"LLM unavailable: {problem}"
+            self._retry_at = now + 5.0
+            return
+        self._error = f"LLM unavailable: {problem}; restarting it"
+        self._restarting = threading.Thread(target=self._restart, name="kg-llm-restart",
+                                            daemon=True)  # fmt: skip
+        self._restarting.start()
+
+    def _build(self) -> None:
+        try:
+            chat = self.factory()
+        except Exception as exc:  # any start failure degrades to quoted answers
+            self._error = f"LLM unavailable: {exc}"
+            self._retry_at = time.monotonic() + self.RETRY_S
+            return
+        problem = llm_problem(self.settings) if self.settings.llm_base_url else None
+        if problem is not None:
+            self._error = f"LLM unavailable: {problem}"
+            self._retry_at = time.monotonic() + 5.0
+            return
+        self._chat, self._error, self._probed_at = chat, None, time.monotonic()
+
+    def _restart(self) -> None:
+        try:
+            chat = self.factory()  # ensure_llm_server finds no live server and starts one
+        except Exception as exc:
+            with self._lock:
+                self._error = f"LLM unavailable: restart failed: {exc}"
+                self._retry_at = time.monotonic() + self.RETRY_S
+                self._restarting = None
+            return
+        with self._lock:
+            self._chat, self._error, self._probed_at = chat, None, time.monotonic()
+            self._restarting = None
+
+    def wait_restart(self, timeout: float) -> bool:
+        """For tests and shutdown: wait for a restart in progress; True when none is left."""
+        thread = self._restarting
+        if thread is not None:
+            thread.join(timeout)
+        return self._restarting is None
 
 
 def ensure_llm_server(settings: Settings) -> str:

@@ -56,6 +56,12 @@ def name_keys(name: str) -> set[str]:
     return {k for k in keys if k}
 
 
+def _stable(p: np.ndarray) -> np.ndarray:
+    """Walk mass rounded to float32: the store-backed walk sums the same terms in another order,
+    and the last bits must not reorder chunks that tie."""
+    return p.astype(np.float32).astype(np.float64)
+
+
 @dataclass
 class Link:
     node: int
@@ -70,6 +76,31 @@ class EntityGraph:
         entities: Iterable[Entity] = (),
         relations: Iterable[Relation] = (),
     ) -> None:
+        edges = self._build_nodes(chunks, entities)
+        self.relations: list[Relation] = []
+        for rel in relations:
+            h, t = self.entity_node.get(rel.head_id), self.entity_node.get(rel.tail_id)
+            if h is None or t is None or h == t:
+                continue
+            self.relations.append(rel)
+            edges[(h, t)] += RELATION_WEIGHT * rel.confidence
+        size = self.size
+        if edges:
+            rows, cols = zip(*edges.keys(), strict=True)
+            vals = np.fromiter(edges.values(), dtype=np.float64)
+            a = sparse.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()
+            a = a + a.T
+        else:
+            a = sparse.csr_matrix((size, size))
+        out = np.asarray(a.sum(axis=0)).ravel()
+        inv = np.divide(1.0, out, out=np.zeros_like(out), where=out > 0)
+        self.transition_csc = (a @ sparse.diags(inv)).tocsc()  # column-stochastic
+
+    def _build_nodes(
+        self, chunks: Sequence[Chunk], entities: Iterable[Entity]
+    ) -> dict[tuple[int, int], float]:
+        """The node table (names -> nodes, titled nodes, chunk counts, bridges); returns the
+        entity-chunk edges (the store-backed graph fetches those per query instead)."""
         self.chunk_ids = [c.id for c in chunks]
         chunk_pos = {c.id: i for i, c in enumerate(chunks)}
         chunk_start = {c.id: c.start for c in chunks}
@@ -105,33 +136,16 @@ class EntityGraph:
                     w = LEAD_WEIGHT if lead else 1.0
                     edges[(node, n_ent + pos)] = max(edges[(node, n_ent + pos)], w)
                     mention_chunks[node].add(pos)
-        self.relations: list[Relation] = []
-        for rel in relations:
-            h, t = self.entity_node.get(rel.head_id), self.entity_node.get(rel.tail_id)
-            if h is None or t is None or h == t:
-                continue
-            self.relations.append(rel)
-            edges[(h, t)] += RELATION_WEIGHT * rel.confidence
         self.bridges = Bridges.build([c.text for c in chunks], mention_at, dict(title_chunks))
         self.chunk_count = np.array([len(s) for s in mention_chunks], dtype=np.float64)
-        size = n_ent + n_chk
-        if edges:
-            rows, cols = zip(*edges.keys(), strict=True)
-            vals = np.fromiter(edges.values(), dtype=np.float64)
-            a = sparse.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()
-            a = a + a.T
-        else:
-            a = sparse.csr_matrix((size, size))
-        out = np.asarray(a.sum(axis=0)).ravel()
-        inv = np.divide(1.0, out, out=np.zeros_like(out), where=out > 0)
-        self.transition_csc = (a @ sparse.diags(inv)).tocsc()  # column-stochastic
-        self.size = size
+        self.size = n_ent + n_chk
         self._by_token: dict[str, list[str]] = defaultdict(list)
         for key in self.lookup:
             words = key.split()
             if 1 < len(words) <= MAX_NGRAM:
                 self._by_token[words[0]].append(key)
                 self._by_token[words[-1]].append(key)
+        return edges
 
     def _node_for(self, ent: Entity) -> int:
         keys = name_keys(ent.name)
@@ -151,6 +165,16 @@ class EntityGraph:
 
     def link(self, query: str, fuzzy: bool = True) -> list[Link]:
         """Entity nodes named in the query: longest exact n-grams first, then fuzzy ones."""
+        return self._link(query, fuzzy, self.lookup, self._by_token)
+
+    def _link(
+        self,
+        query: str,
+        fuzzy: bool,
+        lookup: dict[str, int],
+        by_token: dict[str, list[str]],
+    ) -> list[Link]:
+        """``link`` over a name table (all names, or the store's full-text candidates)."""
         from kg.text import STOPWORDS
 
         words = _WORD.findall(query)
@@ -167,24 +191,24 @@ class EntityGraph:
                         gram = ws[i : i + n]
                         key = key_of(" ".join(gram))
                         if exact:
-                            node = self.lookup.get(key)
+                            node = lookup.get(key)
                         elif gram[0].lower() in STOPWORDS or gram[-1].lower() in STOPWORDS:
                             node = None
                         else:
-                            node = self._fuzzy(key)
+                            node = self._fuzzy(key, by_token)
                         if node is not None and not self._stop(key):
                             found.setdefault(node, Link(node, key, float(n)))
                             covered |= span
                             break
         return sorted(found.values(), key=lambda lk: -lk.score)
 
-    def _fuzzy(self, key: str) -> int | None:
+    def _fuzzy(self, key: str, by_token: dict[str, list[str]]) -> int | None:
         from rapidfuzz import fuzz, process
 
         words = key.split()
         if len(key) < 6 or not words:
             return None
-        cands = set(self._by_token.get(words[0], ())) | set(self._by_token.get(words[-1], ()))
+        cands = set(by_token.get(words[0], ())) | set(by_token.get(words[-1], ()))
         if not cands:
             return None
         best = process.extractOne(key, cands, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
@@ -236,11 +260,15 @@ class EntityGraph:
             active = np.flatnonzero(walk > PPR_PRUNE)
             if len(active) == 0:
                 break
-            sub = self.transition_csc[:, active]
+            sub = self.columns(active)
             nxt = DAMPING * (sub @ walk[active])
             p += (1 - DAMPING) * nxt
             walk = nxt
-        return p[self.n_entities :]
+        return _stable(p[self.n_entities :])
+
+    def columns(self, nodes: np.ndarray) -> sparse.csc_matrix:
+        """The transition matrix's columns of ``nodes`` (the walk only reads active ones)."""
+        return self.transition_csc[:, nodes]
 
     def walk(
         self,

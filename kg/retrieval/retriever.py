@@ -1,8 +1,18 @@
-"""The retriever everyone calls: BM25, vectors, graph PPR and their fusion over one chunk set."""
+"""The retriever everyone calls: BM25, vectors, graph PPR and their fusion over one chunk set.
+
+Two sources, one ranking. Store-backed (the default once the workspace is loaded, and always
+with ``--neo4j`` / ``KG_STORE=neo4j``): the chunk list and the entities' name table come from the
+store and are cached per load version (re-read when ``kg load`` bumps it), the ``vector`` view
+is the store's vector index, entity linking its full-text index, and the graph walk fetches
+its neighbourhoods by Cypher (kg.retrieval.store_source, store_graph). In memory (a workspace
+never loaded, benchmarks over whole corpora): the same indexes built from the files.
+BM25 is an in-memory index in both (the stores' full-text scoring is not BM25's).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,14 +27,17 @@ from kg.models import Chunk, Document, Entity, GraphFact, Relation, SearchHit
 from kg.retrieval import fusion
 from kg.retrieval.bm25 import BM25Index
 from kg.retrieval.graph import EntityGraph
+from kg.store.base import StoreError
 from kg.text import tokenize
 
 if TYPE_CHECKING:
     from kg.config import Settings
     from kg.retrieval.embed import Embedder
+    from kg.retrieval.store_source import StoreSource
     from kg.workspace import Workspace
 
 SEARCH_MODES = ("hybrid", "bm25", "vector", "graph")
+VERSION_TTL_S = 1.0  # store-backed: how long a load-version check holds (one query per second)
 DENSE_VIEWS = ("vector", "e5")  # MiniLM ("vector") and multilingual-e5-small
 SCORE_MODES = (*SEARCH_MODES, "e5")  # "e5" alone: for benchmarks, not offered to users
 
@@ -44,11 +57,13 @@ class FusionConfig:
     bridges: bool = True  # second hops named by the question's relation word (bridges.py)
 
 
-# BM25 + MiniLM + e5: the best of a 0.1-step grid on SciFact TRAIN (bench/tune_fusion.py; its
-# neighbours score within 0.003); the graph's 16 x trust was tuned on 2Wiki
-DEFAULT_WEIGHTS = {"bm25": 0.5, "vector": 0.3, "e5": 0.2, "graph": 16.0}
-# BM25 + MiniLM + graph, the hybrid before e5 (kept as the benchmarks' baseline)
-OLD_WEIGHTS = {"bm25": 0.6, "vector": 0.4, "graph": 16.0}
+# BM25 + MiniLM + graph: e5 left the default fusion (README "Dense views": +0.009 nDCG on SciFact
+# train for ~0.2 CPU-s a passage to index and ~36 ms a query; bench/embed_cost.py). The graph's
+# 16 x trust was tuned on 2Wiki.
+DEFAULT_WEIGHTS = {"bm25": 0.6, "vector": 0.4, "graph": 16.0}
+# BM25 + MiniLM + e5: the best of a 0.1-step grid on SciFact TRAIN (bench/tune_fusion.py), opt-in
+E5_WEIGHTS = {"bm25": 0.5, "vector": 0.3, "e5": 0.2, "graph": 16.0}
+OLD_WEIGHTS = DEFAULT_WEIGHTS  # the benchmarks' baseline name for the same mix
 
 
 @lru_cache(maxsize=1)
@@ -63,9 +78,9 @@ def _one_thread():
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
-def index_key(chunks: Sequence[Chunk]) -> str:
-    """Changes whenever the chunk set changes (ids are content-derived)."""
-    h = hashlib.sha256()
+def index_key(chunks: Sequence[Chunk], salt: str = "") -> str:
+    """Changes whenever the chunk set changes (ids are content-derived), or ``salt`` does."""
+    h = hashlib.sha256(salt.encode())
     for c in chunks:
         h.update(c.id.encode())
         h.update(b"\n")
@@ -86,8 +101,15 @@ class Retriever:
         workspace: Workspace | None = None,
         embedding_dir: Path | None = None,
         e5_embedder=None,
+        source: StoreSource | None = None,
     ) -> None:
         self.index_dir = Path(index_dir) if index_dir else None
+        self.source = source
+        self.load_version = 0
+        self.version_ttl_s = VERSION_TTL_S
+        self._checked = 0.0
+        self._sync_lock = threading.Lock()
+        self._build_lock = threading.RLock()
         self.fusion = fusion_config or FusionConfig()
         self._embedders: dict[str, object] = {}
         if embedder is not None:
@@ -115,12 +137,53 @@ class Retriever:
         return cls(chunks, entities, relations, documents, index_dir, **kw)
 
     @classmethod
-    def open(cls, workspace: Workspace, settings: Settings | None = None, **kw) -> Retriever:
-        """Read the workspace's JSONL files; indexes live in ``<workspace>/index/``."""
+    def open(
+        cls,
+        workspace: Workspace,
+        settings: Settings | None = None,
+        *,
+        store=None,
+        backend: str = "auto",
+        **kw,
+    ) -> Retriever:
+        """The retriever for a workspace; caches live in ``<workspace>/index/``.
+
+        ``backend``: "store" answers from the graph store (``store``: an open GraphStore or a
+        function returning one; else the store the settings name), "memory" from the
+        workspace files, "auto" from the store when the settings name an external one
+        (``--neo4j``, KG_FALKORDB_URL) or the workspace was loaded, else from the files. A
+        store that cannot be reached raises StoreUnavailable: no answers from stale copies.
+        """
         from kg.retrieval.embed_cache import default_embedding_dir
 
         ws = workspace
         kw.setdefault("embedding_dir", default_embedding_dir())
+        if backend not in ("auto", "store", "memory"):
+            raise ValueError(f"unknown retrieval backend {backend!r} (auto, store or memory)")
+        if backend == "store" or (backend == "auto" and store_wanted(ws, settings, store)):
+            from kg.retrieval.store_source import StoreSource
+
+            owned = None
+            if store is None:
+                from kg.config import Settings as _Settings
+                from kg.store import open_store
+
+                store = owned = open_store(settings or _Settings(), ws)
+            source = StoreSource(store)
+            try:
+                held = source.version()  # StoreUnavailable when it is down
+            except BaseException:
+                if owned is not None:
+                    owned.close()
+                raise
+            if held["version"] or backend == "store" or _external(settings):
+                folder = ws.root / "index" / "store"
+                r = cls([], index_dir=folder, workspace=ws, source=source, **kw)
+                r._owned_store = owned
+                return r
+            if owned is not None:
+                owned.close()
+            # an embedded store loaded before load versions existed: the files it was loaded from
         return cls(
             ws.read("chunks"),
             ws.read("entities"),
@@ -131,14 +194,58 @@ class Retriever:
             **kw,
         )
 
+    def close(self) -> None:
+        """Close the store this retriever opened itself (a given store is the caller's)."""
+        store, self._owned_store = getattr(self, "_owned_store", None), None
+        if store is not None:
+            store.close()
+
     def refresh(self) -> None:
-        """Re-read the workspace after it changed; indexes rebuild only where chunks changed."""
+        """Re-read the workspace (or the store) after it changed; indexes rebuild only where
+        chunks changed."""
+        if self.source is not None:
+            self.load_version = -1
+            self._checked = 0.0
+            self.sync()
+            return
         if self._workspace is None:
             return
         ws = self._workspace
         self._load(
             ws.read("chunks"), ws.read("entities"), ws.read("relations"), ws.read("documents")
         )
+
+    def sync(self) -> None:
+        """Store-backed: re-read the chunk list and name table when the store's load version
+        moved (a `kg load` since); one small query otherwise."""
+        if self.source is None:
+            return
+        now = time.monotonic()
+        if self.load_version > 0 and now - self._checked < self.version_ttl_s:
+            return
+        held = self.source.version()
+        self._checked = now
+        # a load in progress (state "loading") is keyed negative: what is read now is re-read
+        # once that load is "ready" under the same number
+        current = held["version"] if held["state"] == "ready" else -held["version"]
+        if current == self.load_version:
+            return
+        with self._sync_lock:
+            if current == self.load_version:
+                return
+            if not held["version"]:
+                raise StoreError(
+                    f"the graph store {self.source.store.identity} holds no kg load: run `kg load`"
+                )
+            t = time.perf_counter()
+            chunks, paths = self.source.chunks()
+            entities = self.source.entities()
+            self._load(chunks, entities, (), ())
+            self.paths = paths
+            # on-disk caches (BM25) belong to this store's load, not just to these chunk ids
+            self.key = index_key(self.chunks, f"{self.source.store.identity}#{current}")
+            self.load_version = current
+            self.timings["store_read"] = time.perf_counter() - t
 
     def _load(self, chunks, entities, relations, documents) -> None:
         self.chunks: list[Chunk] = list(chunks)
@@ -154,6 +261,12 @@ class Retriever:
 
     @property
     def bm25(self) -> BM25Index:
+        if self._bm25 is not None:
+            return self._bm25
+        with self._build_lock:  # concurrent first queries: one build (the stemmer is not
+            return self._build_bm25()  # thread-safe either)
+
+    def _build_bm25(self) -> BM25Index:
         if self._bm25 is None:
             t = time.perf_counter()
             idx = BM25Index.load(self.index_dir, self.key) if self.index_dir else None
@@ -184,6 +297,12 @@ class Retriever:
 
     def dense(self, view: str) -> np.ndarray:
         """Chunk vectors of a dense view (``vector`` = MiniLM, ``e5``), built on first use."""
+        if view in self._dense:
+            return self._dense[view]
+        with self._build_lock:
+            return self._build_dense(view)
+
+    def _build_dense(self, view: str) -> np.ndarray:
         if view not in self._dense:
             from kg.retrieval.embed_cache import EmbeddingCache
             from kg.retrieval.vectors import load_vectors
@@ -221,18 +340,54 @@ class Retriever:
 
     @property
     def graph(self) -> EntityGraph:
+        if self._graph is not None:
+            return self._graph
+        with self._build_lock:
+            return self._build_graph()
+
+    def _build_graph(self) -> EntityGraph:
         if self._graph is None:
             t = time.perf_counter()
-            self._graph = EntityGraph(self.chunks, self._entities, self._relations)
+            if self.source is not None:
+                from kg.retrieval.store_graph import StoreGraph
+
+                self._graph = StoreGraph(self.chunks, self._entities, self.source)
+            else:
+                self._graph = EntityGraph(self.chunks, self._entities, self._relations)
             self.timings["graph_build"] = time.perf_counter() - t
         return self._graph
 
     def build(self) -> Retriever:
         """Build (or load) every index now instead of on the first query."""
+        self.sync()
         _ = self.bm25, self.graph
         for view in self.views("hybrid"):
-            self.dense(view)
+            if not self._in_store(view):
+                self.dense(view)
         return self
+
+    def _in_store(self, view: str) -> bool:
+        """Whether the store answers this dense view (its vector index holds MiniLM's)."""
+        return self.source is not None and view == "vector"
+
+    def _dense_scores(self, view: str, query: str) -> np.ndarray:
+        qvec = self.dense_embedder(view).embed_query(query)
+        if not self._in_store(view):
+            return self.dense(view) @ qvec
+        assert self.source is not None
+        out = np.full(len(self.chunks), -1.0, dtype=np.float32)  # cosine's floor: not retrieved
+        pos = self._positions()
+        for cid, score in self.source.nearest_chunks(qvec, min(self.fusion.depth, len(pos))):
+            i = pos.get(cid)
+            if i is not None:
+                out[i] = score
+        return out
+
+    def _positions(self) -> dict[str, int]:
+        if getattr(self, "_pos_key", None) != self.key:
+            self._pos = {c.id: i for i, c in enumerate(self.chunks)}
+            self._pos_key = self.key
+        return self._pos
 
     # ---- scoring ----
 
@@ -240,6 +395,7 @@ class Retriever:
         """Per-retriever score arrays over all chunks, plus the fused ``"score"`` array."""
         if mode not in SCORE_MODES:
             raise BadInput(f"unknown search mode {mode!r} (use one of {', '.join(SEARCH_MODES)})")
+        self.sync()
         if not self.chunks:
             return {"score": np.zeros(0)}
         with _one_thread():
@@ -250,7 +406,7 @@ class Retriever:
         if mode in ("bm25", "hybrid"):
             out["bm25"] = self.bm25.scores(query)
         for view in self.views(mode):
-            out[view] = self.dense(view) @ self.dense_embedder(view).embed_query(query)
+            out[view] = self._dense_scores(view, query)
         if mode == "graph":
             out["graph"] = self.graph.scores(query, self.fusion.bridges)
         if mode != "hybrid":
@@ -326,7 +482,21 @@ class Retriever:
     # ---- entities and facts ----
 
     def link_entities(self, query: str) -> list[Entity]:
+        self.sync()
         return self.graph.entities_of(self.graph.link(query))
 
     def facts(self, entity_ids: Iterable[str], limit: int = 20) -> list[GraphFact]:
+        self.sync()
         return self.graph.facts(entity_ids, limit)
+
+
+def _external(settings: Settings | None) -> bool:
+    return settings is not None and (settings.store == "neo4j" or bool(settings.falkordb_url))
+
+
+def store_wanted(workspace: Workspace, settings: Settings | None, store) -> bool:
+    """Answer from the store: one was given, the settings name an external one, or this
+    workspace was loaded (its loaded.json is the record of a finished load)."""
+    if store is not None or _external(settings):
+        return True
+    return (workspace.root / "loaded.json").is_file()

@@ -19,7 +19,7 @@ from kg.errors import StoreError as StoreError
 from kg.errors import StoreUnavailable as StoreUnavailable
 
 NODE_LABELS = ("Document", "Chunk", "Entity", "Summary")
-STRUCTURAL_RELS = ("HAS_CHUNK", "NEXT", "MENTIONS", "SUMMARIZES")
+STRUCTURAL_RELS = ("FROM_DOCUMENT", "NEXT_CHUNK", "MENTIONS", "SUMMARIZES")
 COUNT_KEYS = (*NODE_LABELS, *STRUCTURAL_RELS, "relations")
 
 

@@ -105,7 +105,7 @@ def _literal(value: Any) -> bytes | None:
     escape for other control characters), and map keys must be bare: flat rows only (a nested
     map keeps its quoted keys, which FalkorDB rejects loudly rather than misreads)."""
     try:
-        data = orjson.dumps(value)
+        data = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)  # vectors: float32 rows
     except (TypeError, orjson.JSONEncodeError):
         return None
     if b"\\u" in data:

@@ -5,7 +5,7 @@ Changed lines come from comparing each input file's line set with its snapshot f
 load (kg.store.loaded; set operations in C, no per-line Python). Only those lines are parsed,
 plus the few unchanged records that point at a chunk that came or went (found through the
 SQLite index) or at an entity that appeared or vanished. A document any of whose lines changed
-is rewritten whole (its chunks, NEXT and summaries); entities and relations are rewritten in
+is rewritten whole (its chunks, NEXT_CHUNK and summaries); entities and relations are rewritten in
 place (their ids encode type and ends), so nodes and edges nobody changed are never touched;
 an entity's MENTIONS are replaced only when its mentions changed or their chunks were
 rewritten. Entities left without a live mention and relations left without evidence or an end
@@ -193,11 +193,11 @@ class _Planner:
             "Chunk": sum(c[0] for c in counts.values()),
             "Entity": old["Entity"] + ents["entity_delta"],
             "Summary": sum(c[1] for c in counts.values()),
-            "NEXT": sum(max(c[0] - 1, 0) for c in counts.values()),
+            "NEXT_CHUNK": sum(max(c[0] - 1, 0) for c in counts.values()),
             "MENTIONS": old["MENTIONS"] + ents["mention_delta"],
             "relations": old["relations"] + rels["delta"],
         }
-        expected["HAS_CHUNK"], expected["SUMMARIZES"] = expected["Chunk"], expected["Summary"]
+        expected["FROM_DOCUMENT"], expected["SUMMARIZES"] = expected["Chunk"], expected["Summary"]
         index = LineIndex(ents["index"], rels["index"], ents["refs"] + rels["refs"])
         return Update(
             docs=self.out, added=self.added, changed=self.changed, removed=self.removed,

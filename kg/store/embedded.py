@@ -2,9 +2,16 @@
 
 One server per workspace, on a unix socket (and, when asked, on a loopback TCP port:
 ``expose``). A second process (the API next to a CLI call)
-finds it through ``server.json`` and reuses it; the process that started it stops it with
-SHUTDOWN SAVE on close. Data is kept in RDB snapshots (taken after every load), so it
-survives restarts; after a kill the loader notices missing writes by its count check.
+finds it through ``server.json`` and reuses it; the process that started it stops it on close
+with a deadline: SAVE if anything changed since the last snapshot, SHUTDOWN NOSAVE, SIGKILL
+after ``STOP_GRACE_S`` (redis refuses SHUTDOWN SAVE when the save fails, e.g. its folder was
+removed). The server dies with the process that started it (PR_SET_PDEATHSIG), so a killed kg
+leaves none behind. Data is kept in RDB snapshots (taken after every load), so it survives
+restarts; after a kill the loader notices missing writes by its count check.
+
+A process killed mid-load leaves commands it had already sent queued in the server, which
+would run interleaved with the next load's; a reused server first drops the connections of
+kg processes that are gone (``drop_dead_clients``), so those writes never land.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import hashlib
 import json
 import logging
 import os
-import signal
+import re
 import socket
 import subprocess
 import time
@@ -26,13 +33,15 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from kg.procs import pid_alive
+from kg.procs import kill_after, pid_alive, spawn
 from kg.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 SOCKET_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 STATE_FILE = "server.json"
+STOP_GRACE_S = 5.0  # after SHUTDOWN NOSAVE, this long before SIGKILL
+_CLIENT_NAME = re.compile(r"^kg-(\d+)-")
 
 
 @dataclass
@@ -116,13 +125,70 @@ def _other_clients(info: ServerInfo, own_name: str) -> list[str]:
     return sorted(n for n in names if n.startswith("kg-") and n != own_name)
 
 
-def _log_tail(path: Path, lines: int = 5) -> str:
+def drop_dead_clients(info: ServerInfo) -> int:
+    """Close the connections of kg processes that no longer run (named ``kg-<pid>-…``): the
+    commands a killed loader had sent are dropped instead of running during the next load."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        client = _client(info, timeout=30.0)
+        clients = client.client_list()
+    except (redis.RedisError, OSError):
+        return 0
+    dropped = 0
+    for entry in clients:
+        match = _CLIENT_NAME.match(str(entry.get("name", "")))
+        if match and not pid_alive(int(match.group(1))):
+            with contextlib.suppress(redis.RedisError, OSError):
+                client.client_kill_filter(_id=entry["id"])
+                dropped += 1
+    if dropped:
+        log.info("dropped %d connection(s) of kg processes that are gone", dropped)
+    return dropped
+
+
+def _save_if_changed(client: redis.Redis, timeout: float) -> None:
+    """A synchronous SAVE when writes are not in the last snapshot yet (after waiting for a
+    background save in progress); a failed save (folder gone, disk full) is logged."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            info = client.info("persistence")
+            if not int(info.get("rdb_bgsave_in_progress", 0)):
+                break
+            time.sleep(0.05)
+        if int(info.get("rdb_changes_since_last_save", 0)) > 0:
+            client.save()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("FalkorDB could not save before stopping: %s", " ".join(str(exc).split()))
+
+
+_LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [#*.-] ")
+
+
+def _log_tail(path: Path, offset: int = 0, lines: int = 2) -> str:
+    """The reason in redis-server's log for this start only (from ``offset``): its last
+    error lines without their pid/time prefix, each once, and no generic warnings."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return ""
-    useful = [ln for ln in text if " # " in ln or "rror" in ln] or text
-    return " | ".join(ln.strip() for ln in useful[-lines:])
+    found: list[str] = []
+    for line in text:
+        if " # " not in line and "rror" not in line:
+            continue
+        body = _LOG_PREFIX.sub("", line.strip())
+        if body.startswith("WARNING") or body in found:
+            continue  # the overcommit warning and the like: not why it stopped
+        found.append(body)
+    return "; ".join(found[-lines:])
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 class EmbeddedServer:
@@ -156,6 +222,7 @@ class EmbeddedServer:
         existing = running_server(self.store_dir)
         if existing is not None:
             log.debug("reusing FalkorDB pid %s at %s", existing.pid, existing.url)
+            drop_dead_clients(existing)
             self.info, self.owned = existing, False
             return existing
         server, module = _binaries()
@@ -165,6 +232,7 @@ class EmbeddedServer:
             with contextlib.suppress(FileNotFoundError):
                 sock.unlink()  # stale socket of a killed server
         logfile = self.store_dir / "falkordb.log"
+        log_from = _log_size(logfile)  # the log is appended to: read only this start's lines
         args = [
             str(server),
             "--dir", str(self.store_dir),
@@ -185,7 +253,7 @@ class EmbeddedServer:
         else:
             args += ["--port", str(port)]
         try:
-            proc = subprocess.Popen(
+            proc = spawn(  # dies with this process (PR_SET_PDEATHSIG), whatever the moment
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -202,8 +270,10 @@ class EmbeddedServer:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 err = (proc.stderr.read().decode(errors="replace") if proc.stderr else "").strip()
-                reason = _log_tail(logfile) or err or f"exit code {proc.returncode}"
-                raise StoreUnavailable(f"embedded FalkorDB failed to start: {reason}")
+                reason = _log_tail(logfile, log_from) or err or f"exit code {proc.returncode}"
+                raise StoreUnavailable(
+                    f"embedded FalkorDB failed to start: {reason} (log: {logfile})"
+                )
             if _pings(info):
                 break
             time.sleep(0.05)
@@ -261,6 +331,7 @@ class EmbeddedServer:
         state = self.store_dir / STATE_FILE
         if others:
             if self.owned:  # hand over: the last borrower will shut it down
+                _save_if_changed(_client(info, timeout=timeout), timeout)  # it dies with us
                 with contextlib.suppress(OSError):
                     state.write_text(json.dumps({**info.__dict__, "owner": 0}), encoding="utf-8")
             return
@@ -269,24 +340,25 @@ class EmbeddedServer:
             owner = current.owner if current else 0
             if owner and owner != os.getpid() and pid_alive(owner):
                 return  # the process that started it still uses it
-        with contextlib.suppress(redis.RedisError, OSError):
-            _client(info, timeout=timeout).execute_command("SHUTDOWN", "SAVE")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._running(info.pid):
-            time.sleep(0.05)
-        if self._running(info.pid):
-            log.warning("FalkorDB pid %s ignored SHUTDOWN; terminating it", info.pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(info.pid, signal.SIGTERM)
-        if self._proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=5)
+        self._shutdown(info, timeout)
         with contextlib.suppress(FileNotFoundError, ValueError):
             if json.loads(state.read_text(encoding="utf-8")).get("pid") == info.pid:
                 state.unlink()
         if info.socket:
             with contextlib.suppress(FileNotFoundError):
                 Path(info.socket).unlink()
+
+    def _shutdown(self, info: ServerInfo, timeout: float) -> None:
+        """SAVE (if needed, within ``timeout``), SHUTDOWN NOSAVE, SIGKILL after STOP_GRACE_S."""
+        client = _client(info, timeout=timeout)
+        _save_if_changed(client, timeout)
+        with contextlib.suppress(redis.RedisError, OSError):
+            _client(info, timeout=STOP_GRACE_S).execute_command("SHUTDOWN", "NOSAVE")
+        if kill_after(info.pid, STOP_GRACE_S, lambda: self._running(info.pid)):
+            log.warning("FalkorDB pid %s ignored SHUTDOWN; killed it", info.pid)
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
 
     def _running(self, pid: int) -> bool:
         if self._proc is not None:

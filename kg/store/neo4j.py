@@ -42,6 +42,17 @@ def _value(value: Any) -> Any:
     return plain(value)
 
 
+def _lists(value: Any) -> Any:
+    """Parameters with numpy vectors as lists (the driver packs LIST<FLOAT>, not ndarrays)."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lists(v) for v in value]
+    return value
+
+
 def _records(result: Any) -> list[dict[str, Any]]:
     return [{k: _value(v) for k, v in rec.items()} for rec in result]
 
@@ -115,8 +126,10 @@ class Neo4jStore(GraphStore):
         return self._driver.session(database=self.database, default_access_mode=mode)
 
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        params = _lists(params or {})
+
         def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
-            return _records(tx.run(query, params or {}))
+            return _records(tx.run(query, params))
 
         try:
             with self._session() as session:

@@ -37,7 +37,7 @@ FILES = ("documents", "chunks", "entities", "relations", "summaries")
 
 def _dumps(obj: Any) -> bytes:
     if orjson is not None:
-        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
@@ -69,6 +69,7 @@ class GraphRows:
     next: list[dict[str, Any]] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)
     embeddings: list[dict[str, Any]] = field(default_factory=list)
+    entity_embeddings: list[dict[str, Any]] = field(default_factory=list)  # filled by the export
     entities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # label -> rows
     mentions: list[dict[str, Any]] = field(default_factory=list)
     relations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # type -> rows
@@ -88,8 +89,8 @@ class GraphRows:
             "Chunk": len(self.chunks),
             "Entity": sum(len(v) for v in self.entities.values()),
             "Summary": len(self.summaries),
-            "HAS_CHUNK": len(self.chunks),
-            "NEXT": len(self.next),
+            "FROM_DOCUMENT": len(self.chunks),
+            "NEXT_CHUNK": len(self.next),
             "MENTIONS": len(self.mentions),
             "SUMMARIZES": len(self.summaries),
             "relations": sum(len(v) for v in self.relations.values()),
@@ -156,8 +157,8 @@ def _docs_part(
     summaries: list[Record],
     embeddings: Mapping[str, Sequence[float]] | None,
 ) -> dict[str, Record]:
-    """Documents, chunks, NEXT, summaries and embeddings (all of a document's: NEXT pairs
-    its consecutive chunks). Returns chunk id -> chunk."""
+    """Documents, chunks, NEXT_CHUNK, summaries and embeddings (all of a document's:
+    NEXT_CHUNK pairs its consecutive chunks). Returns chunk id -> chunk."""
     docs = {d["id"]: d for d in documents}
     out.documents = [
         {"id": d["id"], "path": d["path"], "title": d["title"], "chars": d["chars"],
@@ -194,7 +195,7 @@ def _docs_part(
     if embeddings:
         for cid in out.chunk_docs:
             if cid in embeddings:
-                out.embeddings.append({"id": cid, "embedding": [float(x) for x in embeddings[cid]]})
+                out.embeddings.append({"id": cid, "embedding": embeddings[cid]})
     return by_id
 
 
@@ -383,7 +384,7 @@ def staged_rows(
     ontology: Ontology | None = None,
     embeddings: Mapping[str, Sequence[float]] | None = None,
 ) -> Iterator[tuple[str, GraphRows]]:
-    """The workspace rows in three stages — "documents" (with chunks, NEXT, summaries),
+    """The workspace rows in three stages — "documents" (with chunks, NEXT_CHUNK, summaries),
     "entities" (with mentions), "relations" — all filling one GraphRows, so that the loader
     can send one stage while it reads and builds the next."""
     if ontology is None:

@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from kg.llm_cache import LLMCache
 from kg.models import Chunk, Document, LLMUsage, Manifest
 from kg.ontology import Ontology, load_ontology
+from kg.retrieval.embed_workspace import write_embeddings
 from pipelines.extraction.analysis import SPACY_MODEL_NAME, Analysis
 from pipelines.extraction.assembly import assemble
 from pipelines.extraction.chat import LazyChat
@@ -155,18 +157,26 @@ def run_extract(
     workers: int | None = None,
     engine: str = "local",
     ray_address: str | None = None,
+    replace: bool = False,
 ) -> Manifest:
-    """Extract ``paths`` into ``workspace``; returns the manifest it wrote.
+    """Extract ``paths`` into ``workspace``, added to the sources it already has (kg.sources;
+    ``replace``: these paths only); returns the manifest it wrote.
 
     ``workers``: processes for the per-chunk work (default: the machine's cores); ``engine``
     "ray" sends it to a Ray cluster instead (``ray_address``, default a local one). The
     workspace is the same byte for byte whichever is used.
     """
     from kg import __version__
+    from kg.sources import describe, plan_sources
 
     t0 = time.perf_counter()
     ontology = load_ontology(settings.ontology)
-    documents, skipped = load_documents(paths, settings)
+    plan = plan_sources(workspace, paths, replace=replace)
+    documents, skipped = load_documents(plan.read, settings)
+    kept, removed = plan.settle(documents)
+    documents += kept
+    for line in describe(plan, removed) if progress or dry_run else ():
+        Console(stderr=True).print(f"[yellow]{escape(line)}[/]", highlight=False)
     chunks = chunk_documents(documents, settings)
     all_chunks = [c for d in documents for c in chunks[d.id]]
     cache = LLMCache.for_workspace(workspace.root)
@@ -182,7 +192,10 @@ def run_extract(
         ontology_hash=ontology.fingerprint(),
         config_hash=settings.extraction_fingerprint(),
         skipped=skipped,
-        sources=[str(Path(p).resolve()) for p in paths],
+        sources=plan.sources,
+        source_documents=plan.by_source(documents),
+        missing_sources=plan.missing,
+        removed=removed,
     )
     if dry_run:
         print_plan(documents, chunks, ontology, spacy_only, manifest)
@@ -256,15 +269,17 @@ def _refine(
             raise
         tier.apply(results)
     manifest.llm_coverage = tier.coverage()
-    if tier.report.stopped == "budget" and progress:
-        Console(stderr=True).print(
-            f"LLM tier: budget spent, {manifest.llm_coverage.done} of "
-            f"{manifest.llm_coverage.needed} chunks done; run again to continue"
-        )
+    if tier.stop_line() and progress:  # the budget, the auto limit, or the LLM lost
+        Console(stderr=True).print(escape(tier.stop_line()))
+    from kg.llm.client import LLMUnavailable
+
     usage = LLMUsage()
-    summaries = summarize_documents(
-        documents, chunks, results, lazy, cache, settings, usage, tier.complete_docs()
-    )
+    try:
+        summaries = summarize_documents(
+            documents, chunks, results, lazy, cache, settings, usage, tier.complete_docs()
+        )
+    except LLMUnavailable:  # reduced next run; every chunk's answer is kept
+        summaries = map_only(documents, chunks, results)
     writer.commit(results, summaries, usage)
 
 
@@ -313,6 +328,7 @@ class RunWriter:
             "merges": merges,
             CANDIDATES: self.review.candidates,
         }
+        write_embeddings(self.workspace, self.all_chunks, entities)  # for `kg load`'s vectors
         m = self.manifest
         m.counts = {name: len(rows) for name, rows in outputs.items()}
         m.counts["skipped"] = len(m.skipped)

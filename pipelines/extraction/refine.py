@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kg.llm_cache import LLMCache
 from kg.models import Document, LLMCoverage
 from kg.ontology import Ontology
-from pipelines.extraction.llm_speed import SpeedLog, fmt_duration
+from pipelines.extraction.llm_speed import SpeedLog, fmt_duration, load_now
 from pipelines.extraction.llm_verify import (
     PhaseReport,
     VerifyClient,
@@ -45,18 +45,23 @@ class LLMTierRun:
     applied: set[str] = field(default_factory=set)
     report: PhaseReport = field(default_factory=PhaseReport)
     skipped_sure: int = 0
+    unavailable: str = ""  # why the LLM stopped answering mid-run, if it did
+    _results: dict[str, ChunkResult] = field(default_factory=dict)
+    _started: float = 0.0  # when the tier's first call (the calibration) started
 
     @classmethod
     def create(
         cls, ontology: Ontology, settings: Settings, chat: Callable[[], Any], cache: LLMCache
     ) -> LLMTierRun:
         client = VerifyClient(ontology, chat, cache, settings.llm_model)
-        speed = SpeedLog(cache.root.parent / "llm-speed.json", settings.llm_model)
+        speed = SpeedLog(cache.root.parent / "llm-speed.json", settings.llm_model,
+                         local=not settings.llm_base_url)  # fmt: skip
         return cls(ontology, settings, client, speed)
 
     def plan(self, documents: list[Document], results: dict[str, ChunkResult],
              order: list[str]) -> None:  # fmt: skip
         """Tasks for every chunk that needs a call; answers an earlier run left are replayed."""
+        self._results = results  # a calibration answer is applied to it at once
         title_of = {d.id: d.title for d in documents}
         for cid in order:
             result = results[cid]
@@ -85,20 +90,62 @@ class LLMTierRun:
         pool = self.settings.llm_concurrency if self.settings.llm_base_url else 1
         return self.speed.estimate(self.pending, pool)
 
+    def calibrate(self) -> str | None:
+        """Two real calls (the first pending chunks'; their answers are kept and applied) when
+        nothing was measured on this machine yet, so ``auto`` decides on measured speed. The
+        first call is a warm-up (the server reads the long system prompt once and caches it,
+        the client builds its schema); the second is the one timed. Returns why the LLM could
+        not be asked, if it could not."""
+        from kg.llm.client import LLMUnavailable
+
+        pending = self.pending[:2]
+        if self.speed.measured() or len(pending) < 2:
+            return None
+        try:
+            self.client.chat()  # start the server first: its start-up is not the call's speed
+            self._started = time.monotonic()
+            for n, task in enumerate(pending):
+                entry = self.client.ask(task)
+                self.answers[task.chunk.id] = entry
+                if n:
+                    self.speed.record(entry, task)
+        except LLMUnavailable as exc:
+            return str(exc)
+        finally:
+            if self._results:
+                self.apply(self._results)
+        return None
+
+    def auto_left(self) -> float:
+        """Seconds ``--llm auto`` has left of its limit (the calibration call counts)."""
+        spent = time.monotonic() - self._started if self._started else 0.0
+        return max(0.0, AUTO_LIMIT_S - spent)
+
     def decide(self) -> tuple[bool, str]:
         """Whether to run the pending calls now, and the line that says so."""
+        mode, budget = self.settings.llm_mode, self.settings.llm_budget_s
+        if mode == "auto" and budget is None and AUTO_LIMIT_S > 0:
+            down = self.calibrate()
+            if down is not None:
+                return False, f"LLM tier: not run, LLM unavailable ({down}); run again later"
         pending = self.pending
         if not pending:
             return False, ""
         est = self.estimate()
-        basis = "measured speed" if self.speed.measured() else "assumed 90/30 tokens/s"
+        if self.speed.measured():
+            rows = self.speed.calls[-5:]
+            per_call = sum(r[0] for r in rows) / len(rows)
+            basis = f"measured here: {per_call:.1f} s a call, load now {load_now():.1f}"
+        else:
+            basis = "assumed 90/30 tokens/s"
         what = f"LLM tier: {len(pending)} of {len(self.tasks)} chunks to ask, about " \
                f"{fmt_duration(est)} ({basis})"  # fmt: skip
-        mode, budget = self.settings.llm_mode, self.settings.llm_budget_s
         if budget is not None:
             return True, f"{what}; budget {fmt_duration(budget)}"
-        if mode == "on" or (mode == "auto" and est <= AUTO_LIMIT_S):
+        if mode == "on":
             return True, what
+        if mode == "auto" and est <= self.auto_left():
+            return True, f"{what}; stops at the {fmt_duration(AUTO_LIMIT_S)} limit of --llm auto"
         return False, (
             f"{what}: not run (over {fmt_duration(AUTO_LIMIT_S)}). The trained graph is written "
             "and ready to load. To refine it: `kg extract PATH --llm on` (Ctrl-C stops and keeps "
@@ -109,6 +156,8 @@ class LLMTierRun:
     def run(self, tick: Callable[[VerifyTask], None] | None = None) -> PhaseReport:
         """Ask the pending chunks, checkpointing each answer; Ctrl-C keeps what landed."""
         budget = self.settings.llm_budget_s
+        if budget is None and self.settings.llm_mode == "auto":
+            budget = self.auto_left()  # auto never runs past its limit, estimate or not
         deadline = time.monotonic() + budget if budget is not None else None
 
         def on_answer(task: VerifyTask, entry: dict[str, Any]) -> None:
@@ -116,6 +165,8 @@ class LLMTierRun:
             self.speed.record(entry, task)
             if tick is not None:
                 tick(task)
+
+        from kg.llm.client import LLMUnavailable
 
         try:
             self.report = run_phase(
@@ -125,7 +176,23 @@ class LLMTierRun:
         except KeyboardInterrupt:
             self.report.stopped = "interrupted"
             raise
+        except LLMUnavailable as exc:  # the server died mid-run: keep every answer that landed
+            self.report.stopped = "unavailable"
+            self.unavailable = str(exc)
         return self.report
+
+    def stop_line(self) -> str:
+        """What to tell the user when the tier stopped before the end (else "")."""
+        cov = self.coverage()
+        done = f"{cov.done} of {cov.needed} chunks done; run again to continue"
+        if self.report.stopped == "budget" and self.settings.llm_budget_s is None:
+            limit = fmt_duration(AUTO_LIMIT_S)
+            return f"LLM tier: stopped at the {limit} limit of --llm auto, {done}"
+        if self.report.stopped == "budget":
+            return f"LLM tier: budget spent, {done}"
+        if self.report.stopped == "unavailable":
+            return f"LLM tier stopped: LLM unavailable ({self.unavailable}); {done}"
+        return ""
 
     def apply(self, results: dict[str, ChunkResult]) -> None:
         """Apply every answer not applied yet (each chunk's answer is applied once)."""

@@ -143,3 +143,22 @@ def test_store_read_only_mode_is_a_second_wall(store: GraphStore, query: str) ->
     with pytest.raises(StoreError):
         store._read_only(query, None, 10_000)  # the guard bypassed on purpose
     assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "RETURN any(x IN [1, 2] WHERE count(*) > 0)",
+        "MATCH (n) RETURN all(x IN [1] WHERE sum(x) > 0)",
+        "RETURN none(x IN [1, 2] WHERE collect(x) = [])",
+        "RETURN single(x IN [1, 2] WHERE max(x) = 2)",
+        "RETURN reduce(acc = 0, x IN [1, 2] | acc + count(x))",
+    ],
+)
+def test_aggregates_inside_list_predicates_are_refused(query: str) -> None:
+    """FalkorDB answers these wrongly (``false``) or crashes; the TCK's reads still pass."""
+    from kg.cypher_guard import UnsafeCypherError, ensure_read_only
+
+    with pytest.raises(UnsafeCypherError, match="aggregate first"):
+        ensure_read_only(query)
+    ensure_read_only("WITH count(*) AS c RETURN any(x IN [1, 2] WHERE x < c)")  # fine

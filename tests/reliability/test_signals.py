@@ -158,3 +158,86 @@ def test_signal_while_starting_exits_cleanly(
     assert "Traceback" not in err and "terminate called" not in err, err
     time.sleep(0.5)
     assert _store_pids(workspace) == set()
+
+
+# ---- issue 25: no traceback whatever the moment, bad values refused before anything starts ----
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.5, 1.0])  # the interpreter's own ~50 ms start is Python's
+def test_ctrl_c_in_the_first_second_exits_130_without_a_traceback(
+    tmp_path: Path, delay: float
+) -> None:
+    proc = subprocess.Popen(
+        [KG, "serve", "--no-llm", "--port", str(_free_port()), "-w", str(tmp_path)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(delay)
+    code, err = _stop(proc, signal.SIGINT)
+    assert code == 130, (code, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_a_bad_port_or_missing_workspace_is_refused_before_the_url(tmp_path: Path) -> None:
+    bad = subprocess.run(
+        [KG, "serve", "--port", "99999", "-w", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2, bad
+    assert "65535" in bad.stderr and "Traceback" not in bad.stderr + bad.stdout
+    assert "http://" not in bad.stdout
+    missing = tmp_path / "nonexistent"
+    run = subprocess.run(
+        [KG, "serve", "--no-llm", "--port", str(_free_port()), "-w", str(missing)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1 and "does not exist" in run.stderr, run
+    assert not missing.exists()
+
+
+def test_sigterm_during_an_answer_gives_the_client_a_clean_reply(workspace: Path) -> None:
+    from tests.reliability.test_llm_outage import _free_port as free
+    from tests.reliability.test_llm_outage import _spawn_fake_child
+
+    llm_port = free()
+    os.environ["KG_FAKE_LLM_DELAY_S"] = "60"
+    try:
+        llm = _spawn_fake_child(llm_port)
+    finally:
+        os.environ.pop("KG_FAKE_LLM_DELAY_S", None)
+    port = _free_port()
+    env = {**os.environ, "KG_LLM_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
+           "KG_LLM_MODEL": "fake"}  # fmt: skip
+    proc = subprocess.Popen(
+        [KG, "serve", "--port", str(port), "-w", str(workspace)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, url)
+        result: dict[str, object] = {}
+
+        def ask() -> None:
+            try:
+                resp = httpx.post(f"{url}/v1/ask", json={"question": "What is K-means?"},
+                                  timeout=120)  # fmt: skip
+                result["status"] = resp.status_code
+                result["body"] = resp.text
+            except httpx.HTTPError as exc:
+                result["error"] = repr(exc)
+
+        import threading
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        assert llm.stdout is not None
+        assert llm.stdout.readline().startswith("request"), "the answer never reached the LLM"
+        code, err = _stop(proc, signal.SIGTERM)
+        asker.join(60)
+        assert code == 0, err
+        assert "Traceback" not in err and "CancelledError" not in err, err
+        assert result.get("status") in (200, 503), result
+        if result["status"] == 503:
+            assert "shutting down" in str(result["body"])
+    finally:
+        llm.kill()
+        llm.wait()
