@@ -15,8 +15,11 @@ from app.cli_common import (
     _settings,
     err,
 )
+from app.cli_help import KgCommand, KgGroup
 
-store_app = typer.Typer(help="The graph store: serve kg's embedded FalkorDB to other tools.")
+store_app = typer.Typer(
+    help="The graph store: serve kg's embedded FalkorDB to other tools.", cls=KgGroup
+)
 
 PortOpt = Annotated[
     int, typer.Option("--port", "-p", help="TCP port on 127.0.0.1 (0: a free one).")
@@ -46,7 +49,7 @@ def mcp(
             kg.close()
 
 
-@store_app.command("serve")
+@store_app.command("serve", cls=KgCommand)
 def store_serve(workspace: WorkspaceOpt = None, port: PortOpt = 6379) -> None:
     """Serve kg's embedded FalkorDB on 127.0.0.1:PORT until Ctrl-C (LangChain, redis-cli).
 

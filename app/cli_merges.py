@@ -13,11 +13,13 @@ import typer
 from rich.markup import escape
 
 from app.cli_common import JsonOpt, WorkspaceOpt, _friendly_errors, _print_json, _settings, out
+from app.cli_help import KgCommand, KgGroup
 from kg.errors import BadInput
 
 merges_app = typer.Typer(
     help="Review entity merges: list the applied and candidate merges, accept or reject one.",
     invoke_without_command=True,
+    cls=KgGroup,
 )
 StatusOpt = Annotated[
     str | None,
@@ -70,13 +72,13 @@ def _decide(merge_id: str, decision: str, workspace: object) -> None:
         )
 
 
-@merges_app.command("accept")
+@merges_app.command("accept", cls=KgCommand)
 def merges_accept(merge_id: IdArg, workspace: WorkspaceOpt = None) -> None:
     """Merge this pair on every later `kg extract` (whatever the rules say)."""
     _decide(merge_id, "accept", workspace)
 
 
-@merges_app.command("reject")
+@merges_app.command("reject", cls=KgCommand)
 def merges_reject(merge_id: IdArg, workspace: WorkspaceOpt = None) -> None:
     """Keep this pair apart on every later `kg extract`."""
     _decide(merge_id, "reject", workspace)

@@ -41,7 +41,7 @@ def test_text_markdown_html_jsonl_and_order(tmp_path: Path) -> None:
     ]
     a, b, html, r1, r2 = docs
     assert a.text == "Line one.\nLine two.\n"  # newlines normalised, offsets refer to this text
-    assert b.title == "# Title B"
+    assert b.title == "Title B"
     assert html.title == "My Page"
     assert "Principal & component analysis." in html.text
     assert "var x" not in html.text and "p{}" not in html.text
