@@ -265,10 +265,11 @@ def create_app(
         ):
             raise ProblemError(401, "Unauthorised", "send Authorization: Bearer <api key>")
 
-    # the HTTPBearer dependency (it checks nothing itself) gives /docs its Authorize button
-    v1 = APIRouter(
-        prefix="/v1", dependencies=[Depends(bearer), Depends(authorised)], responses=_ERRORS
-    )
+    # the HTTPBearer dependency (it checks nothing itself) gives /docs its Authorize button;
+    # declared only when a key is required, so the OpenAPI document never promises a check
+    # that is not made
+    guards = [Depends(bearer), Depends(authorised)] if api_key else [Depends(authorised)]
+    v1 = APIRouter(prefix="/v1", dependencies=guards, responses=_ERRORS)
 
     @v1.post("/search", response_model=SearchResponse, summary="Ranked chunks for a query")
     def search(body: SearchRequest) -> SearchResponse:
