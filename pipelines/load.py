@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from kg.cypher import cypher
 from kg.errors import LoadMismatch
 from kg.store.base import COUNT_KEYS, GraphStore
+from kg.store.bulk import retrying, transient_errors
 from kg.store.diff import Update, plan_update
 from kg.store.loaded import INDEX_FILE, SNAPSHOT_DIR, LoadIndex, open_index, snapshot, stamp
 from kg.store.migrate import legacy_counts, migrate_store, upgrade_state
@@ -279,7 +280,7 @@ def _read_state(workspace: Workspace) -> Any:
 
 def store_version(store: GraphStore) -> dict[str, Any]:
     """The store's load version record: {version, state, workspace} (version 0: none yet)."""
-    rows = store.run(cypher("meta/load_version"))
+    rows = store._read_only(cypher("meta/load_version"), None, 60_000)  # lost: StoreUnavailable
     row = rows[0] if rows else {}
     return {"version": int(row.get("version") or 0), "state": row.get("state") or "",
             "workspace": row.get("workspace") or ""}  # fmt: skip
@@ -287,7 +288,8 @@ def store_version(store: GraphStore) -> dict[str, Any]:
 
 def _set_version(store: GraphStore, version: int, state: str, workspace: Workspace) -> None:
     params = {"version": version, "state": state, "workspace": str(workspace.root.resolve())}
-    store.run(cypher("meta/set_load_version"), params)
+    query = cypher("meta/set_load_version")
+    retrying(lambda: store.run(query, params), "the load version", transient_errors())
 
 
 def _usable_state(state: Any, store: GraphStore, ontology: str, ws: Workspace) -> str:

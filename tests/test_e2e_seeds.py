@@ -82,7 +82,7 @@ def test_query_is_read_only(seeded: Path) -> None:
 def test_retrieval_finds_the_right_file_without_llm(seeded: Path) -> None:
     hits = json.loads(
         kg("search", "Which course covered K-means clustering?", "--json", workspace=seeded).stdout
-    )
+    )["hits"]  # one object: {query, mode, hits}
     assert Path(hits[0]["path"]).name == "001_bdc6972e15d317d0.txt"
 
 

@@ -25,7 +25,9 @@ STEPS = {
 
 def legacy_counts(store: GraphStore) -> dict[str, int]:
     """What is still in the old schema: HAS_CHUNK and NEXT edges, entities without __Entity__."""
-    rows = store.run(cypher("migrate/legacy_counts"))
+    # read-only: a store lost here is StoreUnavailable (restarted by the facade), not a raw
+    # connection error
+    rows = store._read_only(cypher("migrate/legacy_counts"), None, 60_000)
     row = rows[0] if rows else {}
     return {k: int(row.get(k) or 0) for k in STEPS}
 
