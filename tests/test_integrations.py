@@ -32,6 +32,15 @@ TOOLS = {"search", "ask", "cypher", "entity", "neighbours"}
 PERSON = "Lena Okafor"  # named in examples/notes/day_12 (the course's lecturer)
 
 
+def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
+    """Run ``fn`` in a thread of its own: a session-scoped Playwright (sync API) fixture keeps an
+    event loop running in the main thread, and asyncio.run refuses to start under it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
+
+
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A workspace extracted from examples/notes and loaded into its embedded FalkorDB."""
@@ -343,7 +352,7 @@ def test_mcp_stdio_client_lists_and_calls_every_tool(real: Any) -> None:
         async with Client(params, read_timeout_seconds=120) as client:
             return await _exercise(client, real)
 
-    _check(asyncio.run(asyncio.wait_for(run(), 240)), real)
+    _check(_in_thread(asyncio.run, asyncio.wait_for(run(), 240)), real)
 
 
 def test_mcp_over_http_under_kg_serve(real: Any) -> None:
@@ -375,7 +384,7 @@ def test_mcp_over_http_under_kg_serve(real: Any) -> None:
             async with http, Client(_http_transport(url, http)) as client:
                 return await _exercise(client, real)
 
-        _check(asyncio.run(asyncio.wait_for(run(), 240)), real)
+        _check(_in_thread(asyncio.run, asyncio.wait_for(run(), 240)), real)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -423,7 +432,7 @@ def test_readme_mcp_client_example_runs(
     monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ.get("PATH", ""))
     if not (Path(bin_dir) / "kg").exists():
         pytest.skip("the kg console script is not installed next to this Python")
-    exec(readme_example("mcp-client"), {"__name__": "readme"})
+    _in_thread(exec, readme_example("mcp-client"), {"__name__": "readme"})
     tools, found = capsys.readouterr().out.strip().split("\n", 1)
     assert set(ast.literal_eval(tools)) == TOOLS
     hits = json.loads(found)["hits"]

@@ -26,7 +26,13 @@ def test_short_soak_has_no_errors_and_flat_memory(tmp_path: Path) -> None:
         load_into_store(kg)
     finally:
         kg.close()
-    result = soak.soak(settings.workspace, seconds=60, max_requests=20_000, sample_s=3)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # a thread of its own: a session-scoped Playwright fixture may hold the main thread's loop
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(
+            soak.soak, settings.workspace, seconds=60, max_requests=20_000, sample_s=3
+        ).result()
     assert result["errors"] == 0, result["error_examples"]
     assert result["seconds"] < 75  # bounded: it stopped by itself
     for route, figures in result["routes"].items():
