@@ -60,7 +60,7 @@ _TITLES = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "miss", "sir"
 
 
 def person_words(name: str) -> list[str]:
-    """Words of a person's name without titles: "Dr. Lena Okafor" -> ["lena", "okafor"]."""
+    """Words of a person's name without titles: "Dr. Jane Smith" -> ["jane", "smith"]."""
     words = re.findall(r"[^\W\d_]+", normalize_name(name))
     return [w for w in words if w not in _TITLES] or words
 
@@ -257,7 +257,7 @@ def resolve_reviewed(
     people = [i for i, e in enumerate(ents) if e.type == "Person"]
     person_key = {i: person_words(ents[i].name) for i in people}
     by_person: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    for i in people:  # "Dr. Okafor" == "Okafor", "Prof Andrew Ng" == "Andrew Ng"
+    for i in people:  # "Dr. Smith" == "Smith", "Prof Andrew Ng" == "Andrew Ng"
         by_person[tuple(person_key[i])].append(i)
     for idx in by_person.values():
         for j in idx[1:]:

@@ -158,11 +158,11 @@ def extract(
         for m in _QUOTED.finditer(doc.text):  # "the library 'diffusers'"
             a, b = m.span(1)
             add(Candidate(m.group(1), i, base + a, base + b, "", "name"))
-        for m in _TITLE.finditer(doc.text):  # "Practical Machine Learning with Python"
+        for m in _TITLE.finditer(doc.text):  # "Introduction to Data Science with R"
             if " " in m.group(0) and sum(w.lower() not in STOP for w in m.group(0).split()) > 1:
                 add(Candidate(m.group(0), i, base + m.start(), base + m.end(), "", "name"))
     named = [c for c in found.values() if c.source != "chunk" and c.type not in ("", NUMBER, DATE)]
-    for c in found.values():  # a phrase around a typed name ("Dr. Lena Okafor") takes its type
+    for c in found.values():  # a phrase around a typed name ("Dr. Jane Smith") takes its type
         if c.type:
             continue
         inner = [n for n in named if n.passage == c.passage and c.start <= n.start
@@ -193,7 +193,7 @@ def score(
         at = _word_index(p, c.start)
         fit = _type_fit(question, c)
         if cue and fit < 1.0 and _cued(p, c, cue):
-            fit = 1.0  # "an app called VideoPad", "the course Practical ML": named as the focus
+            fit = 1.0  # "an app called PhotoTool", "the course Intro DS": named as the focus
         f = {
             "type": fit,
             "sentence": max(p.score, 0.0) / best_passage,

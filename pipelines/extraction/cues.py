@@ -3,7 +3,7 @@
 A clause (``openie.Clause``) names a relation when its verb lemma (with particle/preposition)
 is one of a type's cues; which argument is the head follows the cue's voice (``RelationCues``
 in kg/ontology.py): "the course covers PCA", "PCA is covered in the course", "the course is
-taught by Dr. Okafor", "Dr. Okafor teaches the course" all come out Course -> other. Noun frames
+taught by Dr. Smith", "Dr. Smith teaches the course" all come out Course -> other. Noun frames
 ("A is the instructor of B", "B's author, A") and prepositions ("the book by A", "X via Y") are
 read straight from the dependency arcs between the two mentions. The ontology's head/tail type
 rules then accept or refuse each reading, so a cue never joins types its relation does not allow.
@@ -78,7 +78,7 @@ class CueBook:
         key_prep = " ".join([*clause.particles, *([prep] if prep else [])]) or None
         if not clause.passive:
             out += [Reading(r, True, phrase) for r in self.verbs.get((lemma, key_prep), [])]
-            if prep is None:  # "Dr. Okafor taught the course": the object is the head
+            if prep is None:  # "Dr. Smith taught the course": the object is the head
                 for (verb, p), rels in self.passive.items():
                     if verb == lemma and p == "by":
                         out += [Reading(r, False, f"{verb} {p}") for r in rels]
@@ -131,7 +131,7 @@ class CueBook:
         if noun.dep_ == "appos":
             out.append(head)
         out += [c for c in noun.children if c.dep_ == "appos"]
-        if noun.dep_ == "compound" and head.pos_ == "PROPN":  # "instructor Lena Okafor"
+        if noun.dep_ == "compound" and head.pos_ == "PROPN":  # "instructor Jane Smith"
             out.append(head)
         return [x for o in out for x in expand(o)]
 

@@ -5,7 +5,7 @@ and organisations, but neither knows a course, a book or a library. Notes say wh
 their structure (a "Resources" column, a heading over a list) and in the words around it ("the
 X course", "the X library", "pip install X", "X.com", "the book X"): the ontology declares those
 context cues per type (``context:``), so no name is listed in code. A cue also finds the whole
-name where the taggers split it ("the course **Practical Machine Learning with Python**"), and a
+name where the taggers split it ("the course **Introduction to Data Science with R**"), and a
 name found so is then looked for in every chunk of the corpus.
 
 The decision per name, strongest first: structure rules, context cues, the LLM, spaCy's NER
@@ -31,7 +31,7 @@ DROP = ""  # the decision for a name that is no entity at all
 # a name in emphasis or code: **Name**, *Name*, `name`, "Name"
 _MARKED = re.compile(r"\*\*([^*\n]{2,80})\*\*|(?<!\*)\*([^*\n]{2,80})\*(?!\*)|`([^`\n]{2,60})`"
                      r"|\"([^\"\n]{2,60})\"|“([^”\n]{2,60})”")  # fmt: skip
-# capitalised words, with lower-case joiners inside: "Practical Machine Learning with Python"
+# capitalised words, with lower-case joiners inside: "Introduction to Data Science with R"
 _CAP = r"(?:[A-Z0-9][\w.+#'&-]*[\w+#]|[A-Z])"
 _JOIN = r"(?:of|with|for|and|to|in|on|the|from|&|a|an)"
 _TITLE = re.compile(rf"{_CAP}(?:[ \t]+(?:{_JOIN}[ \t]+)*{_CAP})*")
@@ -100,7 +100,7 @@ def _candidates(text: str, known: Iterable[tuple[int, int]]) -> list[tuple[int, 
         out.append((m.start(g), m.end(g), "marked"))
     for m in _TITLE.finditer(text):
         out.append((m.start(), m.end(), "title"))
-        # suffixes of a run too: "Yesterday Practical ML course" -> "Practical ML"
+        # suffixes of a run too: "Yesterday Intro DS course" -> "Intro DS"
         for w in re.finditer(r"[ \t]+(?=[A-Z0-9])", m.group()):
             out.append((m.start() + w.end(), m.end(), "title"))
     for m in _WORD.finditer(text):
