@@ -22,7 +22,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from kg.config import Settings
-from kg.llm import runtime
+from kg.llm import model_file, runtime
 from kg.llm.runtime import (
     MODEL_FILE,
     MODEL_SIZE,
@@ -49,9 +49,9 @@ def tiny_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
         path.write_bytes(blob)
         paths.append(path)
     whole = b"".join(blobs)
-    monkeypatch.setattr(runtime, "part_paths", lambda: paths)
-    monkeypatch.setattr(runtime, "MODEL_SIZE", len(whole))
-    monkeypatch.setattr(runtime, "MODEL_SHA256", hashlib.sha256(whole).hexdigest())
+    monkeypatch.setattr(model_file, "part_paths", lambda: paths)
+    monkeypatch.setattr(model_file, "MODEL_SIZE", len(whole))
+    monkeypatch.setattr(model_file, "MODEL_SHA256", hashlib.sha256(whole).hexdigest())
     return whole
 
 
@@ -69,7 +69,7 @@ def test_assembles_verifies_and_caches_the_verification(
     def no_hashing(path: Path) -> str:
         raise AssertionError("a verified, unchanged file must not be re-hashed")
 
-    monkeypatch.setattr(runtime, "_sha256_file", no_hashing)
+    monkeypatch.setattr(model_file, "_sha256_file", no_hashing)
     assert ensure_model(settings) == model
 
 
@@ -85,7 +85,7 @@ def test_a_changed_file_is_rehashed_and_reassembled(tiny_parts: bytes, tmp_path:
 def test_parts_that_do_not_match_the_pinned_hash_are_refused(
     tiny_parts: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtime, "MODEL_SHA256", "0" * 64)
+    monkeypatch.setattr(model_file, "MODEL_SHA256", "0" * 64)
     settings = Settings(cache_dir=tmp_path / "cache")
     with pytest.raises(LLMRuntimeError, match="sha256"):
         ensure_model(settings)
